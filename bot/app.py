@@ -1,0 +1,104 @@
+"""The composition root: builds the python-telegram-bot Application with every handler, in one ordered list."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from telegram import BotCommand
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    BaseHandler,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    Defaults,
+    MessageHandler,
+    filters,
+)
+from telegram.request import BaseRequest
+
+from bot.context import BotData, Context, _utcnow
+from bot.handlers import citizen
+from bot.handlers.errors import on_error
+from bot.settings import Settings
+from conversations.criteria import Registry, default_registry
+from locales import gettext
+from storage.db import Sessions
+
+OTHER_MEDIA = (
+    filters.Sticker.ALL
+    | filters.VOICE
+    | filters.AUDIO
+    | filters.VIDEO
+    | filters.VIDEO_NOTE
+    | filters.LOCATION
+    | filters.CONTACT
+    | filters.ANIMATION
+    | filters.POLL
+    | filters.Dice.ALL
+    | filters.VENUE
+)
+
+CITIZEN_COMMANDS = ("start", "status", "help", "language", "cancel", "mydata", "deleteme")
+
+
+def handlers() -> list[BaseHandler]:
+    """Every handler, in the order they are tried; the first that matches an update takes it."""
+    private = filters.ChatType.PRIVATE
+    return [
+        CommandHandler("start", citizen.start, filters=private),
+        CommandHandler("help", citizen.help_command, filters=private),
+        CommandHandler("status", citizen.status, filters=private),
+        CommandHandler("cancel", citizen.cancel, filters=private),
+        CommandHandler("language", citizen.language, filters=private),
+        CommandHandler("mydata", citizen.my_data, filters=private),
+        CommandHandler("deleteme", citizen.delete_me, filters=private),
+        CallbackQueryHandler(citizen.button),
+        # Files before text: a captioned photo is evidence, not text.
+        MessageHandler(private & (filters.PHOTO | filters.Document.ALL), citizen.evidence),
+        MessageHandler(private & OTHER_MEDIA, citizen.other_media),
+        # Any command not matched above: known to nobody.
+        MessageHandler(private & filters.COMMAND, citizen.unknown_command),
+        MessageHandler(private & filters.TEXT, citizen.text),
+    ]
+
+
+def build_application(
+    settings: Settings,
+    sessions: Sessions,
+    *,
+    registry: Registry | None = None,
+    request: BaseRequest | None = None,
+    clock: Callable[[], datetime] = _utcnow,
+) -> Application:
+    """The Application for ``settings``; ``request`` lets tests put a fake Bot API behind the real bot."""
+    assert settings.bot_token is not None, "BOT_TOKEN is required"
+    builder = (
+        Application.builder()
+        .token(settings.bot_token.get_secret_value())
+        .base_url(settings.telegram_api_base_url)
+        .base_file_url(settings.telegram_file_base_url)
+        .defaults(Defaults(tzinfo=settings.zone))
+        .post_init(_post_init)
+    )
+    if settings.rate_limit:
+        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))
+    if request is not None:
+        builder = builder.request(request).get_updates_request(request)
+    data = BotData(settings=settings, sessions=sessions, registry=registry or default_registry(), clock=clock)
+    builder = builder.context_types(ContextTypes(context=Context, bot_data=lambda: data))
+    app = builder.build()
+    app.add_handlers(handlers())
+    app.add_error_handler(on_error)
+    return app
+
+
+async def _post_init(app: Application) -> None:
+    """Publishes the command menu in both languages."""
+    for locale in ("vi", "en"):
+        await app.bot.set_my_commands(
+            [BotCommand(c, gettext(f"command.{c}", locale)) for c in CITIZEN_COMMANDS],
+            language_code=None if locale == "vi" else locale,
+        )

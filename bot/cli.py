@@ -1,0 +1,145 @@
+"""The ``cdht`` command: run the bot, migrate the database, check criteria packs, manage units."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from bot.settings import Settings
+from conversations.criteria import PackError, default_registry, load_file
+from storage.db import SchemaNotReady, ensure_schema, is_sqlite, make_engine, make_sessions, normalise_url, upgrade
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors())
+        raise SystemExit(f"cdht: bad configuration: {problems}") from exc
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = _settings()
+    if settings.bot_token is None:
+        print(
+            "cdht: set BOT_TOKEN to your bot's token (from @BotFather), e.g. BOT_TOKEN=123:abc cdht run",
+            file=sys.stderr,
+        )
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every request URL, and the URL holds the token: keep it quiet.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    engine = make_engine(settings.database_url)
+    try:
+        asyncio.run(ensure_schema(engine, auto_upgrade=is_sqlite(normalise_url(settings.database_url))))
+    except SchemaNotReady as exc:
+        print(f"cdht: {exc}", file=sys.stderr)
+        return 3
+    from bot.app import build_application
+
+    settings.evidence_dir.mkdir(parents=True, exist_ok=True)
+    app = build_application(settings, make_sessions(engine))
+    app.run_polling(allowed_updates=["message", "callback_query", "my_chat_member"])
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    settings = _settings()
+    asyncio.run(upgrade(make_engine(settings.database_url)))
+    print("cdht: database is up to date")
+    return 0
+
+
+def cmd_criteria_check(args: argparse.Namespace) -> int:
+    status = 0
+    registry = default_registry()
+    for path in args.files:
+        try:
+            pack = load_file(path, registry)
+        except PackError as exc:
+            status = 1
+            print(f"{exc.source}: {len(exc.problems)} problem(s)")
+            for problem in exc.problems:
+                print(f"  - {problem}")
+            continue
+        print(
+            f"{path}: OK — {pack.id} version {pack.version}, {len(pack.indicators)} indicators"
+            + (" (reconstructed wording)" if pack.reconstructed else "")
+        )
+    return status
+
+
+def cmd_criteria_list(args: argparse.Namespace) -> int:
+    registry = default_registry()
+    for pack_id in registry.ids():
+        pack = registry.latest(pack_id)
+        groups = ", ".join(g.code for g in pack.groups) or "—"
+        print(f"{pack.id}@{pack.version}\t{pack.title.vi}\tgroups: {groups}")
+    return 0
+
+
+def cmd_unit_add(args: argparse.Namespace) -> int:
+    from storage import repo_people as rp
+    from storage.db import unit_of_work
+
+    settings = _settings()
+
+    async def go() -> str:
+        engine = make_engine(settings.database_url)
+        await ensure_schema(engine, auto_upgrade=is_sqlite(normalise_url(settings.database_url)))
+        async with unit_of_work(make_sessions(engine)) as session:
+            parent = await rp.find_unit(session=session, code=args.parent) if args.parent else None
+            if args.parent and parent is None:
+                return f"cdht: no unit with code {args.parent}"
+            overrides = dict(o.split("=", 1) for o in args.override or [])
+            unit = await rp.add_unit(
+                session=session,
+                code=args.code,
+                name=args.name,
+                kind=args.kind,
+                parent=parent,
+                headcount=args.headcount,
+                pack_overrides=overrides,
+            )
+            return f"unit {unit.code} added: {unit.name}"
+
+    print(asyncio.run(go()))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cdht", description="Công dân học tập — Telegram self-assessment bot")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="run the bot (long polling)").set_defaults(func=cmd_run)
+    db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="apply all migrations to DATABASE_URL").set_defaults(func=cmd_db_upgrade)
+    crit = sub.add_parser("criteria", help="criteria packs").add_subparsers(dest="criteria_command", required=True)
+    check = crit.add_parser("check", help="validate pack or override YAML files")
+    check.add_argument("files", nargs="+", type=Path)
+    check.set_defaults(func=cmd_criteria_check)
+    crit.add_parser("list", help="list the packs shipped").set_defaults(func=cmd_criteria_list)
+    unit = sub.add_parser("unit", help="units").add_subparsers(dest="unit_command", required=True)
+    add = unit.add_parser("add", help="add a unit with its join code")
+    add.add_argument("code")
+    add.add_argument("name")
+    add.add_argument("--parent")
+    add.add_argument("--kind", default="community", choices=["province", "commune", "community", "learning"])
+    add.add_argument("--headcount", type=int, default=0)
+    add.add_argument("--override", action="append", help="BASE=PACK, e.g. phu-luc-iv=phu-luc-iv-i67")
+    add.set_defaults(func=cmd_unit_add)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,51 @@
+"""The typed context every handler gets: database sessions, settings, criteria packs and the clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from telegram.ext import Application, CallbackContext, ExtBot
+
+from bot.settings import Settings
+from conversations.criteria import Registry
+from storage.db import Sessions
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class BotData:
+    settings: Settings
+    sessions: Sessions
+    registry: Registry
+    clock: Callable[[], datetime] = field(default=_utcnow)
+
+
+class Context(CallbackContext[ExtBot, dict, dict, BotData]):
+    """``context.db``, ``context.settings``, ``context.registry`` instead of bare bot_data keys."""
+
+    def __init__(self, application: Application, chat_id: int | None = None, user_id: int | None = None):
+        super().__init__(application=application, chat_id=chat_id, user_id=user_id)
+
+    @property
+    def db(self) -> Sessions:
+        return self.bot_data.sessions
+
+    @property
+    def settings(self) -> Settings:
+        return self.bot_data.settings
+
+    @property
+    def registry(self) -> Registry:
+        return self.bot_data.registry
+
+    def now(self) -> datetime:
+        return self.bot_data.clock()
+
+    def year(self) -> int:
+        """The assessment cycle now: 01/01–31/12 in the configured time zone."""
+        return self.now().astimezone(self.settings.zone).year

@@ -1,0 +1,576 @@
+"""The citizen's handlers: each turns one update into a flow event inside one transaction, then replies.
+
+Nothing is kept in memory between updates: the person's step is read from the database on every update
+and written back in the same transaction as the change it caused.
+"""
+
+from __future__ import annotations
+
+import logging
+from html import escape
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.constants import ParseMode
+from telegram.error import BadRequest
+from telegram.ext import Job
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot import evidence as ev
+from bot.callbacks import BadCallback, Button, Verb, decode, int_args
+from bot.context import Context
+from bot.render import Renderer
+from conversations import flow
+from conversations.flow import FlowError, Step
+from locales import negotiate
+from storage import journey as jr
+from storage import repo_assessments as ra
+from storage import repo_people as rp
+from storage.db import unit_of_work
+from storage.journey import Journey
+from storage.models import Evidence, Person
+
+log = logging.getLogger(__name__)
+
+MAX_CODE = 32
+
+
+# --------------------------------------------------------------------------- plumbing
+
+
+@dataclass
+class Turn:
+    """One update's view: the open transaction, the person's journey and a renderer in their language."""
+
+    session: AsyncSession
+    journey: Journey
+    render: Renderer
+
+    @property
+    def person(self) -> Person:
+        return self.journey.person
+
+
+def locale_for(update: Update, person: Person | None, default: str) -> str:
+    if person is not None:
+        return person.locale
+    user = update.effective_user
+    return negotiate(user.language_code if user else None, default)
+
+
+@asynccontextmanager
+async def turn(update: Update, context: Context, *, create: bool = False) -> AsyncIterator[Turn | None]:
+    """Opens the update's transaction and loads the sender's journey (None for a stranger)."""
+    user = update.effective_user
+    chat = update.effective_chat
+    assert user is not None and chat is not None
+    async with unit_of_work(context.db) as session:
+        person = await rp.get_person(session=session, telegram_id=user.id, lock=True)
+        if person is None and create:
+            person = await rp.create_person(
+                session=session,
+                telegram_id=user.id,
+                chat_id=chat.id,
+                locale=locale_for(update, None, context.settings.default_locale),
+            )
+        if person is None:
+            yield None
+            return
+        person.chat_id = chat.id
+        journey = await jr.load(session=session, registry=context.registry, person=person, year=context.year())
+        yield Turn(session, journey, Renderer(person.locale, context.registry, context.settings.zone))
+
+
+async def advance(t: Turn, context: Context, event: flow.Event) -> tuple[str, ...]:
+    """Applies ``event`` to the journey (raises FlowError, changing nothing, if it is not allowed)."""
+    transition = flow.transition(t.journey.state, event, t.journey.facts)
+    t.journey = await jr.apply(
+        session=t.session,
+        registry=context.registry,
+        journey=t.journey,
+        transition=transition,
+        year=context.year(),
+        now=context.now(),
+    )
+    return transition.notices
+
+
+async def say(message: Message, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+    await message.reply_html(text, reply_markup=markup, disable_web_page_preview=True)
+
+
+async def show(message: Message, t: Turn, notices: tuple[str, ...] = ()) -> None:
+    """Sends the notices, then the current step with its buttons."""
+    for key in notices:
+        await say(message, t.render.t(key, unit=_unit_name(t)))
+    text, markup = t.render.step(t.journey)
+    await say(message, text, markup)
+
+
+def _unit_name(t: Turn) -> str:
+    return escape(t.journey.unit.name) if t.journey.unit else ""
+
+
+def _refusal_key(error: FlowError) -> str:
+    return {"stale": "flow.stale", "forged": "flow.forged", "locked": "flow.locked"}.get(error.reason, "flow.stale")
+
+
+async def not_registered(message: Message, update: Update, context: Context) -> None:
+    locale = locale_for(update, None, context.settings.default_locale)
+    await say(message, Renderer(locale, context.registry, context.settings.zone).t("status.not_registered"))
+
+
+# --------------------------------------------------------------------------- commands
+
+
+async def start(update: Update, context: Context) -> None:
+    """Greets a newcomer with the consent request, or shows a returning person the step they are on."""
+    message = update.effective_message
+    assert message is not None
+    code = (context.args[0] if context.args else "")[:MAX_CODE] or None
+    async with turn(update, context, create=True) as t:
+        assert t is not None
+        notices: tuple[str, ...] = ()
+        if t.journey.state.step is Step.DECLINED:
+            notices = await advance(t, context, flow.Restart())
+        if code:
+            notices += await _offer_code(t, context, code)
+        await show(message, t, notices)
+
+
+async def _offer_code(t: Turn, context: Context, code: str) -> tuple[str, ...]:
+    """A join code from a deep link: kept until consent, used at the unit step, ignored once in a unit."""
+    person = t.person
+    if person.unit_id is not None:
+        unit = await rp.find_unit(session=t.session, code=code)
+        return ("unit.already",) if unit is None or unit.id != person.unit_id else ()
+    if t.journey.state.step is Step.UNIT:
+        return await _join(t, context, code)
+    person.pending_code = code
+    t.journey = await jr.load(session=t.session, registry=context.registry, person=person, year=context.year())
+    return ()
+
+
+async def _join(t: Turn, context: Context, code: str) -> tuple[str, ...]:
+    unit = await rp.find_unit(session=t.session, code=code)
+    if unit is not None:
+        t.person.unit_id = unit.id
+        t.person.pending_code = None
+        t.journey.unit = unit
+    return await advance(t, context, flow.JoinedUnit(found=unit is not None))
+
+
+async def help_command(update: Update, context: Context) -> None:
+    """Explains the title, the rule and the commands."""
+    message = update.effective_message
+    assert message is not None
+    async with turn(update, context) as t:
+        locale = t.person.locale if t else locale_for(update, None, context.settings.default_locale)
+    await say(message, Renderer(locale, context.registry, context.settings.zone).t("help.text"))
+
+
+async def status(update: Update, context: Context) -> None:
+    """Shows the year's progress and a button to continue where the person left off."""
+    message = update.effective_message
+    assert message is not None
+    async with turn(update, context) as t:
+        if t is None or t.journey.state.step in flow.REGISTRATION_STEPS:
+            if t is None:
+                await not_registered(message, update, context)
+            else:
+                await show(message, t, ("status.registering",))
+            return
+        await say(
+            message,
+            status_text(t, context.year()),
+            InlineKeyboardMarkup(
+                [
+                    [
+                        InlineKeyboardButton(
+                            t.render.t("btn.continue"), callback_data=t.render.data(t.journey, Verb.CONTINUE)
+                        )
+                    ]
+                ]
+            ),
+        )
+
+
+def status_text(t: Turn, year: int) -> str:
+    j = t.journey
+    r = t.render
+    lines = [
+        r.t(
+            "status.title",
+            year=year,
+            name=escape(t.person.full_name or ""),
+            unit=escape(j.unit.name if j.unit else "—"),
+        )
+    ]
+    if j.pack is None:
+        lines.append(r.t("status.no_group"))
+        return "\n".join(lines)
+    answered = sum(1 for n in j.pack.numbers if n in j.facts.chosen)
+    with_files = sum(1 for n in j.pack.numbers if j.facts.evidence.get(n))
+    lines.append(r.t("status.pack", pack=escape(j.pack.title.get(r.locale)), version=j.pack.version))
+    lines.append(r.t("status.progress", answered=answered, total=len(j.pack.numbers), files=with_files))
+    assert j.assessment is not None
+    lines.append(r.t("result.status." + j.assessment.status))
+    result = jr.score_of(j.pack, j.facts)
+    lines.append(r.t("review.total", total=result.total))
+    lines.append(r.holds_back(result.holds_back) if result.holds_back else r.t("review.would_pass"))
+    return "\n".join(lines)
+
+
+async def cancel(update: Update, context: Context) -> None:
+    """Stops the current action; everything entered so far stays saved."""
+    message = update.effective_message
+    assert message is not None
+    async with turn(update, context) as t:
+        if t is None:
+            await not_registered(message, update, context)
+            return
+        if t.journey.state.step in (Step.CONFIRM_SUBMIT, Step.SKIP_WARNING):
+            notices = await advance(t, context, flow.Cancel())
+            await show(message, t, notices)
+        else:
+            await say(message, t.render.t("flow.cancelled"))
+
+
+async def language(update: Update, context: Context) -> None:
+    """Offers Vietnamese or English."""
+    message = update.effective_message
+    assert message is not None
+    async with turn(update, context, create=True) as t:
+        assert t is not None
+        data = [Button("p", t.person.id or 0, 0, Verb.LANGUAGE, code).encode() for code in ("vi", "en")]
+        await say(
+            message,
+            t.render.t("language.ask"),
+            InlineKeyboardMarkup(
+                [
+                    [
+                        InlineKeyboardButton("Tiếng Việt", callback_data=data[0]),
+                        InlineKeyboardButton("English", callback_data=data[1]),
+                    ]
+                ]
+            ),
+        )
+
+
+async def my_data(update: Update, context: Context) -> None:
+    """Shows everything stored about the person (Decree 13/2023: the right to see one's data)."""
+    message = update.effective_message
+    assert message is not None
+    async with turn(update, context) as t:
+        if t is None:
+            await not_registered(message, update, context)
+            return
+        data = await rp.person_data(session=t.session, person=t.person)
+        r = t.render
+        lines = [
+            r.t("mydata.title"),
+            r.t(
+                "mydata.fields",
+                name=_e(data["full_name"]),
+                unit=_e(t.journey.unit.name if t.journey.unit else "—"),
+                telegram_id=data["telegram_id"],
+                locale=data["locale"],
+                consent=r.when(data["consent_at"]) if data["consent_at"] else "—",
+            ),
+        ]
+        for a in data["assessments"]:
+            lines.append(
+                r.t(
+                    "mydata.assessment",
+                    year=a["year"],
+                    status=r.t("result.status." + a["status"]),
+                    answered=len([v for v in a["answers"].values() if v is not None]),
+                    files=a["evidence_files"],
+                )
+            )
+        lines.append(r.t("mydata.rights"))
+        await say(message, "\n".join(lines))
+
+
+def _e(value: object) -> str:
+    return escape(str(value)) if value is not None else "—"
+
+
+async def delete_me(update: Update, context: Context) -> None:
+    """Asks for confirmation before erasing everything stored about the person."""
+    message = update.effective_message
+    assert message is not None
+    async with turn(update, context) as t:
+        if t is None:
+            await not_registered(message, update, context)
+            return
+        p = t.person
+        await say(
+            message,
+            t.render.t("deleteme.ask"),
+            InlineKeyboardMarkup(
+                [
+                    [
+                        InlineKeyboardButton(
+                            t.render.t("btn.delete"),
+                            callback_data=Button("p", p.id or 0, p.rev, Verb.DELETE_ME).encode(),
+                        )
+                    ],
+                    [
+                        InlineKeyboardButton(
+                            t.render.t("btn.keep"), callback_data=Button("p", p.id or 0, p.rev, Verb.KEEP_ME).encode()
+                        )
+                    ],
+                ]
+            ),
+        )
+
+
+async def unknown_command(update: Update, context: Context) -> None:
+    """Answers a command the bot does not know with the list of those it does."""
+    message = update.effective_message
+    assert message is not None
+    async with turn(update, context) as t:
+        locale = t.person.locale if t else locale_for(update, None, context.settings.default_locale)
+    await say(message, Renderer(locale, context.registry, context.settings.zone).t("unknown.command"))
+
+
+# --------------------------------------------------------------------------- typed text
+
+
+async def text(update: Update, context: Context) -> None:
+    """Takes a typed name or join code; elsewhere, points to the buttons and shows the step again."""
+    message = update.effective_message
+    assert message is not None and message.text is not None
+    async with turn(update, context) as t:
+        if t is None:
+            await not_registered(message, update, context)
+            return
+        step = t.journey.state.step
+        if step is Step.NAME:
+            notices = await advance(t, context, flow.GaveName(message.text))
+        elif step is Step.UNIT:
+            notices = await _join(t, context, message.text.strip()[:MAX_CODE])
+        elif step in (Step.EVIDENCE, Step.SKIP_WARNING):
+            notices = ("evidence.wrong_input",)
+        else:
+            notices = ("flow.use_buttons",)
+        await show(message, t, notices)
+
+
+# --------------------------------------------------------------------------- buttons
+
+_VERB_EVENTS = {
+    Verb.CONSENT_YES: lambda b: flow.Consented(),
+    Verb.CONSENT_NO: lambda b: flow.Declined(),
+    Verb.RESTART: lambda b: flow.Restart(),
+    Verb.GROUP: lambda b: flow.ChoseGroup(b.arg),
+    Verb.LEVEL: lambda b: flow.ChoseLevel(*int_args(b, 2)),
+    Verb.DONE: lambda b: flow.FinishedEvidence(*int_args(b, 1)),
+    Verb.SKIP: lambda b: flow.ConfirmedSkip(*int_args(b, 1)),
+    Verb.MORE: lambda b: flow.Back(),
+    Verb.BACK: lambda b: flow.Back(),
+    Verb.EDIT: lambda b: flow.Edit(*int_args(b, 1)),
+    Verb.SUBMIT: lambda b: flow.AskSubmit(),
+    Verb.CONFIRM_SUBMIT: lambda b: flow.ConfirmedSubmit(),
+}
+
+
+async def button(update: Update, context: Context) -> None:
+    """Checks that a pressed button belongs to the presser and to the current step, then applies it."""
+    query = update.callback_query
+    assert query is not None
+    message = query.message if isinstance(query.message, Message) else None
+    async with turn(update, context) as t:
+        if t is None or message is None:
+            await query.answer()
+            if message is not None:
+                await not_registered(message, update, context)
+            return
+        try:
+            pressed = decode(query.data)
+            notices = await _press(t, context, pressed)
+        except (BadCallback, FlowError) as exc:
+            reason = "flow.forged" if isinstance(exc, BadCallback) else _refusal_key(exc)
+            log.info("refused button: %s", reason)
+            await query.answer(t.render.t(reason), show_alert=False)
+            await show(message, t, (reason,))
+            return
+        except _Handled:
+            await query.answer()
+            return
+        await query.answer()
+        await _retire_buttons(message)
+        await show(message, t, notices)
+
+
+class _Handled(Exception):
+    """The button was fully answered by its own code (language, deletion)."""
+
+
+async def _press(t: Turn, context: Context, pressed: Button) -> tuple[str, ...]:
+    person, assessment = t.person, t.journey.assessment
+    if pressed.scope == "p" and pressed.owner != person.id:
+        raise BadCallback("not the presser's")
+    if pressed.scope == "a" and (assessment is None or pressed.owner != assessment.id):
+        raise BadCallback("not the presser's assessment")
+    if pressed.verb is Verb.LANGUAGE:
+        await _set_language(t, context, pressed.arg)
+        raise _Handled
+    if pressed.rev != t.journey.rev or (pressed.scope == "a") != (t.journey.state.step not in flow.REGISTRATION_STEPS):
+        raise FlowError(t.journey.state, pressed, "stale")
+    if pressed.verb is Verb.CONTINUE:
+        return ()
+    if pressed.verb in (Verb.DELETE_ME, Verb.KEEP_ME):
+        await _delete(t, context, pressed.verb is Verb.DELETE_ME)
+        raise _Handled
+    make = _VERB_EVENTS.get(pressed.verb)
+    if make is None:
+        raise BadCallback(pressed.verb)
+    return await advance(t, context, make(pressed))
+
+
+async def _set_language(t: Turn, context: Context, code: str) -> None:
+    if code not in ("vi", "en"):
+        raise BadCallback(code)
+    t.person.locale = code
+    t.render = Renderer(code, context.registry, context.settings.zone)
+    message = context.bot  # the chat to answer is the person's own
+    await message.send_message(
+        t.person.chat_id or t.person.telegram_id, t.render.t("language.set"), parse_mode=ParseMode.HTML
+    )
+
+
+async def _delete(t: Turn, context: Context, confirmed: bool) -> None:
+    chat_id = t.person.chat_id or t.person.telegram_id
+    if not confirmed:
+        await context.bot.send_message(chat_id, t.render.t("deleteme.kept"), parse_mode=ParseMode.HTML)
+        return
+    paths = await rp.delete_person(session=t.session, person=t.person)
+    await t.session.flush()
+    removed = 0
+    for path in paths:
+        try:
+            context.settings.evidence_dir.joinpath(path).unlink(missing_ok=True)
+            removed += 1
+        except OSError:
+            log.warning("could not remove an evidence file")
+    await context.bot.send_message(chat_id, t.render.t("deleteme.done", files=removed), parse_mode=ParseMode.HTML)
+
+
+async def _retire_buttons(message: Message) -> None:
+    """Removes the buttons of a message once used, so the chat shows only live ones."""
+    try:
+        await message.edit_reply_markup(reply_markup=None)
+    except BadRequest:
+        pass  # already gone, or too old to edit: harmless
+
+
+# --------------------------------------------------------------------------- evidence
+
+
+async def evidence(update: Update, context: Context) -> None:
+    """Downloads a photo or document into the evidence folder and records it for the current indicator."""
+    message = update.effective_message
+    assert message is not None
+    # First transaction: is a file expected now, and is this one acceptable?
+    async with turn(update, context) as t:
+        if t is None:
+            await not_registered(message, update, context)
+            return
+        state = t.journey.state
+        if state.step not in (Step.EVIDENCE, Step.SKIP_WARNING) or t.journey.assessment is None:
+            await show(message, t, ("evidence.not_now",))
+            return
+        try:
+            item = ev.candidate(message)
+        except ev.Refused as refused:
+            await say(
+                message,
+                t.render.t("evidence." + refused.reason, mb=ev.MAX_BYTES // (1024 * 1024)),
+                t.render.evidence_buttons(t.journey),
+            )
+            return
+        assert item is not None
+        assessment_id, indicator, year = t.journey.assessment.id, state.indicator, t.journey.assessment.year
+        if await ra.has_evidence(
+            session=t.session, assessment_id=assessment_id, indicator=indicator, file_unique_id=item.file_unique_id
+        ):
+            await say(message, t.render.t("evidence.duplicate"), t.render.evidence_buttons(t.journey))
+            return
+        render = t.render
+    # The download happens outside any transaction: no row lock is held while bytes travel.
+    relative = ev.relative_path(year, assessment_id, indicator, item)
+    try:
+        size, digest = await ev.download(context.bot, item, context.settings.evidence_dir / relative)
+    except ev.Refused as refused:
+        await say(message, render.t("evidence." + refused.reason, mb=ev.MAX_BYTES // (1024 * 1024)))
+        return
+    # Second transaction: the step may have moved meanwhile; record only if the file is still wanted.
+    async with turn(update, context) as t:
+        assert t is not None
+        try:
+            await advance(t, context, flow.AttachedEvidence(indicator))
+        except FlowError:
+            await show(message, t, ("evidence.not_now",))
+            return
+        assert t.journey.assessment is not None
+        if not await ra.has_evidence(
+            session=t.session, assessment_id=assessment_id, indicator=indicator, file_unique_id=item.file_unique_id
+        ):
+            await ra.add_evidence(
+                session=t.session,
+                evidence=Evidence(
+                    assessment_id=assessment_id,
+                    indicator=indicator,
+                    kind=item.kind,
+                    file_id=item.file_id,
+                    file_unique_id=item.file_unique_id,
+                    file_name=item.file_name,
+                    mime_type=item.mime_type,
+                    size=size,
+                    sha256=digest,
+                    path=str(relative),
+                    media_group_id=item.media_group_id,
+                ),
+            )
+        count = len(await ra.list_evidence(session=t.session, assessment_id=assessment_id, indicator=indicator))
+        t.journey = await jr.load(
+            session=t.session, registry=context.registry, person=t.person, year=context.year(), lock=False
+        )
+        text = t.render.t("evidence.received", n=indicator, count=count)
+        markup = t.render.evidence_buttons(t.journey)
+    await acknowledge(context, message, text, markup)
+
+
+async def acknowledge(context: Context, message: Message, text: str, markup: InlineKeyboardMarkup) -> None:
+    """One reply per file, but one per album: the album's last file answers once the album has settled."""
+    group = message.media_group_id
+    delay = context.settings.album_settle_seconds
+    if group is None or context.job_queue is None or delay <= 0:
+        await say(message, text, markup)
+        return
+    name = f"album:{message.chat_id}:{group}"
+    for job in context.job_queue.get_jobs_by_name(name):
+        job.schedule_removal()
+    context.job_queue.run_once(_album_settled, delay, data=(message, text, markup), name=name)
+
+
+async def _album_settled(context: Context) -> None:
+    job: Job = context.job  # type: ignore[assignment]
+    message, text, markup = job.data  # type: ignore[misc]
+    await say(message, text, markup)
+
+
+async def other_media(update: Update, context: Context) -> None:
+    """A sticker, voice note, location, video … is not evidence: say what is accepted."""
+    message = update.effective_message
+    assert message is not None
+    async with turn(update, context) as t:
+        if t is None:
+            await not_registered(message, update, context)
+            return
+        wanted = t.journey.state.step in (Step.EVIDENCE, Step.SKIP_WARNING)
+        await show(message, t, ("evidence.wrong_input" if wanted else "flow.use_buttons",))

@@ -1,0 +1,386 @@
+"""Criteria packs: the indicators a person is assessed against, held as data an officer can replace.
+
+A pack is a YAML file in ``conversations/criteria/``. It is validated when loaded and every problem is
+reported with its place in the file, so ``cdht criteria check FILE`` tells an officer exactly what to fix.
+An *override* file derives a new pack from a base pack by swapping in indicators from a donor pack
+(QĐ 324/QĐ-KHVN lets a unit replace indicators 6 and 7 of Phụ lục IV by those of Phụ lục I).
+Packs are looked up by ``(id, version)`` so an assessment keeps the pack it started with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PACKS_DIR = Path(__file__).parent / "criteria"
+LANGUAGES = ("vi", "en")
+INDICATOR_COUNT = 10
+MAX_POINTS = 10
+
+
+class PackError(ValueError):
+    """A criteria pack that cannot be used; ``problems`` lists every place that is wrong."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
+class Text:
+    """A text in every supported language."""
+
+    vi: str
+    en: str
+
+    def get(self, language: str) -> str:
+        return self.en if language == "en" else self.vi
+
+
+@dataclass(frozen=True)
+class Level:
+    points: int
+    label: Text
+
+
+@dataclass(frozen=True)
+class Indicator:
+    number: int
+    criterion: int
+    text: Text
+    explanation: Text
+    levels: tuple[Level, ...]
+    evidence_examples: tuple[Text, ...]
+    digital_skill: bool = False
+    origin: str = ""  # "phu-luc-i:6" when swapped in by an override
+
+    def level(self, points: int) -> Level | None:
+        return next((lv for lv in self.levels if lv.points == points), None)
+
+
+@dataclass(frozen=True)
+class Criterion:
+    number: int
+    title: Text
+
+
+@dataclass(frozen=True)
+class Group:
+    """A population group a person picks at registration; it decides the pack."""
+
+    code: str
+    label: Text
+
+
+@dataclass(frozen=True)
+class Pack:
+    id: str
+    version: int
+    title: Text
+    source: str
+    reconstructed: bool
+    criteria: tuple[Criterion, ...]
+    indicators: tuple[Indicator, ...]
+    groups: tuple[Group, ...] = ()
+    digital_skill_min_points: int = 8
+    derived_from: str = ""
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.id, self.version)
+
+    def indicator(self, number: int) -> Indicator:
+        for ind in self.indicators:
+            if ind.number == number:
+                return ind
+        raise KeyError(number)
+
+    @property
+    def numbers(self) -> tuple[int, ...]:
+        return tuple(ind.number for ind in self.indicators)
+
+    def criterion(self, number: int) -> Criterion:
+        return next(c for c in self.criteria if c.number == number)
+
+
+# --------------------------------------------------------------------------- parsing with problems
+
+
+@dataclass
+class _Reader:
+    """Collects every problem instead of stopping at the first one."""
+
+    problems: list[str] = field(default_factory=list)
+
+    def need(self, data: Mapping[str, Any], key: str, where: str, kind: type | tuple[type, ...]) -> Any:
+        if not isinstance(data, Mapping) or key not in data:
+            self.problems.append(f"{where}: missing '{key}'")
+            return None
+        value = data[key]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            expected = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+            self.problems.append(f"{where}.{key}: expected {expected}, got {type(value).__name__}")
+            return None
+        return value
+
+    def text(self, data: Mapping[str, Any], key: str, where: str) -> Text:
+        raw = self.need(data, key, where, (dict, str))
+        if raw is None:
+            return Text("", "")
+        if isinstance(raw, str):
+            self.problems.append(f"{where}.{key}: needs both 'vi' and 'en'")
+            return Text(raw, raw)
+        out = {}
+        for lang in LANGUAGES:
+            value = raw.get(lang)
+            if not isinstance(value, str) or not value.strip():
+                self.problems.append(f"{where}.{key}.{lang}: missing or empty")
+                value = ""
+            out[lang] = value.strip()
+        return Text(**out)
+
+
+def _parse_indicator(r: _Reader, raw: Any, where: str, criterion_numbers: set[int]) -> Indicator | None:
+    if not isinstance(raw, Mapping):
+        r.problems.append(f"{where}: expected a mapping")
+        return None
+    number = r.need(raw, "number", where, int)
+    criterion = r.need(raw, "criterion", where, int)
+    if criterion is not None and criterion not in criterion_numbers:
+        r.problems.append(f"{where}.criterion: {criterion} is not a declared criterion")
+    text = r.text(raw, "text", where)
+    explanation = r.text(raw, "explanation", where)
+    levels: list[Level] = []
+    raw_levels = r.need(raw, "levels", where, list) or []
+    for j, lv in enumerate(raw_levels):
+        lw = f"{where}.levels[{j}]"
+        points = r.need(lv, "points", lw, int)
+        label = r.text(lv, "label", lw)
+        if points is not None:
+            if not 0 <= points <= MAX_POINTS:
+                r.problems.append(f"{lw}.points: {points} is outside 0..{MAX_POINTS}")
+            levels.append(Level(points, label))
+    if raw_levels:
+        pts = [lv.points for lv in levels]
+        if len(set(pts)) != len(pts):
+            r.problems.append(f"{where}.levels: two levels give the same points")
+        if pts and max(pts) != MAX_POINTS:
+            r.problems.append(f"{where}.levels: the highest level must give {MAX_POINTS} points")
+        if len(levels) < 2:
+            r.problems.append(f"{where}.levels: at least two levels are needed")
+    examples = [
+        r.text({"x": ex}, "x", f"{where}.evidence_examples[{j}]")
+        for j, ex in enumerate(r.need(raw, "evidence_examples", where, list) or [])
+    ]
+    if not examples and "evidence_examples" in raw:
+        r.problems.append(f"{where}.evidence_examples: give at least one example")
+    if number is None or criterion is None:
+        return None
+    return Indicator(
+        number=number,
+        criterion=criterion,
+        text=text,
+        explanation=explanation,
+        levels=tuple(sorted(levels, key=lambda lv: -lv.points)),
+        evidence_examples=tuple(examples),
+        digital_skill=bool(raw.get("digital_skill", False)),
+    )
+
+
+def parse_pack(data: Any, source: str = "<pack>") -> Pack:
+    """Builds a full pack from parsed YAML, or raises PackError listing every problem."""
+    r = _Reader()
+    if not isinstance(data, Mapping):
+        raise PackError(source, ["the file must hold a mapping"])
+    pack_id = r.need(data, "id", "pack", str)
+    version = r.need(data, "version", "pack", int)
+    title = r.text(data, "title", "pack")
+    source_ref = r.need(data, "source", "pack", str)
+    criteria: list[Criterion] = []
+    for i, c in enumerate(r.need(data, "criteria", "pack", list) or []):
+        where = f"criteria[{i}]"
+        num = r.need(c, "number", where, int)
+        t = r.text(c, "title", where)
+        if num is not None:
+            criteria.append(Criterion(num, t))
+    numbers = {c.number for c in criteria}
+    indicators = []
+    for i, raw in enumerate(r.need(data, "indicators", "pack", list) or []):
+        ind = _parse_indicator(r, raw, f"indicators[{i}]", numbers)
+        if ind is not None:
+            indicators.append(ind)
+    groups = []
+    for i, g in enumerate(data.get("groups") or []):
+        code = r.need(g, "code", f"groups[{i}]", str)
+        label = r.text(g, "label", f"groups[{i}]")
+        if code:
+            groups.append(Group(code, label))
+    _check_indicator_set(r, indicators)
+    digital_min = data.get("digital_skill_min_points", 8)
+    if not isinstance(digital_min, int) or not 0 <= digital_min <= MAX_POINTS:
+        r.problems.append(f"pack.digital_skill_min_points: expected 0..{MAX_POINTS}")
+    if r.problems:
+        raise PackError(source, r.problems)
+    return Pack(
+        id=pack_id,
+        version=version,
+        title=title,
+        source=source_ref,
+        reconstructed=bool(data.get("reconstructed", False)),
+        criteria=tuple(sorted(criteria, key=lambda c: c.number)),
+        indicators=tuple(sorted(indicators, key=lambda i: i.number)),
+        groups=tuple(groups),
+        digital_skill_min_points=digital_min,
+    )
+
+
+def _check_indicator_set(r: _Reader, indicators: list[Indicator]) -> None:
+    nums = sorted(ind.number for ind in indicators)
+    if nums != list(range(1, INDICATOR_COUNT + 1)):
+        r.problems.append(f"indicators: expected numbers 1..{INDICATOR_COUNT} once each, got {nums}")
+
+
+def apply_override(
+    base: Pack, donor: Pack, numbers: Iterable[int], *, pack_id: str, version: int, title: Text, source: str
+) -> Pack:
+    """A new pack: ``base`` with the given indicators taken from ``donor`` (same numbers)."""
+    swap = set(numbers)
+    indicators = tuple(
+        replace(donor.indicator(ind.number), origin=f"{donor.id}:{ind.number}") if ind.number in swap else ind
+        for ind in base.indicators
+    )
+    return replace(
+        base,
+        id=pack_id,
+        version=version,
+        title=title,
+        source=source,
+        indicators=indicators,
+        groups=(),
+        derived_from=f"{base.id}@{base.version}",
+    )
+
+
+# --------------------------------------------------------------------------- files and registry
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise PackError(str(path), [f"not valid YAML: {exc}"]) from exc
+    except OSError as exc:
+        raise PackError(str(path), [f"cannot read: {exc.strerror}"]) from exc
+
+
+class Registry:
+    """Every known pack version, by ``(id, version)``; the newest version of an id is the default."""
+
+    def __init__(self, packs: Iterable[Pack] = ()) -> None:
+        self._packs: dict[tuple[str, int], Pack] = {}
+        for pack in packs:
+            self.add(pack)
+
+    def add(self, pack: Pack) -> None:
+        if pack.key in self._packs:
+            raise PackError(pack.id, [f"version {pack.version} is loaded twice"])
+        self._packs[pack.key] = pack
+
+    def get(self, pack_id: str, version: int) -> Pack:
+        return self._packs[(pack_id, version)]
+
+    def latest(self, pack_id: str) -> Pack:
+        versions = [p for (i, _), p in self._packs.items() if i == pack_id]
+        if not versions:
+            raise KeyError(pack_id)
+        return max(versions, key=lambda p: p.version)
+
+    def ids(self) -> list[str]:
+        return sorted({i for i, _ in self._packs})
+
+    def groups(self) -> list[tuple[Group, str]]:
+        """(group, pack id) for the newest version of each pack that serves a population group."""
+        out = []
+        for pack_id in self.ids():
+            pack = self.latest(pack_id)
+            out.extend((g, pack.id) for g in pack.groups)
+        return out
+
+    def pack_for_group(self, code: str) -> Pack:
+        for group, pack_id in self.groups():
+            if group.code == code:
+                return self.latest(pack_id)
+        raise KeyError(code)
+
+    def __len__(self) -> int:
+        return len(self._packs)
+
+
+def load_file(path: Path, registry: Registry | None = None) -> Pack:
+    """Loads one pack or override file; an override needs its base and donor in ``registry``."""
+    data = _read_yaml(path)
+    if isinstance(data, Mapping) and data.get("kind") == "override":
+        return _load_override(data, str(path), registry or default_registry())
+    return parse_pack(data, str(path))
+
+
+def _load_override(data: Mapping[str, Any], source: str, registry: Registry) -> Pack:
+    r = _Reader()
+    pack_id = r.need(data, "id", "override", str)
+    version = r.need(data, "version", "override", int)
+    title = r.text(data, "title", "override")
+    src = r.need(data, "source", "override", str)
+    base_ref = r.need(data, "base", "override", dict) or {}
+    donor_ref = r.need(data, "donor", "override", dict) or {}
+    numbers = r.need(data, "indicators", "override", list) or []
+    base = donor = None
+    for name, ref in (("base", base_ref), ("donor", donor_ref)):
+        if not ref:
+            continue
+        try:
+            found = registry.get(str(ref.get("id")), int(ref.get("version", 0)))
+        except (KeyError, ValueError, TypeError):
+            r.problems.append(f"override.{name}: no pack {ref.get('id')} version {ref.get('version')}")
+            continue
+        if name == "base":
+            base = found
+        else:
+            donor = found
+    for n in numbers:
+        if not isinstance(n, int) or not 1 <= n <= INDICATOR_COUNT:
+            r.problems.append(f"override.indicators: {n!r} is not an indicator number")
+    if r.problems or base is None or donor is None:
+        raise PackError(source, r.problems or ["override: base or donor missing"])
+    return apply_override(base, donor, numbers, pack_id=pack_id, version=version, title=title, source=src)
+
+
+def load_dir(directory: Path = PACKS_DIR) -> Registry:
+    """Loads all packs in a folder: full packs first, then overrides built on them."""
+    registry = Registry()
+    files = sorted(directory.glob("*.yaml"))
+    overrides = []
+    for path in files:
+        data = _read_yaml(path)
+        if isinstance(data, Mapping) and data.get("kind") == "override":
+            overrides.append((path, data))
+        else:
+            registry.add(parse_pack(data, str(path)))
+    for path, data in overrides:
+        registry.add(_load_override(data, str(path), registry))
+    return registry
+
+
+_default: Registry | None = None
+
+
+def default_registry() -> Registry:
+    """The packs shipped with the product, loaded once."""
+    global _default
+    if _default is None:
+        _default = load_dir(PACKS_DIR)
+    return _default

@@ -1,0 +1,203 @@
+"""A person's conversation as stored: load it as a flow State with its Facts, apply a Transition.
+
+This is the seam between the pure flow and the tables: any process can load a person, apply an event and
+store the outcome in the caller's transaction, so the database alone carries the conversation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from conversations import flow
+from conversations.criteria import Pack, Registry
+from conversations.flow import Facts, State, Step, Transition
+from conversations.scoring import AnswerFacts, Score, score
+from storage import repo_assessments as ra
+from storage import repo_outbox as ro
+from storage import repo_people as rp
+from storage.models import Assessment, AssessmentStatus, Person, Unit
+
+READY = "ready"  # Person.step once registration is over; the assessment then carries the step
+LOCKED_STATUSES = frozenset(
+    {
+        AssessmentStatus.SUBMITTED,
+        AssessmentStatus.REVIEWED,
+        AssessmentStatus.RECOGNISED,
+        AssessmentStatus.NOT_RECOGNISED,
+        AssessmentStatus.EXPIRED,
+    }
+)
+
+
+@dataclass
+class Journey:
+    """One person's conversation, loaded for one update."""
+
+    person: Person
+    assessment: Assessment | None
+    unit: Unit | None
+    pack: Pack | None
+    facts: Facts
+    state: State
+
+    @property
+    def rev(self) -> int:
+        """The revision buttons of the current step must carry."""
+        return (
+            self.assessment.rev
+            if self.state.step not in flow.REGISTRATION_STEPS and self.assessment
+            else self.person.rev
+        )
+
+
+def packs_for_unit(registry: Registry, unit: Unit | None) -> dict[str, Pack]:
+    """Group code -> the pack a person of that group in ``unit`` is assessed with (unit overrides applied)."""
+    overrides = unit.pack_overrides if unit else {}
+    out = {}
+    for group, pack_id in registry.groups():
+        chosen = overrides.get(pack_id, pack_id)
+        out[group.code] = registry.latest(chosen)
+    return out
+
+
+def _state(person: Person, assessment: Assessment | None) -> State:
+    if person.step != READY:
+        return State(Step(person.step))
+    if assessment is None:
+        return State(Step.GROUP)
+    if assessment.status in LOCKED_STATUSES:
+        return State(Step.SUBMITTED)
+    return State(Step(assessment.step), assessment.indicator, assessment.editing)
+
+
+async def load(*, session: AsyncSession, registry: Registry, person: Person, year: int, lock: bool = True) -> Journey:
+    """Loads the conversation of ``person`` for the assessment ``year`` (one row lock on PostgreSQL)."""
+    assessment = await ra.get_assessment(session=session, person_id=person.id, year=year, lock=lock)
+    unit = await rp.get_unit(session=session, unit_id=person.unit_id) if person.unit_id else None
+    if unit is None and person.pending_code:
+        unit = await rp.find_unit(session=session, code=person.pending_code)
+    pack = None
+    chosen: dict[int, int] = {}
+    evidence: dict[int, int] = {}
+    editable = None
+    if assessment is not None:
+        if assessment.pack_id and assessment.pack_version:
+            pack = registry.get(assessment.pack_id, assessment.pack_version)
+        answers = await ra.answers(session=session, assessment_id=assessment.id)
+        chosen = {n: a.chosen for n, a in answers.items() if a.chosen is not None}
+        evidence = await ra.evidence_counts(session=session, assessment_id=assessment.id)
+        if assessment.status == AssessmentStatus.RETURNED:
+            editable = frozenset(assessment.returned_indicators)
+    groups = {code: p.numbers for code, p in packs_for_unit(registry, unit).items()}
+    facts = Facts(
+        numbers=pack.numbers if pack else (),
+        levels={i.number: tuple(lv.points for lv in i.levels) for i in pack.indicators} if pack else {},
+        chosen=chosen,
+        evidence=evidence,
+        groups=groups,
+        has_unit=unit is not None,
+        editable=editable,
+    )
+    return Journey(person, assessment, unit, pack, facts, _state(person, assessment))
+
+
+async def apply(
+    *,
+    session: AsyncSession,
+    registry: Registry,
+    journey: Journey,
+    transition: Transition,
+    year: int,
+    now: datetime,
+) -> Journey:
+    """Stores the effects and the new step of ``transition``; returns the journey as it now stands."""
+    person = journey.person
+    for effect in transition.effects:
+        match effect:
+            case flow.RecordConsent():
+                person.consent_at = now
+            case flow.ForgetPerson():
+                person.full_name = None
+                person.unit_id = None
+                person.consent_at = None
+                person.pending_code = None
+            case flow.RecordName(name=name):
+                person.full_name = name
+                if person.unit_id is None and journey.unit is not None:
+                    person.unit_id = journey.unit.id
+                    person.pending_code = None
+            case flow.RecordGroup(code=code):
+                pack = packs_for_unit(registry, journey.unit)[code]
+                assessment = await _assessment(session, journey, year)
+                assessment.group_code = code
+                assessment.pack_id, assessment.pack_version = pack.id, pack.version
+                assessment.unit_id = person.unit_id
+            case flow.RecordLevel(indicator=indicator, points=points):
+                assert journey.assessment is not None
+                await ra.set_level(session=session, assessment=journey.assessment, indicator=indicator, points=points)
+            case flow.RecordSubmission():
+                await _submit(session, journey, now)
+    await _store_state(session, journey, transition.state, year)
+    await session.flush()
+    return await load(session=session, registry=registry, person=person, year=year, lock=False)
+
+
+async def _assessment(session: AsyncSession, journey: Journey, year: int) -> Assessment:
+    if journey.assessment is None:
+        journey.assessment = await ra.open_assessment(
+            session=session, person=journey.person, year=year, step=Step.GROUP
+        )
+    return journey.assessment
+
+
+async def _store_state(session: AsyncSession, journey: Journey, state: State, year: int) -> None:
+    person = journey.person
+    if state.step in flow.REGISTRATION_STEPS:
+        if person.step != state.step:
+            rp.touch(person, state.step)
+        return
+    if person.step != READY:
+        rp.touch(person, READY)
+    assessment = await _assessment(session, journey, year)
+    if state.step is Step.SUBMITTED:
+        ra.move(assessment, state.step)
+        return
+    if (assessment.step, assessment.indicator, assessment.editing) != (state.step, state.indicator, state.editing):
+        ra.move(assessment, state.step, state.indicator, state.editing)
+
+
+def score_of(pack: Pack, facts: Facts, reviewed: dict[int, int] | None = None) -> Score:
+    """The score the stored answers give now."""
+    answers = {
+        n: AnswerFacts(
+            chosen=facts.chosen.get(n), evidence_count=facts.evidence.get(n, 0), reviewed=(reviewed or {}).get(n)
+        )
+        for n in pack.numbers
+        if n in facts.chosen or (reviewed and n in reviewed)
+    }
+    return score(pack.numbers, answers)
+
+
+async def _submit(session: AsyncSession, journey: Journey, now: datetime) -> None:
+    assessment = journey.assessment
+    assert assessment is not None and journey.pack is not None
+    result = score_of(journey.pack, journey.facts)
+    before = {"status": assessment.status}
+    assessment.status = AssessmentStatus.SUBMITTED
+    assessment.total = result.total
+    assessment.recognised = None  # decided by the head after the team's review
+    assessment.submitted_at = now
+    assessment.returned_indicators = []
+    await ra.record_audit(
+        session=session,
+        action="submitted",
+        actor_id=journey.person.id,
+        assessment_id=assessment.id,
+        before=before,
+        after={"status": assessment.status, "total": result.total},
+    )
+    # Nothing more to remind them of this cycle; in the same transaction, so never one without the other.
+    await ro.cancel_pending(session=session, person_id=journey.person.id, kinds=ro.CITIZEN_REMINDER_KINDS)

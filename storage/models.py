@@ -1,0 +1,213 @@
+"""All tables, in one place. Every schema change here goes with an Alembic revision in migrations/.
+
+Steps and statuses are stored as strings by name (see conversations.flow.Step), so a reordered enum never
+corrupts a stored row. Times are stored timezone-aware in UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import JSON, Column, Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Timezone-aware UTC on every backend (SQLite keeps no zone: naive values read back as UTC)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime stored; use an aware one")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+def _ts(**kw: Any) -> Any:
+    return Field(sa_column=Column(UTCDateTime(), **kw))
+
+
+class UnitKind(StrEnum):
+    PROVINCE = "province"
+    COMMUNE = "commune"
+    COMMUNITY = "community"  # village, residential group: a community unit
+    LEARNING = "learning"  # school, office, company: a learning unit
+
+
+class AssessmentStatus(StrEnum):
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    RETURNED = "returned"
+    REVIEWED = "reviewed"
+    RECOGNISED = "recognised"
+    NOT_RECOGNISED = "not_recognised"
+    EXPIRED = "expired"
+
+
+class RoleName(StrEnum):
+    ADMIN = "admin"
+    OFFICER = "officer"
+    REVIEWER = "reviewer"
+    HEAD = "head"
+
+
+class Unit(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=32, unique=True, index=True)
+    name: str = Field(max_length=200)
+    kind: str = Field(default=UnitKind.COMMUNITY, max_length=16)
+    parent_id: int | None = Field(default=None, foreign_key="unit.id", index=True)
+    path: str = Field(default="/", max_length=512, index=True)  # "/1/4/9/": ancestors for subtree queries
+    headcount: int = Field(default=0)
+    targets: dict[str, float] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # base pack id -> pack id to use instead in this unit (the Phụ lục IV 6/7 swap)
+    pack_overrides: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _ts(nullable=False, default=utcnow)
+
+
+class Person(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    telegram_id: int = Field(sa_column=Column(sa.BigInteger, unique=True, nullable=False, index=True))
+    chat_id: int | None = Field(default=None, sa_column=Column(sa.BigInteger, nullable=True))
+    full_name: str | None = Field(default=None, max_length=80)
+    unit_id: int | None = Field(default=None, foreign_key="unit.id", index=True)
+    locale: str = Field(default="vi", max_length=8)
+    consent_at: datetime | None = _ts(nullable=True)
+    step: str = Field(default="consent", max_length=32)  # registration step, "ready" once registered
+    rev: int = Field(default=0)  # bumped on every step change; buttons carry it so stale ones are caught
+    pending_code: str | None = Field(default=None, max_length=32)  # a deep-link code waiting for consent
+    reminders: bool = Field(default=True)
+    blocked_at: datetime | None = _ts(nullable=True)  # the person blocked the bot: send nothing
+    created_at: datetime = _ts(nullable=False, default=utcnow)
+
+
+class Role(SQLModel, table=True):
+    __table_args__ = (sa.UniqueConstraint("person_id", "unit_id", "role"),)
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    unit_id: int | None = Field(default=None, foreign_key="unit.id")  # None: everywhere (admin)
+    role: str = Field(max_length=16)
+    granted_by: int | None = Field(default=None, foreign_key="person.id")
+    created_at: datetime = _ts(nullable=False, default=utcnow)
+
+
+class Assessment(SQLModel, table=True):
+    __table_args__ = (sa.UniqueConstraint("person_id", "year"),)
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    unit_id: int | None = Field(default=None, foreign_key="unit.id", index=True)
+    year: int = Field(index=True)
+    group_code: str | None = Field(default=None, max_length=32)
+    pack_id: str | None = Field(default=None, max_length=64)
+    pack_version: int | None = Field(default=None)
+    step: str = Field(default="group", max_length=32)
+    indicator: int = Field(default=0)
+    editing: bool = Field(default=False)
+    rev: int = Field(default=0)
+    status: str = Field(default=AssessmentStatus.DRAFT, max_length=16, index=True)
+    total: int | None = Field(default=None)  # self-assessed total at submission
+    reviewed_total: int | None = Field(default=None)
+    recognised: bool | None = Field(default=None)
+    returned_indicators: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    return_reason: str | None = Field(default=None, max_length=1000)
+    submitted_at: datetime | None = _ts(nullable=True)
+    reviewed_at: datetime | None = _ts(nullable=True)
+    reviewed_by: int | None = Field(default=None, foreign_key="person.id")
+    decision_no: str | None = Field(default=None, max_length=64)
+    decision_date: datetime | None = _ts(nullable=True)
+    created_at: datetime = _ts(nullable=False, default=utcnow)
+    updated_at: datetime = _ts(nullable=False, default=utcnow)
+
+
+class Answer(SQLModel, table=True):
+    __table_args__ = (sa.UniqueConstraint("assessment_id", "indicator"),)
+    id: int | None = Field(default=None, primary_key=True)
+    assessment_id: int = Field(foreign_key="assessment.id", index=True)
+    indicator: int
+    chosen: int | None = Field(default=None)
+    reviewer_points: int | None = Field(default=None)
+    reviewer_reason: str | None = Field(default=None, max_length=1000)
+    updated_at: datetime = _ts(nullable=False, default=utcnow)
+
+
+class Evidence(SQLModel, table=True):
+    __table_args__ = (sa.UniqueConstraint("assessment_id", "indicator", "file_unique_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    assessment_id: int = Field(foreign_key="assessment.id", index=True)
+    indicator: int
+    kind: str = Field(max_length=16)  # photo | document
+    file_id: str = Field(max_length=256)
+    file_unique_id: str = Field(max_length=64)
+    file_name: str | None = Field(default=None, max_length=255)
+    mime_type: str = Field(max_length=128)
+    size: int
+    sha256: str = Field(max_length=64)
+    path: str = Field(max_length=512)
+    media_group_id: str | None = Field(default=None, max_length=64)
+    created_at: datetime = _ts(nullable=False, default=utcnow)
+
+
+class AuditEvent(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    actor_id: int | None = Field(default=None, foreign_key="person.id", index=True)
+    assessment_id: int | None = Field(default=None, foreign_key="assessment.id", index=True)
+    action: str = Field(max_length=32)
+    indicator: int | None = Field(default=None)
+    before: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    reason: str | None = Field(default=None, max_length=1000)
+    at: datetime = _ts(nullable=False, default=utcnow)
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    CLAIMED = "claimed"
+    SENT = "sent"
+    FAILED = "failed"
+    BLOCKED = "blocked"
+    CANCELLED = "cancelled"
+
+
+class Outbox(SQLModel, table=True):
+    """A message owed to one person: reminders, notices and broadcasts. Unique per person, kind, cycle."""
+
+    __table_args__ = (
+        sa.UniqueConstraint("person_id", "kind", "cycle"),
+        sa.Index("ix_outbox_due", "status", "due_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    kind: str = Field(max_length=32)
+    cycle: str = Field(max_length=64)  # e.g. "2026" or "2026:d7" or "broadcast:12"
+    due_at: datetime = _ts(nullable=False)
+    status: str = Field(default=OutboxStatus.PENDING, max_length=16)
+    attempts: int = Field(default=0)
+    last_error: str | None = Field(default=None, max_length=500)
+    lease_until: datetime | None = _ts(nullable=True)
+    claimed_by: str | None = Field(default=None, max_length=64)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    sent_at: datetime | None = _ts(nullable=True)
+    created_at: datetime = _ts(nullable=False, default=utcnow)
+
+
+class Broadcast(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    officer_id: int = Field(foreign_key="person.id")
+    unit_id: int = Field(foreign_key="unit.id")
+    text: str = Field(max_length=4000)
+    status: str = Field(default="draft", max_length=16)  # draft | queued | done
+    created_at: datetime = _ts(nullable=False, default=utcnow)

@@ -1,0 +1,117 @@
+"""Assessments, answers, evidence and the audit trail: reads and writes of one person's yearly record."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from conversations.scoring import AnswerFacts
+from storage.models import Answer, Assessment, AuditEvent, Evidence, Person, utcnow
+
+
+async def get_assessment(*, session: AsyncSession, person_id: int, year: int, lock: bool = False) -> Assessment | None:
+    stmt = select(Assessment).where(Assessment.person_id == person_id, Assessment.year == year)
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await session.exec(stmt)).first()
+
+
+async def open_assessment(*, session: AsyncSession, person: Person, year: int, step: str) -> Assessment:
+    assessment = Assessment(person_id=person.id, unit_id=person.unit_id, year=year, step=step)
+    session.add(assessment)
+    await session.flush()
+    return assessment
+
+
+def move(assessment: Assessment, step: str, indicator: int = 0, editing: bool = False) -> None:
+    """Stores where the person is; bumping the revision makes every older button stale."""
+    assessment.step = step
+    assessment.indicator = indicator
+    assessment.editing = editing
+    assessment.rev += 1
+    assessment.updated_at = utcnow()
+
+
+async def answers(*, session: AsyncSession, assessment_id: int) -> dict[int, Answer]:
+    rows = (await session.exec(select(Answer).where(Answer.assessment_id == assessment_id))).all()
+    return {a.indicator: a for a in rows}
+
+
+async def evidence_counts(*, session: AsyncSession, assessment_id: int) -> dict[int, int]:
+    stmt = (
+        select(Evidence.indicator, func.count())
+        .where(Evidence.assessment_id == assessment_id)
+        .group_by(Evidence.indicator)
+    )
+    return {ind: n for ind, n in (await session.exec(stmt)).all()}
+
+
+async def answer_facts(*, session: AsyncSession, assessment_id: int) -> dict[int, AnswerFacts]:
+    """What scoring needs, per indicator."""
+    counts = await evidence_counts(session=session, assessment_id=assessment_id)
+    found = await answers(session=session, assessment_id=assessment_id)
+    return {
+        n: AnswerFacts(chosen=a.chosen, evidence_count=counts.get(n, 0), reviewed=a.reviewer_points)
+        for n, a in found.items()
+    }
+
+
+async def set_level(*, session: AsyncSession, assessment: Assessment, indicator: int, points: int) -> None:
+    found = (
+        await session.exec(select(Answer).where(Answer.assessment_id == assessment.id, Answer.indicator == indicator))
+    ).first()
+    if found is None:
+        session.add(Answer(assessment_id=assessment.id, indicator=indicator, chosen=points))
+    else:
+        found.chosen = points
+        found.updated_at = utcnow()
+    await session.flush()
+
+
+async def has_evidence(*, session: AsyncSession, assessment_id: int, indicator: int, file_unique_id: str) -> bool:
+    stmt = select(Evidence.id).where(
+        Evidence.assessment_id == assessment_id,
+        Evidence.indicator == indicator,
+        Evidence.file_unique_id == file_unique_id,
+    )
+    return (await session.exec(stmt)).first() is not None
+
+
+async def add_evidence(*, session: AsyncSession, evidence: Evidence) -> None:
+    session.add(evidence)
+    await session.flush()
+
+
+async def list_evidence(*, session: AsyncSession, assessment_id: int, indicator: int | None = None) -> list[Evidence]:
+    stmt = select(Evidence).where(Evidence.assessment_id == assessment_id)
+    if indicator is not None:
+        stmt = stmt.where(Evidence.indicator == indicator)
+    return list((await session.exec(stmt.order_by(Evidence.id))).all())
+
+
+async def record_audit(
+    *,
+    session: AsyncSession,
+    action: str,
+    actor_id: int | None,
+    assessment_id: int | None,
+    indicator: int | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    reason: str | None = None,
+) -> None:
+    session.add(
+        AuditEvent(
+            actor_id=actor_id,
+            assessment_id=assessment_id,
+            action=action,
+            indicator=indicator,
+            before=before,
+            after=after,
+            reason=reason,
+        )
+    )
+    await session.flush()

@@ -1,0 +1,120 @@
+"""People and their units: lookup, registration and the Decree 13 rights (see and delete one's data)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, func, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import Answer, Assessment, AuditEvent, Evidence, Outbox, Person, Role, Unit
+
+
+async def get_person(*, session: AsyncSession, telegram_id: int, lock: bool = False) -> Person | None:
+    """The person for a Telegram user; ``lock`` serialises concurrent updates of one person (PostgreSQL)."""
+    stmt = select(Person).where(Person.telegram_id == telegram_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return (await session.exec(stmt)).first()
+
+
+async def create_person(*, session: AsyncSession, telegram_id: int, chat_id: int, locale: str) -> Person:
+    person = Person(telegram_id=telegram_id, chat_id=chat_id, locale=locale)
+    session.add(person)
+    await session.flush()
+    return person
+
+
+async def find_unit(*, session: AsyncSession, code: str) -> Unit | None:
+    """A unit by its join code, ignoring case and surrounding blanks."""
+    code = code.strip().upper()
+    if not code:
+        return None
+    return (await session.exec(select(Unit).where(func.upper(Unit.code) == code))).first()
+
+
+async def get_unit(*, session: AsyncSession, unit_id: int) -> Unit | None:
+    return await session.get(Unit, unit_id)
+
+
+async def add_unit(
+    *,
+    session: AsyncSession,
+    code: str,
+    name: str,
+    kind: str = "community",
+    parent: Unit | None = None,
+    headcount: int = 0,
+    pack_overrides: dict[str, str] | None = None,
+) -> Unit:
+    unit = Unit(
+        code=code.upper(),
+        name=name,
+        kind=kind,
+        parent_id=parent.id if parent else None,
+        headcount=headcount,
+        pack_overrides=pack_overrides or {},
+    )
+    session.add(unit)
+    await session.flush()
+    unit.path = f"{parent.path if parent else '/'}{unit.id}/"
+    await session.flush()
+    return unit
+
+
+async def person_data(*, session: AsyncSession, person: Person) -> dict[str, Any]:
+    """Everything stored about a person, for the right to see one's own data."""
+    assessments = (await session.exec(select(Assessment).where(Assessment.person_id == person.id))).all()
+    out: dict[str, Any] = {
+        "telegram_id": person.telegram_id,
+        "full_name": person.full_name,
+        "unit_id": person.unit_id,
+        "locale": person.locale,
+        "consent_at": person.consent_at,
+        "reminders": person.reminders,
+        "assessments": [],
+    }
+    for a in assessments:
+        answers = (await session.exec(select(Answer).where(Answer.assessment_id == a.id))).all()
+        files = (await session.exec(select(Evidence).where(Evidence.assessment_id == a.id))).all()
+        out["assessments"].append(
+            {
+                "year": a.year,
+                "pack": f"{a.pack_id}@{a.pack_version}",
+                "status": a.status,
+                "answers": {x.indicator: x.chosen for x in answers},
+                "evidence_files": len(files),
+            }
+        )
+    return out
+
+
+async def delete_person(*, session: AsyncSession, person: Person) -> list[str]:
+    """Erases a person and all they stored; returns the evidence file paths for the caller to remove.
+
+    Audit entries written by others about this person's assessments go with them; entries this person
+    wrote as an officer stay, without the link to them.
+    """
+    assessment_ids = list((await session.exec(select(Assessment.id).where(Assessment.person_id == person.id))).all())
+    paths = list(
+        (await session.exec(select(Evidence.path).where(col(Evidence.assessment_id).in_(assessment_ids)))).all()
+    )
+    await session.exec(delete(Evidence).where(col(Evidence.assessment_id).in_(assessment_ids)))
+    await session.exec(delete(Answer).where(col(Answer.assessment_id).in_(assessment_ids)))
+    await session.exec(delete(AuditEvent).where(col(AuditEvent.assessment_id).in_(assessment_ids)))
+    await session.exec(update(AuditEvent).where(col(AuditEvent.actor_id) == person.id).values(actor_id=None))
+    await session.exec(update(Assessment).where(col(Assessment.reviewed_by) == person.id).values(reviewed_by=None))
+    await session.exec(update(Role).where(col(Role.granted_by) == person.id).values(granted_by=None))
+    await session.exec(delete(Assessment).where(col(Assessment.id).in_(assessment_ids)))
+    await session.exec(delete(Outbox).where(col(Outbox.person_id) == person.id))
+    await session.exec(delete(Role).where(col(Role.person_id) == person.id))
+    await session.delete(person)
+    await session.flush()
+    return paths
+
+
+def touch(person: Person, step: str) -> None:
+    """Moves a person to a registration step; the revision makes older buttons stale."""
+    person.step = step
+    person.rev += 1
