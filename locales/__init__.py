@@ -1,7 +1,8 @@
-"""Babel catalogs (``<locale>/LC_MESSAGES/messages.po``) and the translator for the current locale.
+"""Babel catalogs (``<locale>/LC_MESSAGES/*.po``) and the translator for the current locale.
 
-The .po files are the source of truth and are compiled in memory when first used, so a fresh checkout
-needs no build step. Message ids are keys (``consent.ask``); a key missing from a catalog is a bug that
+Each area keeps its own catalog file (messages.po for citizens, officers.po, reminders.po ...); all files
+of a locale form one catalog. The .po files are the source of truth and are compiled in memory when first
+used, so a fresh checkout needs no build step. Message ids are keys (``consent.ask``); a key missing from a catalog is a bug that
 tests/test_catalogs.py catches. Values are filled in after translation, never inside ``_()``.
 """
 
@@ -13,6 +14,7 @@ from functools import cache
 from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
+from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
@@ -28,17 +30,30 @@ class CatalogMissing(RuntimeError):
     """A supported locale has no catalog: the install is broken, say so loudly."""
 
 
-def catalog_path(locale: str) -> Path:
-    return LOCALES_DIR / locale / "LC_MESSAGES" / "messages.po"
+def catalog_files(locale: str) -> list[Path]:
+    return sorted((LOCALES_DIR / locale / "LC_MESSAGES").glob("*.po"))
+
+
+def read_catalog(locale: str) -> Catalog:
+    """Every catalog file of ``locale`` as one Babel catalog; a key defined twice is an error."""
+    files = catalog_files(locale)
+    if not files:
+        raise CatalogMissing(f"no catalog for {locale!r} in {LOCALES_DIR / locale / 'LC_MESSAGES'}")
+    merged = Catalog(locale=locale)
+    for path in files:
+        with path.open("rb") as fh:
+            for message in read_po(fh, locale=locale):
+                if not message.id:
+                    continue
+                if message.id in merged:
+                    raise CatalogMissing(f"{message.id!r} is defined twice ({path.name})")
+                merged[message.id] = message
+    return merged
 
 
 @cache
 def translations(locale: str) -> Translations:
-    path = catalog_path(locale)
-    if not path.is_file():
-        raise CatalogMissing(f"no catalog for {locale!r} at {path}")
-    with path.open("rb") as fh:
-        catalog = read_po(fh, locale=locale)
+    catalog = read_catalog(locale)
     buf = io.BytesIO()
     write_mo(buf, catalog)
     buf.seek(0)
