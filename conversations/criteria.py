@@ -274,6 +274,8 @@ def _read_yaml(path: Path) -> Any:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise PackError(str(path), [f"not valid YAML: {exc}"]) from exc
+    except UnicodeDecodeError as exc:  # e.g. a .docx or .xlsx given instead of the YAML file
+        raise PackError(str(path), [f"not a UTF-8 text file (is it a YAML file?): {exc.reason}"]) from exc
     except OSError as exc:
         raise PackError(str(path), [f"cannot read: {exc.strerror}"]) from exc
 
