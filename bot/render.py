@@ -31,7 +31,7 @@ class Renderer:
         self.registry = registry
         self.zone = zone
 
-    def t(self, key: str, **values: object) -> str:
+    def t(self, key: str, /, **values: object) -> str:
         return gettext(key, self.locale, **values)
 
     # ------------------------------------------------------------------ buttons

@@ -2,8 +2,8 @@
 
 Each area keeps its own catalog file (messages.po for citizens, officers.po, reminders.po ...); all files
 of a locale form one catalog. The .po files are the source of truth and are compiled in memory when first
-used, so a fresh checkout needs no build step. Message ids are keys (``consent.ask``); a key missing from a catalog is a bug that
-tests/test_catalogs.py catches. Values are filled in after translation, never inside ``_()``.
+used, so a fresh checkout needs no build step. Message ids are keys (``consent.ask``); a key missing
+from a catalog is a bug that tests/test_catalogs.py catches. Values are filled in after translation.
 """
 
 from __future__ import annotations
@@ -71,12 +71,12 @@ def negotiate(language_code: str | None, default: str = DEFAULT) -> str:
     return lang if lang in SUPPORTED else default
 
 
-def gettext(message_id: str, locale: str | None = None, **values: object) -> str:
+def gettext(message_id: str, locale: str | None = None, /, **values: object) -> str:
     """The text for ``message_id`` in ``locale`` (default: the current one) with ``values`` filled in."""
     text = translations(locale or current_locale.get()).gettext(message_id)
     return text.format(**values) if values else text
 
 
-def ngettext(singular: str, plural: str, n: int, locale: str | None = None, **values: object) -> str:
+def ngettext(singular: str, plural: str, n: int, locale: str | None = None, /, **values: object) -> str:
     text = translations(locale or current_locale.get()).ngettext(singular, plural, n)
     return text.format(n=n, **values)

@@ -37,9 +37,7 @@ async def grant(
     """Gives ``role`` on ``unit`` (None: everywhere, for admins); granting an existing role changes nothing."""
     unit_id = unit.id if unit else None
     existing = (
-        await session.exec(
-            select(Role).where(Role.person_id == person.id, Role.role == role, Role.unit_id == unit_id)
-        )
+        await session.exec(select(Role).where(Role.person_id == person.id, Role.role == role, Role.unit_id == unit_id))
     ).first()
     if existing is not None:
         return existing
@@ -52,9 +50,7 @@ async def grant(
 async def revoke(*, session: AsyncSession, person: Person, role: str, unit: Unit | None) -> bool:
     unit_id = unit.id if unit else None
     found = (
-        await session.exec(
-            select(Role).where(Role.person_id == person.id, Role.role == role, Role.unit_id == unit_id)
-        )
+        await session.exec(select(Role).where(Role.person_id == person.id, Role.role == role, Role.unit_id == unit_id))
     ).first()
     if found is None:
         return False

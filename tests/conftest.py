@@ -40,7 +40,7 @@ async def _pg_reachable() -> str | None:
         async with engine.connect() as conn:
             await conn.execute(text("select 1"))
         return None
-    except Exception as exc:  # noqa: BLE001 - any failure means: not reachable
+    except Exception as exc:  # any failure means: not reachable
         return f"{type(exc).__name__}: {exc}"
     finally:
         await engine.dispose()

@@ -6,17 +6,18 @@ and written back in the same transaction as the change it caused.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from html import escape
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from html import escape
 
+from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest
 from telegram.ext import Job
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import evidence as ev
 from bot.callbacks import BadCallback, Button, Verb, decode, int_args
@@ -419,13 +420,17 @@ async def _press(t: Turn, context: Context, pressed: Button) -> tuple[str, ...]:
     if pressed.verb is Verb.LANGUAGE:
         await _set_language(t, context, pressed.arg)
         raise _Handled
-    if pressed.rev != t.journey.rev or (pressed.scope == "a") != (t.journey.state.step not in flow.REGISTRATION_STEPS):
+    if pressed.verb in (Verb.DELETE_ME, Verb.KEEP_ME):
+        # Person-level, whatever step the assessment is on; a confirmation from before a change is stale.
+        if pressed.scope != "p" or pressed.rev != person.rev:
+            raise FlowError(t.journey.state, pressed, "stale")
+        await _delete(t, context, pressed.verb is Verb.DELETE_ME)
+        raise _Handled
+    in_assessment = t.journey.state.step not in flow.REGISTRATION_STEPS and assessment is not None
+    if pressed.rev != t.journey.rev or (pressed.scope == "a") != in_assessment:
         raise FlowError(t.journey.state, pressed, "stale")
     if pressed.verb is Verb.CONTINUE:
         return ()
-    if pressed.verb in (Verb.DELETE_ME, Verb.KEEP_ME):
-        await _delete(t, context, pressed.verb is Verb.DELETE_ME)
-        raise _Handled
     make = _VERB_EVENTS.get(pressed.verb)
     if make is None:
         raise BadCallback(pressed.verb)
@@ -462,10 +467,8 @@ async def _delete(t: Turn, context: Context, confirmed: bool) -> None:
 
 async def _retire_buttons(message: Message) -> None:
     """Removes the buttons of a message once used, so the chat shows only live ones."""
-    try:
+    with contextlib.suppress(BadRequest):  # already gone, or too old to edit: harmless
         await message.edit_reply_markup(reply_markup=None)
-    except BadRequest:
-        pass  # already gone, or too old to edit: harmless
 
 
 # --------------------------------------------------------------------------- evidence

@@ -34,5 +34,5 @@ async def on_error(update: object, context: Context) -> None:
         await context.bot.send_message(
             update.effective_chat.id, Renderer(locale, context.registry, context.settings.zone).t(key)
         )
-    except Exception:  # noqa: BLE001 - the error path must never raise
+    except Exception:  # the error path must never raise
         log.warning("could not tell the user about the failure")

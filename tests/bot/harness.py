@@ -50,11 +50,21 @@ class Harness:
         self.api = api
 
     @classmethod
-    async def start(cls, sessions: Sessions, evidence_dir: Path, clock: Callable[[], datetime] | None = None,
-                    api: FakeBotApi | None = None, **settings: Any) -> Harness:
+    async def start(
+        cls,
+        sessions: Sessions,
+        evidence_dir: Path,
+        clock: Callable[[], datetime] | None = None,
+        api: FakeBotApi | None = None,
+        **settings: Any,
+    ) -> Harness:
         api = api or FakeBotApi()
-        app = build_application(make_settings(evidence_dir, **settings), sessions, request=api,
-                                clock=clock or Clock(datetime(2026, 6, 1, 3, 0, tzinfo=UTC)))
+        app = build_application(
+            make_settings(evidence_dir, **settings),
+            sessions,
+            request=api,
+            clock=clock or Clock(datetime(2026, 6, 1, 3, 0, tzinfo=UTC)),
+        )
         await app.initialize()
         await app.start()
         return cls(app, api)
@@ -82,26 +92,40 @@ class User:
         return {"id": self.id, "is_bot": False, "first_name": self.first_name, "language_code": self.language_code}
 
     def _message(self, **content: Any) -> dict[str, Any]:
-        return {"message_id": next(self._message_ids), "date": int(time.time()), "from": self._from(),
-                "chat": {"id": self.id, "type": "private"}, **content}
+        return {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "from": self._from(),
+            "chat": {"id": self.id, "type": "private"},
+            **content,
+        }
 
     async def say(self, text: str) -> None:
-        entities = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}] if text.startswith("/") else []
+        entities = (
+            [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}] if text.startswith("/") else []
+        )
         await self.h.feed({"message": self._message(text=text, entities=entities)})
 
     async def press(self, data: str) -> None:
-        await self.h.feed({"callback_query": {
-            "id": str(next(_update_ids)), "from": self._from(), "chat_instance": "ci", "data": data,
-            "message": self._message(text="(buttons)"),
-        }})
+        await self.h.feed(
+            {
+                "callback_query": {
+                    "id": str(next(_update_ids)),
+                    "from": self._from(),
+                    "chat_instance": "ci",
+                    "data": data,
+                    "message": self._message(text="(buttons)"),
+                }
+            }
+        )
 
     async def press_label(self, contains: str) -> str:
         """Presses the button of the last keyboard whose label contains ``contains``; returns its data."""
-        for row in self.h.api.last_markup():
-            for b in row:
-                if contains in b["text"]:
-                    await self.press(b["callback_data"])
-                    return b["callback_data"]
+        buttons = [b for row in self.h.api.last_markup() for b in row]
+        exact = [b for b in buttons if b["text"] == contains]
+        for b in exact or [b for b in buttons if contains in b["text"]]:
+            await self.press(b["callback_data"])
+            return b["callback_data"]
         raise AssertionError(f"no button {contains!r} in {self.h.api.last_markup()}")
 
     def buttons(self) -> list[str]:
@@ -117,27 +141,61 @@ class User:
             self.h.api.file_sizes[file_id] = size
         return file_id, f"U{file_id}"
 
-    async def photo(self, content: bytes = b"\xff\xd8 photo", media_group_id: str | None = None,
-                    size: int | None = None, file: tuple[str, str] | None = None) -> tuple[str, str]:
+    async def photo(
+        self,
+        content: bytes = b"\xff\xd8 photo",
+        media_group_id: str | None = None,
+        size: int | None = None,
+        file: tuple[str, str] | None = None,
+    ) -> tuple[str, str]:
         file_id, unique = file or self.serve(content)
-        sizes = [{"file_id": f"{file_id}s", "file_unique_id": f"{unique}s", "width": 90, "height": 90, "file_size": 100},
-                 {"file_id": file_id, "file_unique_id": unique, "width": 1280, "height": 960,
-                  "file_size": size if size is not None else len(content)}]
+        sizes = [
+            {"file_id": f"{file_id}s", "file_unique_id": f"{unique}s", "width": 90, "height": 90, "file_size": 100},
+            {
+                "file_id": file_id,
+                "file_unique_id": unique,
+                "width": 1280,
+                "height": 960,
+                "file_size": size if size is not None else len(content),
+            },
+        ]
         extra = {"media_group_id": media_group_id} if media_group_id else {}
         await self.h.feed({"message": self._message(photo=sizes, **extra)})
         return file_id, unique
 
     async def document(self, name: str, mime: str, content: bytes = b"%PDF-1.4 doc", size: int | None = None) -> str:
         file_id, unique = self.serve(content)
-        await self.h.feed({"message": self._message(document={
-            "file_id": file_id, "file_unique_id": unique, "file_name": name, "mime_type": mime,
-            "file_size": size if size is not None else len(content)})})
+        await self.h.feed(
+            {
+                "message": self._message(
+                    document={
+                        "file_id": file_id,
+                        "file_unique_id": unique,
+                        "file_name": name,
+                        "mime_type": mime,
+                        "file_size": size if size is not None else len(content),
+                    }
+                )
+            }
+        )
         return file_id
 
     async def sticker(self) -> None:
-        await self.h.feed({"message": self._message(sticker={
-            "file_id": "stk", "file_unique_id": "stku", "width": 512, "height": 512, "is_animated": False,
-            "is_video": False, "type": "regular"})})
+        await self.h.feed(
+            {
+                "message": self._message(
+                    sticker={
+                        "file_id": "stk",
+                        "file_unique_id": "stku",
+                        "width": 512,
+                        "height": 512,
+                        "is_animated": False,
+                        "is_video": False,
+                        "type": "regular",
+                    }
+                )
+            }
+        )
 
     async def voice(self) -> None:
         await self.h.feed({"message": self._message(voice={"file_id": "v", "file_unique_id": "vu", "duration": 2})})
