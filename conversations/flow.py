@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from conversations.scoring import MIN_INDICATOR_POINTS
+
 
 class Step(StrEnum):
     """Where a person is. Stored by name, so members may be added but never renamed."""
@@ -211,11 +213,13 @@ class FlowError(Exception):
 
 NAME_MIN, NAME_MAX = 2, 80
 _NAME_OK = re.compile(r"^[^\W\d_]+(?:[ .'\-][^\W\d_]+)*\.?$")
+# Phone keyboards type a typographic apostrophe (H’Hen Niê); store the plain one.
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u02bc": "'"})
 
 
 def clean_name(raw: str) -> str | None:
     """A full name tidied (NFC, single spaces), or None when it does not look like a person's name."""
-    name = " ".join(unicodedata.normalize("NFC", raw).split())
+    name = " ".join(unicodedata.normalize("NFC", raw).translate(_APOSTROPHES).split())
     if not NAME_MIN <= len(name) <= NAME_MAX or not _NAME_OK.match(name):
         return None
     return name
@@ -313,10 +317,12 @@ def _chose_level(state: State, event: ChoseLevel, facts: Facts) -> Transition:
     if event.points not in facts.levels.get(event.indicator, ()):
         raise FlowError(state, event, "forged")
     effects = (RecordLevel(event.indicator, event.points),)
+    # Under 5 on any indicator rules the title out this year: say so while the choice can still change.
+    notices = ("level.below_minimum",) if event.points < MIN_INDICATOR_POINTS else ()
     if event.points == 0 and not facts.evidence.get(event.indicator):
         # Nothing to prove for "not yet": go on without asking for evidence.
-        return Transition(_after_indicator(state, facts), effects)
-    return Transition(replace(state, step=Step.EVIDENCE), effects)
+        return Transition(_after_indicator(state, facts), effects, notices)
+    return Transition(replace(state, step=Step.EVIDENCE), effects, notices)
 
 
 def _attached(state: State, event: AttachedEvidence, facts: Facts) -> Transition:

@@ -73,6 +73,9 @@ def score(numbers: Sequence[int], answers: Mapping[int, AnswerFacts]) -> Score:
             and (a.chosen or 0) > 0
             and a.evidence_count <= 0
         ),
-        unanswered=tuple(n for n in numbers if (a := answers.get(n)) is None or a.chosen is None),
+        # A figure the team agreed stands in for an answer the person never gave.
+        unanswered=tuple(
+            n for n in numbers if (a := answers.get(n)) is None or (a.chosen is None and a.reviewed is None)
+        ),
     )
     return Score(points=points, total=total, recognised=is_recognised(list(points.values())), holds_back=holds)

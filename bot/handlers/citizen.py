@@ -16,7 +16,7 @@ from html import escape
 from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ParseMode
-from telegram.error import BadRequest
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import Job
 
 from bot import evidence as ev
@@ -510,6 +510,10 @@ async def evidence(update: Update, context: Context) -> None:
         size, digest = await ev.download(context.bot, item, context.settings.evidence_dir / relative)
     except ev.Refused as refused:
         await say(message, render.t("evidence." + refused.reason, mb=ev.MAX_BYTES // (1024 * 1024)))
+        return
+    except TelegramError as exc:
+        log.warning("evidence download failed: %s", type(exc).__name__)
+        await say(message, render.t("evidence.download_failed"))
         return
     # Second transaction: the step may have moved meanwhile; record only if the file is still wanted.
     async with turn(update, context) as t:

@@ -262,3 +262,16 @@ def test_callback_data_fits_telegram_limit() -> None:
     data = Button("a", 2**31, 10**6, Verb.CONFIRM_SUBMIT, "phu-luc-iv-i67-community").encode()
     assert len(data.encode()) <= 64
     assert json.dumps(data)
+
+
+async def test_failed_download_asks_to_send_again(bot: Harness, sessions: Sessions) -> None:
+    await make_unit(sessions)
+    lan = User(bot, 2019)
+    await at_evidence_step(lan)
+    bot.api.fail_next("getFile", 400, "Bad Request: file is temporarily unavailable")
+    await lan.photo(b"lost")
+    assert "Không tải được tệp" in lan.last_text()
+    async with sessions() as s:
+        assert (await s.exec(select(Evidence))).all() == []
+    await lan.photo(b"again")
+    assert "Đã lưu minh chứng" in lan.last_text()
