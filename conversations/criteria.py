@@ -105,10 +105,32 @@ class Pack:
         return tuple(ind.number for ind in self.indicators)
 
     def criterion(self, number: int) -> Criterion:
-        return next(c for c in self.criteria if c.number == number)
+        for c in self.criteria:
+            if c.number == number:
+                return c
+        raise KeyError(number)
 
 
 # --------------------------------------------------------------------------- parsing with problems
+
+
+PACK_KEYS = frozenset(
+    {
+        "id",
+        "version",
+        "title",
+        "source",
+        "reconstructed",
+        "criteria",
+        "indicators",
+        "groups",
+        "digital_skill_min_points",
+    }
+)
+OVERRIDE_KEYS = frozenset({"kind", "id", "version", "title", "source", "base", "donor", "indicators"})
+INDICATOR_KEYS = frozenset(
+    {"number", "criterion", "text", "explanation", "levels", "evidence_examples", "digital_skill"}
+)
 
 
 @dataclass
@@ -116,6 +138,19 @@ class _Reader:
     """Collects every problem instead of stopping at the first one."""
 
     problems: list[str] = field(default_factory=list)
+
+    def only(self, data: Any, allowed: frozenset[str], where: str) -> None:
+        """A misspelt key (``digital_skil``) would silently change nothing: report it."""
+        if isinstance(data, Mapping):
+            for key in sorted(set(data) - allowed, key=str):
+                self.problems.append(f"{where}: unknown key '{key}'")
+
+    def flag(self, data: Mapping[str, Any], key: str, where: str) -> bool:
+        value = data.get(key, False)
+        if not isinstance(value, bool):
+            self.problems.append(f"{where}.{key}: expected true or false, got {value!r}")
+            return False
+        return value
 
     def need(self, data: Mapping[str, Any], key: str, where: str, kind: type | tuple[type, ...]) -> Any:
         if not isinstance(data, Mapping) or key not in data:
@@ -149,6 +184,7 @@ def _parse_indicator(r: _Reader, raw: Any, where: str, criterion_numbers: set[in
     if not isinstance(raw, Mapping):
         r.problems.append(f"{where}: expected a mapping")
         return None
+    r.only(raw, INDICATOR_KEYS, where)
     number = r.need(raw, "number", where, int)
     criterion = r.need(raw, "criterion", where, int)
     if criterion is not None and criterion not in criterion_numbers:
@@ -188,7 +224,7 @@ def _parse_indicator(r: _Reader, raw: Any, where: str, criterion_numbers: set[in
         explanation=explanation,
         levels=tuple(sorted(levels, key=lambda lv: -lv.points)),
         evidence_examples=tuple(examples),
-        digital_skill=bool(raw.get("digital_skill", False)),
+        digital_skill=r.flag(raw, "digital_skill", where),
     )
 
 
@@ -197,8 +233,11 @@ def parse_pack(data: Any, source: str = "<pack>") -> Pack:
     r = _Reader()
     if not isinstance(data, Mapping):
         raise PackError(source, ["the file must hold a mapping"])
+    r.only(data, PACK_KEYS, "pack")
     pack_id = r.need(data, "id", "pack", str)
     version = r.need(data, "version", "pack", int)
+    if version is not None and version < 1:
+        r.problems.append("pack.version: must be 1 or more")
     title = r.text(data, "title", "pack")
     source_ref = r.need(data, "source", "pack", str)
     criteria: list[Criterion] = []
@@ -221,6 +260,9 @@ def parse_pack(data: Any, source: str = "<pack>") -> Pack:
         if code:
             groups.append(Group(code, label))
     _check_indicator_set(r, indicators)
+    reconstructed = r.flag(data, "reconstructed", "pack")
+    if len({c.number for c in criteria}) != len(criteria):
+        r.problems.append("criteria: two criteria have the same number")
     digital_min = data.get("digital_skill_min_points", 8)
     if not isinstance(digital_min, int) or not 0 <= digital_min <= MAX_POINTS:
         r.problems.append(f"pack.digital_skill_min_points: expected 0..{MAX_POINTS}")
@@ -231,7 +273,7 @@ def parse_pack(data: Any, source: str = "<pack>") -> Pack:
         version=version,
         title=title,
         source=source_ref,
-        reconstructed=bool(data.get("reconstructed", False)),
+        reconstructed=reconstructed,
         criteria=tuple(sorted(criteria, key=lambda c: c.number)),
         indicators=tuple(sorted(indicators, key=lambda i: i.number)),
         groups=tuple(groups),
@@ -333,6 +375,7 @@ def load_file(path: Path, registry: Registry | None = None) -> Pack:
 
 def _load_override(data: Mapping[str, Any], source: str, registry: Registry) -> Pack:
     r = _Reader()
+    r.only(data, OVERRIDE_KEYS, "override")
     pack_id = r.need(data, "id", "override", str)
     version = r.need(data, "version", "override", int)
     title = r.text(data, "title", "override")
@@ -354,7 +397,7 @@ def _load_override(data: Mapping[str, Any], source: str, registry: Registry) -> 
         else:
             donor = found
     for n in numbers:
-        if not isinstance(n, int) or not 1 <= n <= INDICATOR_COUNT:
+        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= INDICATOR_COUNT:
             r.problems.append(f"override.indicators: {n!r} is not an indicator number")
     if r.problems or base is None or donor is None:
         raise PackError(source, r.problems or ["override: base or donor missing"])

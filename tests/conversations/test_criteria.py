@@ -387,3 +387,20 @@ def test_override_file_loads_against_a_registry(tmp_path):
     assert pack.key == ("truong-mn-tam-hung-a", 1)
     assert pack.indicator(7).origin == "phu-luc-i:7"
     assert pack.indicator(6) == registry.get("phu-luc-iv", 1).indicator(6)
+
+
+def test_misspelt_keys_and_non_boolean_flags_are_reported(tmp_path: Path) -> None:
+    data = yaml.safe_load((PACKS_DIR / "phu-luc-i.yaml").read_text(encoding="utf-8"))
+    data["indicators"][4]["digital_skil"] = True
+    data["indicators"][3]["digital_skill"] = "false"
+    data["reconstructed"] = "yes"
+    data["version"] = 0
+    path = tmp_path / "typo.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(PackError) as caught:
+        load_file(path)
+    problems = caught.value.problems
+    assert "indicators[4]: unknown key 'digital_skil'" in problems
+    assert "indicators[3].digital_skill: expected true or false, got 'false'" in problems
+    assert "pack.reconstructed: expected true or false, got 'yes'" in problems
+    assert "pack.version: must be 1 or more" in problems
