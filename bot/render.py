@@ -205,8 +205,10 @@ class Renderer:
             lines.append(self.t("holds.unanswered", indicators=_numbers(holds.unanswered)))
         if holds.lacking_evidence:
             lines.append(self.t("holds.lacking", indicators=_numbers(holds.lacking_evidence)))
-        if holds.below_minimum:
-            lines.append(self.t("holds.below", indicators=_numbers(holds.below_minimum)))
+        # Unanswered indicators are listed once, above, not again as "below 5".
+        below = [n for n in holds.below_minimum if n not in holds.unanswered and n not in holds.lacking_evidence]
+        if below:
+            lines.append(self.t("holds.below", indicators=_numbers(below)))
         if holds.missing_points:
             lines.append(self.t("holds.missing", points=holds.missing_points))
         return "\n".join(lines)
