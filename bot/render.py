@@ -42,9 +42,8 @@ class Renderer:
         return InlineKeyboardButton(self.t(label_key, **values), callback_data=self.data(journey, verb, arg))
 
     def data(self, journey: Journey, verb: Verb, arg: str = "") -> str:
-        if journey.state.step in (Step.CONSENT, Step.DECLINED, Step.NAME, Step.UNIT) or journey.assessment is None:
-            return Button("p", journey.person.id or 0, journey.person.rev, verb, arg).encode()
-        return Button("a", journey.assessment.id or 0, journey.assessment.rev, verb, arg).encode()
+        scope, owner = journey.owner
+        return Button(scope, owner, journey.rev, verb, arg).encode()
 
     # ------------------------------------------------------------------ the current step
 

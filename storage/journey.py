@@ -44,13 +44,21 @@ class Journey:
     state: State
 
     @property
+    def in_assessment(self) -> bool:
+        return self.assessment is not None and self.state.step not in flow.REGISTRATION_STEPS
+
+    @property
+    def owner(self) -> tuple[str, int]:
+        """Whose buttons the current step shows: ("a", assessment id) or ("p", person id)."""
+        if self.in_assessment:
+            assert self.assessment is not None
+            return "a", self.assessment.id or 0
+        return "p", self.person.id or 0
+
+    @property
     def rev(self) -> int:
         """The revision buttons of the current step must carry."""
-        return (
-            self.assessment.rev
-            if self.state.step not in flow.REGISTRATION_STEPS and self.assessment
-            else self.person.rev
-        )
+        return self.assessment.rev if self.in_assessment and self.assessment else self.person.rev
 
 
 def packs_for_unit(registry: Registry, unit: Unit | None) -> dict[str, Pack]:

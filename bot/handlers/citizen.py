@@ -413,10 +413,9 @@ class _Handled(Exception):
 
 async def _press(t: Turn, context: Context, pressed: Button) -> tuple[str, ...]:
     person, assessment = t.person, t.journey.assessment
-    if pressed.scope == "p" and pressed.owner != person.id:
+    mine = {"p": person.id, "a": assessment.id if assessment else None}
+    if pressed.owner != mine[pressed.scope]:
         raise BadCallback("not the presser's")
-    if pressed.scope == "a" and (assessment is None or pressed.owner != assessment.id):
-        raise BadCallback("not the presser's assessment")
     if pressed.verb is Verb.LANGUAGE:
         await _set_language(t, context, pressed.arg)
         raise _Handled
@@ -426,8 +425,7 @@ async def _press(t: Turn, context: Context, pressed: Button) -> tuple[str, ...]:
             raise FlowError(t.journey.state, pressed, "stale")
         await _delete(t, context, pressed.verb is Verb.DELETE_ME)
         raise _Handled
-    in_assessment = t.journey.state.step not in flow.REGISTRATION_STEPS and assessment is not None
-    if pressed.rev != t.journey.rev or (pressed.scope == "a") != in_assessment:
+    if (pressed.scope, pressed.owner, pressed.rev) != (*t.journey.owner, t.journey.rev):
         raise FlowError(t.journey.state, pressed, "stale")
     if pressed.verb is Verb.CONTINUE:
         return ()
