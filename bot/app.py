@@ -11,6 +11,7 @@ from telegram.ext import (
     Application,
     BaseHandler,
     CallbackQueryHandler,
+    ChatMemberHandler,
     CommandHandler,
     ContextTypes,
     Defaults,
@@ -20,7 +21,7 @@ from telegram.ext import (
 from telegram.request import BaseRequest
 
 from bot.context import BotData, Context, _utcnow
-from bot.handlers import citizen
+from bot.handlers import citizen, officers
 from bot.handlers.errors import on_error
 from bot.settings import Settings
 from conversations.criteria import Registry, default_registry
@@ -55,7 +56,10 @@ def handlers() -> list[BaseHandler]:
         CommandHandler("language", citizen.language, filters=private),
         CommandHandler("mydata", citizen.my_data, filters=private),
         CommandHandler("deleteme", citizen.delete_me, filters=private),
+        # Officer commands and their "o|…" buttons, before the citizen's catch-all button handler.
+        *officers.handlers(),
         CallbackQueryHandler(citizen.button),
+        ChatMemberHandler(citizen.membership, ChatMemberHandler.MY_CHAT_MEMBER),
         # Files before text: a captioned photo is evidence, not text.
         MessageHandler(private & (filters.PHOTO | filters.Document.ALL), citizen.evidence),
         MessageHandler(private & OTHER_MEDIA, citizen.other_media),
@@ -91,6 +95,8 @@ def build_application(
     builder = builder.context_types(ContextTypes(context=Context, bot_data=lambda: data))
     app = builder.build()
     app.add_handlers(handlers())
+    # Typed steps an officer owes (reasons, decisions) are tried first and let everything else through.
+    app.add_handlers(officers.early_handlers(), group=officers.EARLY_GROUP)
     app.add_error_handler(on_error)
     return app
 

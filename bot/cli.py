@@ -32,6 +32,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if settings.webhook_url and settings.webhook_secret is None:
+        print("cdht: set WEBHOOK_SECRET (any long random string) together with WEBHOOK_URL", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # httpx logs every request URL, and the URL holds the token: keep it quiet.
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -45,7 +48,20 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     settings.evidence_dir.mkdir(parents=True, exist_ok=True)
     app = build_application(settings, make_sessions(engine))
-    app.run_polling(allowed_updates=["message", "callback_query", "my_chat_member"])
+    updates = ["message", "callback_query", "my_chat_member"]
+    if settings.webhook_url:
+        assert settings.webhook_secret is not None
+        path = settings.webhook_url.rstrip("/").rsplit("/", 1)[-1]
+        app.run_webhook(
+            listen=settings.webhook_listen,
+            port=settings.webhook_port,
+            url_path=path,
+            webhook_url=settings.webhook_url,
+            secret_token=settings.webhook_secret.get_secret_value(),
+            allowed_updates=updates,
+        )
+    else:
+        app.run_polling(allowed_updates=updates)
     return 0
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import time
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SUPPORTED_LOCALES = ("vi", "en")
@@ -22,9 +23,27 @@ class Settings(BaseSettings):
     evidence_dir: Path = Path("evidence")
     timezone: str = "Asia/Ho_Chi_Minh"
     default_locale: str = "vi"
+    # Webhook mode (production behind HTTPS): set WEBHOOK_URL; Telegram then proves each call with the secret.
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = 8443
     admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)  # ADMIN_IDS="1,2"
     album_settle_seconds: float = 1.5  # an album's files arrive as separate updates: answer once, after this
+    role_invite_hours: int = Field(default=72, ge=1)  # how long a one-time /grant link stays usable
     rate_limit: bool = True  # python-telegram-bot's AIORateLimiter; tests switch it off for speed
+    # Reminders, notices and broadcasts (scheduler/, bot/reminders.py). Times are local (TIMEZONE).
+    scheduler_enabled: bool = True  # SCHEDULER_ENABLED=false: no planning or sending jobs in this process
+    reminder_offsets: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [30, 14, 7, 3, 1])  # days to 31/12
+    reminder_time: time = time(9, 0)  # REMINDER_TIME=09:00: when the reminders of a day fall due
+    quiet_hours_start: time = time(20, 0)  # nothing is sent from QUIET_HOURS_START …
+    quiet_hours_end: time = time(8, 0)  # … until QUIET_HOURS_END (equal values: no quiet hours)
+    planning_interval: float = 600  # seconds between two planning runs
+    dispatch_interval: float = 5  # seconds between two looks for messages due
+    dispatch_batch: int = 30  # messages claimed and sent together (about a second at the rate limit)
+    lease_seconds: int = 300  # a claimed message another process may take over after this long
+    max_attempts: int = 5  # tries before a message is marked failed (Telegram's RetryAfter does not count)
+    send_rate: float = 28  # messages a second overall; Telegram allows about 30
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -32,6 +51,35 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [int(v) for v in value.replace(" ", "").split(",") if v]
         return value
+
+    @field_validator("reminder_offsets", mode="before")
+    @classmethod
+    def _split_offsets(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [int(v) for v in value.replace(" ", "").split(",") if v]
+        return value
+
+    @field_validator("reminder_offsets")
+    @classmethod
+    def _sane_offsets(cls, value: list[int]) -> list[int]:
+        if any(not 0 <= d <= 364 for d in value):
+            raise ValueError("REMINDER_OFFSETS are days before 31/12, between 0 and 364")
+        return sorted(set(value), reverse=True)
+
+    @field_validator("send_rate")
+    @classmethod
+    def _sane_rate(cls, value: float) -> float:
+        if not 0 < value <= 30:
+            raise ValueError("SEND_RATE must be above 0 and at most 30 (Telegram's limit)")
+        return value
+
+    @model_validator(mode="after")
+    def _reminders_outside_quiet_hours(self) -> Settings:
+        start, end, at = self.quiet_hours_start, self.quiet_hours_end, self.reminder_time
+        quiet = (start <= at < end) if start < end else (start != end and (at >= start or at < end))
+        if quiet:
+            raise ValueError("REMINDER_TIME falls inside the quiet hours (QUIET_HOURS_START–QUIET_HOURS_END)")
+        return self
 
     @field_validator("timezone")
     @classmethod

@@ -15,7 +15,7 @@ from html import escape
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.constants import ParseMode
+from telegram.constants import ChatMemberStatus, ChatType, ParseMode
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import Job
 
@@ -579,3 +579,16 @@ async def other_media(update: Update, context: Context) -> None:
             return
         wanted = t.journey.state.step in (Step.EVIDENCE, Step.SKIP_WARNING)
         await show(message, t, ("evidence.wrong_input" if wanted else "flow.use_buttons",))
+
+
+async def membership(update: Update, context: Context) -> None:
+    """Notes when a person blocks or unblocks the bot, so nothing is sent to someone who left."""
+    change = update.my_chat_member
+    if change is None or change.chat.type != ChatType.PRIVATE:
+        return
+    async with unit_of_work(context.db) as session:
+        person = await rp.get_person(session=session, telegram_id=change.from_user.id, lock=True)
+        if person is None:
+            return
+        blocked = change.new_chat_member.status in (ChatMemberStatus.BANNED, ChatMemberStatus.LEFT)
+        person.blocked_at = context.now() if blocked else None

@@ -275,3 +275,35 @@ async def test_failed_download_asks_to_send_again(bot: Harness, sessions: Sessio
         assert (await s.exec(select(Evidence))).all() == []
     await lan.photo(b"again")
     assert "Đã lưu minh chứng" in lan.last_text()
+
+
+async def test_blocking_the_bot_is_noted_and_unblocking_clears_it(bot: Harness, sessions: Sessions) -> None:
+    await make_unit(sessions)
+    lan = User(bot, 2020)
+    await register(lan)
+
+    me = {"id": 7000000001, "is_bot": True, "first_name": "CDHT"}
+
+    def status(name: str) -> dict:
+        return {"status": name, "user": me, **({"until_date": 0} if name == "kicked" else {})}
+
+    async def member(old: str, new: str) -> None:
+        who = {"id": 2020, "is_bot": False, "first_name": "Lan"}
+        await bot.feed(
+            {
+                "my_chat_member": {
+                    "chat": {"id": 2020, "type": "private"},
+                    "from": who,
+                    "date": 0,
+                    "old_chat_member": status(old),
+                    "new_chat_member": status(new),
+                }
+            }
+        )
+
+    await member("member", "kicked")
+    async with sessions() as s:
+        assert (await s.exec(select(Person))).one().blocked_at is not None
+    await member("kicked", "member")
+    async with sessions() as s:
+        assert (await s.exec(select(Person))).one().blocked_at is None
