@@ -104,7 +104,9 @@ async def test_whole_journey_with_photo_document_and_album(bot: Harness, session
     assert "chờ tổ đánh giá" in lan.last_text()
 
 
-async def test_album_gets_one_reply(bot: Harness, sessions: Sessions) -> None:
+async def test_album_gets_one_reply(sessions: Sessions, tmp_path: Path) -> None:
+    # Long enough that four back-to-back updates fall inside it even on a busy machine.
+    bot = await Harness.start(sessions, tmp_path / "evidence", album_settle_seconds=0.6)
     await make_unit(sessions)
     lan = User(bot, 1002)
     await register(lan)
@@ -115,6 +117,7 @@ async def test_album_gets_one_reply(bot: Harness, sessions: Sessions) -> None:
         await lan.photo(f"p{i}".encode(), media_group_id="g")
     import asyncio
 
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(1.2)
+    await bot.stop()
     replies = [t for t in bot.api.texts() if "Đã lưu minh chứng" in t]
     assert replies == ["📎 Đã lưu minh chứng cho chỉ tiêu 1 (tổng cộng 4). Gửi thêm, hoặc bấm «Xong»."]
