@@ -7,7 +7,6 @@ from datetime import datetime
 
 from telegram import BotCommand
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     BaseHandler,
     CallbackQueryHandler,
@@ -21,8 +20,10 @@ from telegram.ext import (
 from telegram.request import BaseRequest
 
 from bot.context import BotData, Context, _utcnow
-from bot.handlers import citizen, officers
+from bot.handlers import citizen, officers, reminders, reports
 from bot.handlers.errors import on_error
+from bot.reminders import rate_limiter as reminder_rate_limiter
+from bot.reminders import schedule as schedule_reminders
 from bot.settings import Settings
 from conversations.criteria import Registry, default_registry
 from locales import gettext
@@ -42,7 +43,7 @@ OTHER_MEDIA = (
     | filters.VENUE
 )
 
-CITIZEN_COMMANDS = ("start", "status", "help", "language", "cancel", "mydata", "deleteme")
+CITIZEN_COMMANDS = ("start", "status", "help", "language", "reminders", "cancel", "mydata", "deleteme")
 
 
 def handlers() -> list[BaseHandler]:
@@ -58,6 +59,8 @@ def handlers() -> list[BaseHandler]:
         CommandHandler("deleteme", citizen.delete_me, filters=private),
         # Officer commands and their "o|…" buttons, before the citizen's catch-all button handler.
         *officers.handlers(),
+        *reports.handlers(),  # /tally /export /chart
+        *reminders.handlers(),  # /reminders /broadcast and the broadcast's "bc|…" buttons
         CallbackQueryHandler(citizen.button),
         ChatMemberHandler(citizen.membership, ChatMemberHandler.MY_CHAT_MEMBER),
         # Files before text: a captioned photo is evidence, not text.
@@ -88,7 +91,7 @@ def build_application(
         .post_init(_post_init)
     )
     if settings.rate_limit:
-        builder = builder.rate_limiter(AIORateLimiter(max_retries=3))
+        builder = builder.rate_limiter(reminder_rate_limiter(settings))  # smoothed: see bot/reminders.py
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
     data = BotData(settings=settings, sessions=sessions, registry=registry or default_registry(), clock=clock)
@@ -97,6 +100,9 @@ def build_application(
     app.add_handlers(handlers())
     # Typed steps an officer owes (reasons, decisions) are tried first and let everything else through.
     app.add_handlers(officers.early_handlers(), group=officers.EARLY_GROUP)
+    # An officer's broadcast text, likewise (its own group: one handler runs per group).
+    app.add_handlers(reminders.early_handlers(), group=reminders.TEXT_GROUP)
+    schedule_reminders(app)  # planning and dispatch jobs, unless SCHEDULER_ENABLED is off
     app.add_error_handler(on_error)
     return app
 

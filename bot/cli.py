@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from bot import cli_officers, cli_reports
 from bot.settings import Settings
 from conversations.criteria import PackError, default_registry, load_file
 from storage.db import SchemaNotReady, ensure_schema, is_sqlite, make_engine, make_sessions, normalise_url, upgrade
@@ -140,7 +141,7 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("files", nargs="+", type=Path)
     check.set_defaults(func=cmd_criteria_check)
     crit.add_parser("list", help="list the packs shipped").set_defaults(func=cmd_criteria_list)
-    unit = sub.add_parser("unit", help="units").add_subparsers(dest="unit_command", required=True)
+    unit = sub.add_parser("unit", aliases=["units"], help="units").add_subparsers(dest="unit_command", required=True)
     add = unit.add_parser("add", help="add a unit with its join code")
     add.add_argument("code")
     add.add_argument("name")
@@ -149,6 +150,8 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("--headcount", type=int, default=0)
     add.add_argument("--override", action="append", help="BASE=PACK, e.g. phu-luc-iv=phu-luc-iv-i67")
     add.set_defaults(func=cmd_unit_add)
+    cli_officers.register(sub, unit)  # units import|rename|move|list, person move, grant, revoke
+    cli_reports.register(sub)  # export
     return p
 
 

@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     dispatch_batch: int = 30  # messages claimed and sent together (about a second at the rate limit)
     lease_seconds: int = 300  # a claimed message another process may take over after this long
     max_attempts: int = 5  # tries before a message is marked failed (Telegram's RetryAfter does not count)
-    send_rate: float = 28  # messages a second overall; Telegram allows about 30
+    send_rate: float = 28  # messages a second overall (plus a burst of 2: Telegram allows 30)
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -69,8 +69,8 @@ class Settings(BaseSettings):
     @field_validator("send_rate")
     @classmethod
     def _sane_rate(cls, value: float) -> float:
-        if not 0 < value <= 30:
-            raise ValueError("SEND_RATE must be above 0 and at most 30 (Telegram's limit)")
+        if not 0 < value <= 28:
+            raise ValueError("SEND_RATE must be above 0 and at most 28 (Telegram allows 30 a second; 2 are burst)")
         return value
 
     @model_validator(mode="after")

@@ -211,3 +211,41 @@ class Broadcast(SQLModel, table=True):
     text: str = Field(max_length=4000)
     status: str = Field(default="draft", max_length=16)  # draft | queued | done
     created_at: datetime = _ts(nullable=False, default=utcnow)
+
+
+class RoleInvite(SQLModel, table=True):
+    """A one-time link granting a role on a unit; only the SHA-256 of its token is stored."""
+
+    __tablename__ = "role_invite"
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True, index=True)
+    role: str = Field(max_length=16)
+    unit_id: int = Field(sa_column=Column(sa.Integer, sa.ForeignKey("unit.id", ondelete="CASCADE"), nullable=False))
+    created_by: int | None = Field(
+        default=None, sa_column=Column(sa.Integer, sa.ForeignKey("person.id", ondelete="SET NULL"), nullable=True)
+    )
+    expires_at: datetime = _ts(nullable=False)
+    used_at: datetime | None = _ts(nullable=True)
+    used_by: int | None = Field(
+        default=None, sa_column=Column(sa.Integer, sa.ForeignKey("person.id", ondelete="SET NULL"), nullable=True)
+    )
+    created_at: datetime = _ts(nullable=False, default=utcnow)
+
+
+class OfficerPending(SQLModel, table=True):
+    """The one typed answer an officer owes next (a reason, a decision number), so any process can take it."""
+
+    __tablename__ = "officer_pending"
+    person_id: int = Field(
+        sa_column=Column(sa.Integer, sa.ForeignKey("person.id", ondelete="CASCADE"), primary_key=True)
+    )
+    kind: str = Field(max_length=16)  # adjust | return_pick | return_reason | decision
+    assessment_id: int | None = Field(
+        default=None, sa_column=Column(sa.Integer, sa.ForeignKey("assessment.id", ondelete="CASCADE"), nullable=True)
+    )
+    unit_id: int | None = Field(
+        default=None, sa_column=Column(sa.Integer, sa.ForeignKey("unit.id", ondelete="CASCADE"), nullable=True)
+    )
+    year: int | None = Field(default=None)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _ts(nullable=False, default=utcnow)

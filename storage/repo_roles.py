@@ -6,13 +6,17 @@ Units carry a materialised path ("/1/4/9/"), so "is unit U inside the subtree of
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 
-from sqlalchemy import Select
+from sqlalchemy import Select, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Person, Role, RoleName, Unit
+from storage.models import Person, Role, RoleInvite, RoleName, Unit
+from storage.repo_assessments import record_audit
 
 OFFICER_ROLES = frozenset({RoleName.ADMIN, RoleName.OFFICER, RoleName.REVIEWER, RoleName.HEAD})
 
@@ -99,3 +103,135 @@ async def scope_roots(
             units.append(held)
     # Drop units already covered by another root.
     return [u for u in units if not any(o is not u and contains(o, u) and o.path != u.path for o in units)]
+
+
+# --------------------------------------------------------------------------- granting, with the audit trail
+
+GRANTABLE = frozenset({RoleName.OFFICER, RoleName.REVIEWER, RoleName.HEAD})  # by invite link; admins: ADMIN_IDS/CLI
+
+
+class InviteError(ValueError):
+    """A role link that cannot be used; ``reason`` is unknown, used or expired."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def may_grant(
+    *, session: AsyncSession, person: Person, role: str, unit: Unit, admin_ids: Iterable[int] = ()
+) -> bool:
+    """Admins grant any role; an officer grants officer, reviewer and head roles inside their own subtree."""
+    if role not in GRANTABLE:
+        return False
+    return await may(session=session, person=person, roles={RoleName.OFFICER}, unit=unit, admin_ids=admin_ids)
+
+
+async def grant_recorded(
+    *, session: AsyncSession, person: Person, role: str, unit: Unit | None, granted_by: Person | None, via: str
+) -> Role:
+    """``grant``, written to the audit trail (``via``: cli, invite …)."""
+    held = await grant(session=session, person=person, role=role, unit=unit, granted_by=granted_by)
+    await record_audit(
+        session=session,
+        action="role_granted",
+        actor_id=granted_by.id if granted_by else None,
+        assessment_id=None,
+        after={"person_id": person.id, "role": role, "unit": unit.code if unit else None, "via": via},
+    )
+    return held
+
+
+async def revoke_recorded(
+    *, session: AsyncSession, person: Person, role: str, unit: Unit | None, revoked_by: Person | None, via: str
+) -> bool:
+    gone = await revoke(session=session, person=person, role=role, unit=unit)
+    if gone:
+        await record_audit(
+            session=session,
+            action="role_revoked",
+            actor_id=revoked_by.id if revoked_by else None,
+            assessment_id=None,
+            before={"person_id": person.id, "role": role, "unit": unit.code if unit else None, "via": via},
+        )
+    return gone
+
+
+async def create_invite(
+    *, session: AsyncSession, role: str, unit: Unit, created_by: Person | None, now: datetime, ttl: timedelta
+) -> str:
+    """A one-time token granting ``role`` on ``unit`` until ``now + ttl``; only its hash is stored."""
+    token = secrets.token_urlsafe(18)  # 24 characters of [A-Za-z0-9_-]: fits a /start payload
+    invite = RoleInvite(
+        token_hash=token_hash(token),
+        role=role,
+        unit_id=unit.id,
+        created_by=created_by.id if created_by else None,
+        expires_at=now + ttl,
+        created_at=now,
+    )
+    session.add(invite)
+    await session.flush()
+    await record_audit(
+        session=session,
+        action="role_invited",
+        actor_id=created_by.id if created_by else None,
+        assessment_id=None,
+        after={"invite_id": invite.id, "role": role, "unit": unit.code, "expires_at": invite.expires_at.isoformat()},
+    )
+    return token
+
+
+async def redeem_invite(*, session: AsyncSession, token: str, person: Person, now: datetime) -> tuple[Role, Unit]:
+    """Uses a role link once: grants its role to ``person``; raises InviteError (changing nothing) otherwise."""
+    invite = (await session.exec(select(RoleInvite).where(RoleInvite.token_hash == token_hash(token)))).first()
+    if invite is None:
+        raise InviteError("unknown")
+    if invite.used_at is not None:
+        raise InviteError("used")
+    if invite.expires_at <= now:
+        raise InviteError("expired")
+    # Claim it in one statement: of two people pressing the same link at once, one wins.
+    claimed = await session.exec(
+        update(RoleInvite)
+        .where(col(RoleInvite.id) == invite.id, col(RoleInvite.used_at).is_(None))
+        .values(used_at=now, used_by=person.id)
+        .execution_options(synchronize_session=False)
+    )
+    if not claimed.rowcount:
+        raise InviteError("used")
+    unit = await session.get(Unit, invite.unit_id)
+    assert unit is not None
+    granter = await session.get(Person, invite.created_by) if invite.created_by else None
+    held = await grant(session=session, person=person, role=invite.role, unit=unit, granted_by=granter)
+    await record_audit(
+        session=session,
+        action="role_granted",
+        actor_id=person.id,
+        assessment_id=None,
+        after={
+            "person_id": person.id,
+            "role": invite.role,
+            "unit": unit.code,
+            "via": "invite",
+            "invite_id": invite.id,
+            "granted_by": invite.created_by,
+        },
+    )
+    return held, unit
+
+
+async def holders(*, session: AsyncSession, unit: Unit) -> list[tuple[Role, Person, Unit]]:
+    """The roles held on ``unit`` and the units below it, with their holders."""
+    stmt = (
+        select(Role, Person, Unit)
+        .join(Person, col(Person.id) == Role.person_id)
+        .join(Unit, col(Unit.id) == Role.unit_id)
+        .where(col(Unit.path).startswith(unit.path))
+        .order_by(Unit.path, Role.role, Person.id)
+    )
+    return [(r, p, u) for r, p, u in (await session.exec(stmt)).all()]

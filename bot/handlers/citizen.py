@@ -22,6 +22,7 @@ from telegram.ext import Job
 from bot import evidence as ev
 from bot.callbacks import BadCallback, Button, Verb, decode, int_args
 from bot.context import Context
+from bot.handlers import officer_roles
 from bot.render import Renderer
 from conversations import flow
 from conversations.flow import FlowError, Step
@@ -130,6 +131,9 @@ async def start(update: Update, context: Context) -> None:
     """Greets a newcomer with the consent request, or shows a returning person the step they are on."""
     message = update.effective_message
     assert message is not None
+    if context.args and context.args[0].startswith(officer_roles.ROLE_PREFIX):
+        await officer_roles.redeem(update, context, context.args[0])  # a one-time role link, not a join code
+        return
     code = (context.args[0] if context.args else "")[:MAX_CODE] or None
     async with turn(update, context, create=True) as t:
         assert t is not None

@@ -149,7 +149,7 @@ async def _default_unit(session: AsyncSession, person: Person, roles: set[str], 
         return Refusal("officer.scope.no_role", "")
     if len(roots) > 1:
         codes = ", ".join(sorted(u.code for u in roots))
-        return Refusal("officer.scope.which_unit", "", (("codes", codes),))
+        return Refusal("officer.scope.which_unit", "", (("codes", codes), ("example", min(u.code for u in roots))))
     return roots[0]
 
 

@@ -28,6 +28,7 @@ def make_settings(evidence_dir: Path, **overrides: Any) -> Settings:
         "telegram_file_base_url": "http://botapi.invalid/file/bot",
         "evidence_dir": evidence_dir,
         "rate_limit": False,
+        "scheduler_enabled": False,  # reminder jobs off; tests/bot/test_reminders.py drives them directly
         "album_settle_seconds": 0.05,
     }
     values.update(overrides)

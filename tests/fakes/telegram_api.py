@@ -19,6 +19,7 @@ class Call:
     method: str
     params: dict[str, Any]
     at: float = field(default_factory=time.monotonic)
+    files: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # uploaded part -> (file name, content)
 
 
 @dataclass
@@ -28,6 +29,16 @@ class Failure:
     status: int
     description: str
     retry_after: int | None = None
+
+
+def _uploads(request_data: RequestData | None) -> dict[str, tuple[str, bytes]]:
+    """The files uploaded with a call, by multipart part name."""
+    if request_data is None or not request_data.contains_files:
+        return {}
+    out = {}
+    for name, (file_name, content, *_) in request_data.multipart_data.items():
+        out[name] = (file_name, content if isinstance(content, bytes) else content.read())
+    return out
 
 
 class FakeBotApi(BaseRequest):
@@ -62,7 +73,7 @@ class FakeBotApi(BaseRequest):
             return 200, self.files[file_id]
         api_method = url.rsplit("/", 1)[-1]
         params = dict(request_data.parameters) if request_data else {}
-        self.calls.append(Call(api_method, params))
+        self.calls.append(Call(api_method, params, files=_uploads(request_data)))
         failure = self._failure(api_method, params)
         if failure is not None:
             body: dict[str, Any] = {"ok": False, "error_code": failure.status, "description": failure.description}

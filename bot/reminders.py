@@ -1,0 +1,320 @@
+"""The bot's side of reminders: compose each outbox row from the database as it is now, send it through
+python-telegram-bot (whose rate limiter is the throttle), and translate Telegram's answer into an Outcome.
+
+Also installs the two repeating jobs on the Application's JobQueue: planning (who is owed what) and
+dispatch (send what is due). Composing at send time means a reminder always says what is left *now*, and
+a person who submitted, switched reminders off or blocked the bot since planning gets nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from html import escape
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError
+from telegram.error import RetryAfter as TelegramRetryAfter
+from telegram.ext import AIORateLimiter, Application
+
+from bot.context import BotData, Context
+from bot.render import Renderer
+from bot.settings import Settings
+from conversations.criteria import Registry
+from conversations.flow import REGISTRATION_STEPS, Step
+from scheduler import jobs, planning
+from scheduler.dispatch import Dispatcher, Failed, Outcome, RetryAfter, Sent, Skipped, Unreachable
+from scheduler.planning import Policy
+from storage import journey as jr
+from storage import repo_outbox as ro
+from storage import repo_people as rp
+from storage import repo_roles as rr
+from storage.db import Sessions, unit_of_work
+from storage.models import AssessmentStatus, Outbox, OutboxStatus, Person
+
+log = logging.getLogger(__name__)
+
+# The reminder's Continue button. Not a step button (Renderer.data): those carry the step's revision and
+# turn stale as soon as the person moves on, while a reminder is often pressed days later; and a person
+# with no assessment yet this cycle has no valid step button. This one always shows the current step.
+CONTINUE_DATA = "rm|go"
+# Telegram answers these as BadRequest when the person can never be reached again.
+_GONE = ("chat not found", "user is deactivated", "peer_id_invalid", "bot was blocked")
+
+
+def rate_limiter(settings: Settings) -> AIORateLimiter:
+    """python-telegram-bot's limiter with a small bucket: at most 2 messages at once, refilled at SEND_RATE
+    a second, so no 1-second window ever holds more than 2 + SEND_RATE (30 at the default 28).
+
+    Its default bucket of 30 lets a wave's first second carry ~59 messages, which Telegram answers with
+    429 and a pause of every request; a bucket of 1 loses the scheduler's lateness on every message
+    (~26.5/s measured); a bucket of 2 keeps the rate at SEND_RATE (bench/reminders_wave.py)."""
+    burst = 2
+    return AIORateLimiter(overall_max_rate=burst, overall_time_period=burst / settings.send_rate, max_retries=3)
+
+
+def policy_for(settings: Settings) -> Policy:
+    return Policy(
+        zone=settings.zone,
+        offsets=tuple(settings.reminder_offsets),
+        reminder_time=settings.reminder_time,
+        quiet_start=settings.quiet_hours_start,
+        quiet_end=settings.quiet_hours_end,
+    )
+
+
+@dataclass(frozen=True)
+class Composed:
+    chat_id: int
+    text: str
+    markup: InlineKeyboardMarkup | None = None
+
+
+class TelegramSender:
+    """``send(row) -> Outcome`` for the dispatcher."""
+
+    def __init__(
+        self, bot: Bot, sessions: Sessions, registry: Registry, settings: Settings, clock: Callable[[], datetime]
+    ) -> None:
+        self.bot = bot
+        self.sessions = sessions
+        self.registry = registry
+        self.settings = settings
+        self.clock = clock
+
+    async def __call__(self, row: Outbox) -> Outcome:
+        async with unit_of_work(self.sessions) as session:
+            composed = await self.compose(session, row)
+        if not isinstance(composed, Composed):
+            return composed
+        try:
+            await self.bot.send_message(
+                chat_id=composed.chat_id,
+                text=composed.text,
+                parse_mode=ParseMode.HTML,
+                reply_markup=composed.markup,
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+            )
+        except TelegramRetryAfter as exc:
+            return RetryAfter(_seconds(exc))
+        except Forbidden:
+            return Unreachable("forbidden")
+        except BadRequest as exc:
+            if any(gone in exc.message.lower() for gone in _GONE):
+                return Unreachable("chat gone")
+            return Failed(f"BadRequest: {exc.message}", permanent=True)
+        except NetworkError as exc:  # TimedOut included: transient, try again later
+            return Failed(f"{type(exc).__name__}: {exc.message}")
+        except TelegramError as exc:
+            return Failed(f"{type(exc).__name__}: {exc.message}")
+        return Sent()
+
+    # ------------------------------------------------------------------ composing, per kind
+
+    async def compose(self, session: AsyncSession, row: Outbox) -> Composed | Outcome:
+        person = await session.get(Person, row.person_id)
+        if person is None:
+            return Skipped("person gone")
+        if person.blocked_at is not None:
+            return Unreachable("blocked earlier")
+        render = Renderer(person.locale, self.registry, self.settings.zone)
+        chat_id = person.chat_id or person.telegram_id
+        match row.kind:
+            case planning.CITIZEN_REMINDER:
+                return await self._reminder(session, row, person, render, chat_id)
+            case planning.REVIEW_PENDING:
+                return await self._review(session, person, render, chat_id)
+            case planning.REPORT_DUE:
+                return await self._report(session, row, person, render, chat_id)
+            case planning.BROADCAST:
+                return await self._broadcast(session, row, render, chat_id)
+            case planning.BROADCAST_SUMMARY:
+                return await self._summary(session, row, render, chat_id)
+        return Failed(f"unknown kind {row.kind}", permanent=True)
+
+    def _today(self) -> date:
+        return self.clock().astimezone(self.settings.zone).date()
+
+    async def _reminder(
+        self, session: AsyncSession, row: Outbox, person: Person, render: Renderer, chat_id: int
+    ) -> Composed | Outcome:
+        year = int(row.payload.get("year") or row.cycle.split(":", 1)[0])
+        if not person.reminders:
+            return Skipped("reminders off")
+        if year != self._today().year:
+            return Skipped("cycle closed")
+        journey = await jr.load(session=session, registry=self.registry, person=person, year=year, lock=False)
+        if journey.state.step is Step.SUBMITTED or journey.state.step in REGISTRATION_STEPS:
+            return Skipped("nothing to do")
+        text = reminder_text(render, journey, year, (date(year, 12, 31) - self._today()).days)
+        button = InlineKeyboardButton(render.t("reminders.btn.continue"), callback_data=CONTINUE_DATA)
+        return Composed(chat_id, text, InlineKeyboardMarkup([[button]]))
+
+    async def _review(
+        self, session: AsyncSession, person: Person, render: Renderer, chat_id: int
+    ) -> Composed | Outcome:
+        if not person.reminders:
+            return Skipped("reminders off")
+        roots = await rr.scope_roots(session=session, person=person, roles=jobs.REVIEW_ROLES)
+        count = await ro.count_awaiting_review(session=session, roots=roots)
+        if count == 0:
+            return Skipped("nothing waits for review")
+        return Composed(chat_id, render.t("reminders.review_pending", count=count))
+
+    async def _report(
+        self, session: AsyncSession, row: Outbox, person: Person, render: Renderer, chat_id: int
+    ) -> Composed | Outcome:
+        if not person.reminders:
+            return Skipped("reminders off")
+        year = int(row.payload.get("year", self._today().year - 1))
+        deadline = date(year + 1, *planning.REPORT_DEADLINE)
+        days = (deadline - self._today()).days
+        if days <= 0:
+            return Skipped("report deadline passed")
+        roots = await rr.scope_roots(session=session, person=person, roles=jobs.REVIEW_ROLES | jobs.REPORT_ROLES)
+        pending = await ro.count_awaiting_review(session=session, roots=roots)
+        lines = [render.t("reminders.report_due", days=days, year=year, deadline=render_date(deadline))]
+        if pending:
+            lines.append(render.t("reminders.report_due.pending", count=pending))
+        return Composed(chat_id, "\n".join(lines))
+
+    async def _broadcast(
+        self, session: AsyncSession, row: Outbox, render: Renderer, chat_id: int
+    ) -> Composed | Outcome:
+        broadcast = await ro.get_broadcast(session=session, broadcast_id=int(row.payload["broadcast_id"]))
+        if broadcast is None or broadcast.status == ro.BroadcastStatus.CANCELLED:
+            return Skipped("broadcast withdrawn")
+        unit = await rp.get_unit(session=session, unit_id=broadcast.unit_id)
+        return Composed(chat_id, broadcast_text(render, unit.name if unit else "", broadcast.text))
+
+    async def _summary(self, session: AsyncSession, row: Outbox, render: Renderer, chat_id: int) -> Composed | Outcome:
+        broadcast = await ro.get_broadcast(session=session, broadcast_id=int(row.payload["broadcast_id"]))
+        if broadcast is None:
+            return Skipped("broadcast gone")
+        unit = await rp.get_unit(session=session, unit_id=broadcast.unit_id)
+        found = await ro.counts(session=session, kind=planning.BROADCAST, cycle=row.cycle)
+        return Composed(
+            chat_id,
+            render.t(
+                "broadcast.summary",
+                unit=escape(unit.name if unit else ""),
+                sent=found.get(OutboxStatus.SENT, 0),
+                blocked=found.get(OutboxStatus.BLOCKED, 0),
+                failed=found.get(OutboxStatus.FAILED, 0) + found.get(OutboxStatus.CANCELLED, 0),
+            ),
+        )
+
+
+def _seconds(exc: TelegramRetryAfter) -> float:
+    # The timedelta behind the deprecated int property (python-telegram-bot 22 warns on .retry_after).
+    value = getattr(exc, "_retry_after", None)
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return float(exc.retry_after)  # type: ignore[arg-type]
+
+
+def render_date(day: date) -> str:
+    return day.strftime("%d/%m/%Y")
+
+
+def reminder_text(render: Renderer, journey: jr.Journey, year: int, days: int) -> str:
+    """What is left for this person, counted from their answers now ("còn 3 chỉ tiêu chưa có minh chứng")."""
+    lines = [
+        render.t("reminders.last_day", year=year) if days <= 0 else render.t("reminders.title", days=days, year=year)
+    ]
+    assessment, pack = journey.assessment, journey.pack
+    if assessment is None or pack is None:
+        lines.append(render.t("reminders.not_started"))
+    else:
+        holds = jr.score_of(pack, journey.facts).holds_back
+        if assessment.status == AssessmentStatus.RETURNED:
+            returned = ", ".join(str(n) for n in sorted(journey.facts.editable or ()))
+            lines.append(render.t("reminders.returned", indicators=returned))
+        if holds.unanswered:
+            lines.append(render.t("reminders.unanswered", count=len(holds.unanswered)))
+        if holds.lacking_evidence:
+            lines.append(render.t("reminders.lacking", count=len(holds.lacking_evidence)))
+        if not holds.unanswered and not holds.lacking_evidence:
+            lines.append(render.t("reminders.ready_to_submit"))
+    lines += ["", render.t("reminders.footer")]
+    return "\n".join(lines)
+
+
+def broadcast_text(render: Renderer, unit_name: str, body: str) -> str:
+    """A broadcast as recipients see it; ``body`` is the officer's text as Telegram HTML, already safe."""
+    return render.t("broadcast.header", unit=escape(unit_name)) + "\n\n" + body
+
+
+# --------------------------------------------------------------------------- jobs
+
+
+def schedule(app: Application) -> Dispatcher | None:
+    """Installs the planning and dispatch jobs (unless SCHEDULER_ENABLED is off); returns the dispatcher."""
+    data: BotData = app.bot_data
+    settings = data.settings
+    if not settings.scheduler_enabled or app.job_queue is None:
+        return None
+    policy = policy_for(settings)
+    dispatcher = make_dispatcher(app.bot, data, policy)
+    app.job_queue.run_repeating(
+        _plan_job, interval=settings.planning_interval, first=1, data=policy, name="reminders:plan"
+    )
+    # A wave outlasts the interval: the run overlapping it returns at once (two instances allowed, so
+    # APScheduler does not log a skipped run every few seconds of a long wave).
+    app.job_queue.run_repeating(
+        _dispatch_job,
+        interval=settings.dispatch_interval,
+        first=settings.dispatch_interval,
+        data=dispatcher,
+        name="reminders:dispatch",
+        job_kwargs={"max_instances": 2, "coalesce": True},
+    )
+    return dispatcher
+
+
+def make_dispatcher(bot: Bot, data: BotData, policy: Policy | None) -> Dispatcher:
+    settings = data.settings
+    sender = TelegramSender(bot, data.sessions, data.registry, settings, data.clock)
+    return Dispatcher(
+        data.sessions,
+        sender,
+        policy=policy,
+        batch_size=settings.dispatch_batch,
+        lease=timedelta(seconds=settings.lease_seconds),
+        max_attempts=settings.max_attempts,
+        clock=data.clock,
+    )
+
+
+async def _plan_job(context: Context) -> None:
+    policy: Policy = context.job.data  # type: ignore[union-attr,assignment]
+    report = await jobs.plan(sessions=context.db, policy=policy, now=context.now())
+    if report.expired or report.cancelled or report.reminders or report.notices:
+        log.info(
+            "planned: %d reminders, %d notices; rollover expired %d, cancelled %d",
+            report.reminders,
+            report.notices,
+            report.expired,
+            report.cancelled,
+        )
+
+
+async def _dispatch_job(context: Context) -> None:
+    dispatcher: Dispatcher = context.job.data  # type: ignore[union-attr,assignment]
+    stats = await dispatcher.run()
+    closed = await jobs.close_broadcasts(sessions=context.db, now=context.now())
+    if stats.claimed or closed:
+        log.info(
+            "dispatched: %d sent, %d retried, %d deferred, %d blocked, %d failed, %d skipped; %d broadcasts done",
+            stats.sent,
+            stats.retried,
+            stats.deferred,
+            stats.blocked,
+            stats.failed,
+            stats.skipped,
+            closed,
+        )
