@@ -120,8 +120,7 @@ def _refusal_key(error: FlowError) -> str:
 
 
 async def not_registered(message: Message, update: Update, context: Context) -> None:
-    locale = locale_for(update, None, context.settings.default_locale)
-    await say(message, Renderer(locale, context.registry, context.settings.zone).t("status.not_registered"))
+    await reply_in_own_language(update, context, "status.not_registered")
 
 
 # --------------------------------------------------------------------------- commands
@@ -167,13 +166,19 @@ async def _join(t: Turn, context: Context, code: str) -> tuple[str, ...]:
     return await advance(t, context, flow.JoinedUnit(found=unit is not None))
 
 
+async def reply_in_own_language(update: Update, context: Context, key: str) -> None:
+    """Answers with one catalog text in the sender's language (stored, else Telegram's); changes nothing."""
+    message, user = update.effective_message, update.effective_user
+    assert message is not None and user is not None
+    async with context.db() as session:
+        person = await rp.get_person(session=session, telegram_id=user.id)
+    locale = locale_for(update, person, context.settings.default_locale)
+    await say(message, Renderer(locale, context.registry, context.settings.zone).t(key))
+
+
 async def help_command(update: Update, context: Context) -> None:
     """Explains the title, the rule and the commands."""
-    message = update.effective_message
-    assert message is not None
-    async with turn(update, context) as t:
-        locale = t.person.locale if t else locale_for(update, None, context.settings.default_locale)
-    await say(message, Renderer(locale, context.registry, context.settings.zone).t("help.text"))
+    await reply_in_own_language(update, context, "help.text")
 
 
 async def status(update: Update, context: Context) -> None:
@@ -334,12 +339,8 @@ async def delete_me(update: Update, context: Context) -> None:
 
 
 async def unknown_command(update: Update, context: Context) -> None:
-    """Answers a command the bot does not know with the list of those it does."""
-    message = update.effective_message
-    assert message is not None
-    async with turn(update, context) as t:
-        locale = t.person.locale if t else locale_for(update, None, context.settings.default_locale)
-    await say(message, Renderer(locale, context.registry, context.settings.zone).t("unknown.command"))
+    """Answers a command the bot does not know by pointing to /help."""
+    await reply_in_own_language(update, context, "unknown.command")
 
 
 # --------------------------------------------------------------------------- typed text
