@@ -85,11 +85,13 @@ def build_application(
     builder = (
         Application.builder()
         .token(settings.bot_token.get_secret_value())
-        .base_url(settings.telegram_api_base_url)
-        .base_file_url(settings.telegram_file_base_url)
         .defaults(Defaults(tzinfo=settings.zone))
         .post_init(_post_init)
     )
+    if settings.telegram_api_base_url:
+        builder = builder.base_url(settings.telegram_api_base_url)
+    if settings.telegram_file_base_url:
+        builder = builder.base_file_url(settings.telegram_file_base_url)
     if settings.rate_limit:
         builder = builder.rate_limiter(reminder_rate_limiter(settings))  # smoothed: see bot/reminders.py
     if request is not None:

@@ -18,8 +18,9 @@ class Settings(BaseSettings):
 
     bot_token: SecretStr | None = None
     database_url: str = "sqlite:///cdht.db"
-    telegram_api_base_url: str = "https://api.telegram.org/bot"
-    telegram_file_base_url: str = "https://api.telegram.org/file/bot"
+    # None: python-telegram-bot's own defaults (Telegram's servers); set both for a local Bot API server.
+    telegram_api_base_url: str | None = None
+    telegram_file_base_url: str | None = None
     evidence_dir: Path = Path("evidence")
     timezone: str = "Asia/Ho_Chi_Minh"
     default_locale: str = "vi"

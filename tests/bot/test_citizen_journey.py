@@ -121,3 +121,14 @@ async def test_album_gets_one_reply(sessions: Sessions, tmp_path: Path) -> None:
     await bot.stop()
     replies = [t for t in bot.api.texts() if "Đã lưu minh chứng" in t]
     assert replies == ["📎 Đã lưu minh chứng cho chỉ tiêu 1 (tổng cộng 4). Gửi thêm, hoặc bấm «Xong»."]
+
+
+async def test_bot_api_and_file_addresses_come_from_settings(bot: Harness, sessions: Sessions) -> None:
+    await make_unit(sessions)
+    lan = User(bot, 1003)
+    await register(lan)
+    await lan.press_label("Người dân trong cộng đồng")
+    await lan.press_label("10 điểm")
+    await lan.photo(b"where from")
+    assert bot.api.calls and all(c.url.startswith("http://botapi.invalid/bot123456:TEST-TOKEN/") for c in bot.api.calls)
+    assert bot.api.download_urls and all(u.startswith("http://botapi.invalid/file/bot") for u in bot.api.download_urls)

@@ -20,6 +20,7 @@ class Call:
     params: dict[str, Any]
     at: float = field(default_factory=time.monotonic)
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # uploaded part -> (file name, content)
+    url: str = ""
 
 
 @dataclass
@@ -50,6 +51,7 @@ class FakeBotApi(BaseRequest):
         self.fail_when: Callable[[str, dict[str, Any]], Failure | None] | None = None
         self._message_id = 100
         self.downloads: list[str] = []
+        self.download_urls: list[str] = []
 
     # --------------------------------------------------------------- BaseRequest
     async def initialize(self) -> None:
@@ -70,10 +72,11 @@ class FakeBotApi(BaseRequest):
             file_path = url.split("/file/bot", 1)[1].split("/", 1)[1]
             file_id = file_path.rsplit("/", 1)[-1]
             self.downloads.append(file_id)
+            self.download_urls.append(url)
             return 200, self.files[file_id]
         api_method = url.rsplit("/", 1)[-1]
         params = dict(request_data.parameters) if request_data else {}
-        self.calls.append(Call(api_method, params, files=_uploads(request_data)))
+        self.calls.append(Call(api_method, params, files=_uploads(request_data), url=url))
         failure = self._failure(api_method, params)
         if failure is not None:
             body: dict[str, Any] = {"ok": False, "error_code": failure.status, "description": failure.description}
