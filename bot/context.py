@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,6 +24,8 @@ class BotData:
     sessions: Sessions
     registry: Registry
     clock: Callable[[], datetime] = field(default=_utcnow)
+    # Album replies waiting for the album's last file (see handlers.citizen.acknowledge).
+    album_replies: dict[str, asyncio.Task[None]] = field(default_factory=dict)
 
 
 class Context(CallbackContext[ExtBot, dict, dict, BotData]):

@@ -6,6 +6,7 @@ and written back in the same transaction as the change it caused.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -17,7 +18,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatMemberStatus, ChatType, ParseMode
 from telegram.error import BadRequest, TelegramError
-from telegram.ext import Job
 
 from bot import evidence as ev
 from bot.callbacks import BadCallback, Button, Verb, decode, int_args
@@ -556,22 +556,25 @@ async def evidence(update: Update, context: Context) -> None:
 
 
 async def acknowledge(context: Context, message: Message, text: str, markup: InlineKeyboardMarkup) -> None:
-    """One reply per file, but one per album: the album's last file answers once the album has settled."""
+    """One reply per file, but one per album: each file of an album postpones the reply a little, so the
+    count is given once, after the last. Only the reply waits in memory; the files are already stored."""
     group = message.media_group_id
     delay = context.settings.album_settle_seconds
-    if group is None or context.job_queue is None or delay <= 0:
+    if group is None or delay <= 0:
         await say(message, text, markup)
         return
-    name = f"album:{message.chat_id}:{group}"
-    for job in context.job_queue.get_jobs_by_name(name):
-        job.schedule_removal()
-    context.job_queue.run_once(_album_settled, delay, data=(message, text, markup), name=name)
+    pending = context.bot_data.album_replies
+    key = f"{message.chat_id}:{group}"
+    earlier = pending.get(key)
+    if earlier is not None and not earlier.done():
+        earlier.cancel()
 
+    async def reply_when_settled() -> None:
+        await asyncio.sleep(delay)
+        pending.pop(key, None)
+        await say(message, text, markup)
 
-async def _album_settled(context: Context) -> None:
-    job: Job = context.job  # type: ignore[assignment]
-    message, text, markup = job.data  # type: ignore[misc]
-    await say(message, text, markup)
+    pending[key] = context.application.create_task(reply_when_settled(), name=f"album:{key}")
 
 
 async def other_media(update: Update, context: Context) -> None:

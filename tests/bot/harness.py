@@ -74,6 +74,13 @@ class Harness:
         await self.app.stop()
         await self.app.shutdown()
 
+    async def settle(self) -> None:
+        """Waits until album replies held back for an album's last file have been sent."""
+        import asyncio
+
+        while pending := [t for t in self.app.bot_data.album_replies.values() if not t.done()]:
+            await asyncio.gather(*pending, return_exceptions=True)
+
     async def feed(self, data: dict[str, Any]) -> None:
         data = {"update_id": next(_update_ids), **data}
         await self.app.process_update(Update.de_json(data, self.app.bot))

@@ -61,6 +61,8 @@ async def test_whole_journey_with_photo_document_and_album(bot: Harness, session
         elif n == 3:
             for i in range(3):
                 await lan.photo(f"album {i}".encode(), media_group_id="alb1")
+            await bot.settle()
+            assert "(tổng cộng 3)" in lan.last_text()  # one reply for the album, after its last file
         elif n == 10:
             await lan.press_label("Xong")
             assert "chưa có minh chứng" in lan.last_text()
@@ -115,9 +117,8 @@ async def test_album_gets_one_reply(sessions: Sessions, tmp_path: Path) -> None:
     bot.api.clear()
     for i in range(4):
         await lan.photo(f"p{i}".encode(), media_group_id="g")
-    import asyncio
 
-    await asyncio.sleep(1.2)
+    await bot.settle()
     await bot.stop()
     replies = [t for t in bot.api.texts() if "Đã lưu minh chứng" in t]
     assert replies == ["📎 Đã lưu minh chứng cho chỉ tiêu 1 (tổng cộng 4). Gửi thêm, hoặc bấm «Xong»."]
