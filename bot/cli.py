@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from bot import cli_officers, cli_reports
+from bot import cli_officers, cli_reminders, cli_reports
 from bot.settings import Settings
 from conversations.criteria import PackError, default_registry, load_file
 from storage.db import SchemaNotReady, ensure_schema, is_sqlite, make_engine, make_sessions, normalise_url, upgrade
@@ -152,6 +152,7 @@ def parser() -> argparse.ArgumentParser:
     add.set_defaults(func=cmd_unit_add)
     cli_officers.register(sub, unit)  # units import|rename|move|list, person move, grant, revoke
     cli_reports.register(sub)  # export
+    cli_reminders.register(sub)  # reminders status|plan
     return p
 
 

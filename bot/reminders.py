@@ -39,8 +39,8 @@ from storage.models import AssessmentStatus, Outbox, OutboxStatus, Person
 log = logging.getLogger(__name__)
 
 # The reminder's Continue button. Not a step button (Renderer.data): those carry the step's revision and
-# turn stale as soon as the person moves on, while a reminder is often pressed days later; and a person
-# with no assessment yet this cycle has no valid step button. This one always shows the current step.
+# turn stale ("this button is out of date") as soon as the person moves on, while a reminder is often
+# pressed days later. This one always just shows the step the person is on (bot/handlers/reminders.py).
 CONTINUE_DATA = "rm|go"
 # Telegram answers these as BadRequest when the person can never be reached again.
 _GONE = ("chat not found", "user is deactivated", "peer_id_invalid", "bot was blocked")
@@ -261,7 +261,11 @@ def schedule(app: Application) -> Dispatcher | None:
     policy = policy_for(settings)
     dispatcher = make_dispatcher(app.bot, data, policy)
     app.job_queue.run_repeating(
-        _plan_job, interval=settings.planning_interval, first=1, data=policy, name="reminders:plan"
+        _plan_job,
+        interval=settings.planning_interval,
+        first=min(1.0, settings.planning_interval),
+        data=policy,
+        name="reminders:plan",
     )
     # A wave outlasts the interval: the run overlapping it returns at once (two instances allowed, so
     # APScheduler does not log a skipped run every few seconds of a long wave).

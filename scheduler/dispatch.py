@@ -4,10 +4,12 @@ Rules.
 - Rows are claimed in short transactions (a batch at a time, with a lease) and sent outside them; each
   outcome is written in its own short transaction right after its send, shielded from cancellation, so a
   stopped dispatcher leaves only the rows it had not finished, and those are reclaimed once the lease ends.
-- A batch is sent concurrently; the rate limiter inside ``send`` (python-telegram-bot's AIORateLimiter) is
-  the throttle, and the batch size bounds how much is in flight, so nothing floods.
-- One chat gets at most one message a second from this process: a second row for a person in the same
-  batch, or within a second of the last, goes back to pending for a second later.
+- A batch is sent concurrently and the next one is claimed while it goes, so at most two batches are in
+  flight: the rate limiter inside ``send`` (python-telegram-bot's AIORateLimiter) is the throttle and never
+  waits for the database, and the batch size bounds what is queued in it, so nothing floods.
+- One chat gets at most one message a second from this process: a row for a person who has a message on
+  its way, or had one less than a second ago, goes back to pending for a second later. (Across processes
+  this is not coordinated; Telegram's 429 would then reschedule the row.)
 - ``RetryAfter`` puts the row back for when Telegram says (not counted as an attempt); ``Unreachable``
   closes it and marks the person blocked; ``Failed`` retries with exponential backoff until
   ``max_attempts``, or at once gives up when the error is permanent; ``Skipped`` cancels it (nothing to
@@ -104,10 +106,6 @@ class WaveStats:
     skipped: int = 0
     lost: int = 0  # outcomes not recorded because the lease had passed to another claim
 
-    def add(self, other: WaveStats) -> None:
-        for name in self.__dataclass_fields__:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-
 
 class Dispatcher:
     """Sends what is due. One per process; several processes may share one PostgreSQL database."""
@@ -136,10 +134,6 @@ class Dispatcher:
         self._last_sent: dict[int, datetime] = {}  # person id -> when this process last sent to them
         self._in_flight: set[int] = set()  # people a message is on its way to
         self._running = asyncio.Lock()
-
-    @property
-    def busy(self) -> bool:
-        return self._running.locked()
 
     async def run(self) -> WaveStats:
         """Sends until nothing is due. The next batch is claimed while the previous one is still being sent

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -408,3 +408,21 @@ async def finished_broadcasts(*, session: AsyncSession, kind: str) -> list[Broad
         .with_for_update(skip_locked=True)
     )
     return list((await session.exec(stmt)).all())
+
+
+# --------------------------------------------------------------------------- for operators
+
+
+async def summary(*, session: AsyncSession) -> list[tuple[str, str, int, datetime | None]]:
+    """(kind, status, rows, earliest due time) for everything in the outbox."""
+    stmt = (
+        select(Outbox.kind, Outbox.status, func.count(), func.min(Outbox.due_at))
+        .group_by(col(Outbox.kind), col(Outbox.status))
+        .order_by(col(Outbox.kind), col(Outbox.status))
+    )
+    out = []
+    for kind, status, n, due in (await session.exec(stmt)).all():
+        if isinstance(due, datetime) and due.tzinfo is None:  # SQLite hands min() back without its zone
+            due = due.replace(tzinfo=UTC)
+        out.append((kind, status, n, due))
+    return out

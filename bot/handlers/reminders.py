@@ -38,7 +38,7 @@ from bot.handlers.officer_scope import asker_locale, officer_scope
 from bot.reminders import CONTINUE_DATA, broadcast_text, policy_for
 from bot.render import Renderer
 from locales import gettext
-from scheduler import jobs
+from scheduler import jobs, planning
 from storage import repo_outbox as ro
 from storage import repo_people as rp
 from storage import repo_roles as rr
@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 TEXT_GROUP = -4  # before the ordinary handlers (group 0); see the module docstring
 BROADCASTERS = frozenset({RoleName.OFFICER})  # admins too: repo_roles.may counts them in
 MAX_TEXT = 3500  # Telegram allows 4096 characters; room for the header
-NOTICE_KINDS = ("reminder", "review_pending", "report_due")  # what /reminders off withdraws
+NOTICE_KINDS = (planning.CITIZEN_REMINDER, planning.REVIEW_PENDING, planning.REPORT_DUE)  # /reminders off drops
 _BUTTON = re.compile(r"^bc\|(\d+)\|(ok|no)$")
 
 

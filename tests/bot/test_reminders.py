@@ -288,3 +288,24 @@ async def test_the_jobs_run_on_the_application_job_queue(sessions: Sessions, tmp
         assert any("Còn <b>7 ngày</b>" in t for t in texts_to(h.api, 1001))
     finally:
         await h.stop()
+
+
+async def test_last_years_people_are_reminded_to_start_the_new_cycle(sessions: Sessions, tmp_path: Path) -> None:
+    clock = Clock(datetime(2025, 6, 1, 3, 0, tzinfo=UTC))
+    h = await Harness.start(sessions, tmp_path / "evidence", clock=clock)
+    try:
+        await seed_commune(sessions)
+        lan = User(h, 1001)
+        await register(lan, "THON1", "Nguyễn Thị Lan")  # in 2025, and never went further
+        clock.now = NOW
+        report = await plan(h, sessions)
+        assert (report.expired, report.reminders) == (1, 1)  # the 2025 draft closes; 2026 is owed a reminder
+        h.api.clear()
+        assert (await dispatcher(h).run()).sent == 1
+        assert "chưa bắt đầu bản tự đánh giá" in lan.last_text()
+        await lan.press_label("Tiếp tục")
+        assert "nhóm đối tượng" in lan.last_text()
+        await lan.press_label("Người dân trong cộng đồng")
+        assert "Chỉ tiêu 1/10" in lan.last_text()
+    finally:
+        await h.stop()

@@ -65,8 +65,14 @@ class FakeBotApi(BaseRequest):
         return 5.0
 
     async def do_request(
-        self, url: str, method: str, request_data: RequestData | None = None, read_timeout: Any = None,
-        write_timeout: Any = None, connect_timeout: Any = None, pool_timeout: Any = None,
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: Any = None,
+        write_timeout: Any = None,
+        connect_timeout: Any = None,
+        pool_timeout: Any = None,
     ) -> tuple[int, bytes]:
         if "/file/bot" in url:
             file_path = url.split("/file/bot", 1)[1].split("/", 1)[1]
@@ -101,16 +107,24 @@ class FakeBotApi(BaseRequest):
         self._message_id += 1
         chat_id = int(params.get("chat_id", 0))
         return {
-            "message_id": self._message_id, "date": int(time.time()),
-            "chat": {"id": chat_id, "type": "private"}, **extra,
+            "message_id": self._message_id,
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": "private"},
+            **extra,
         }
 
     def answer(self, api_method: str, params: dict[str, Any]) -> Any:
         match api_method:
             case "getMe":
-                return {"id": BOT_ID, "is_bot": True, "first_name": "CDHT", "username": "cdht_test_bot",
-                        "can_join_groups": False, "can_read_all_group_messages": False,
-                        "supports_inline_queries": False}
+                return {
+                    "id": BOT_ID,
+                    "is_bot": True,
+                    "first_name": "CDHT",
+                    "username": "cdht_test_bot",
+                    "can_join_groups": False,
+                    "can_read_all_group_messages": False,
+                    "supports_inline_queries": False,
+                }
             case "sendMessage":
                 return self._message(params, text=params.get("text", ""))
             case "sendPhoto" | "sendDocument":
@@ -123,8 +137,12 @@ class FakeBotApi(BaseRequest):
             case "getFile":
                 file_id = params["file_id"]
                 size = self.file_sizes.get(file_id, len(self.files.get(file_id, b"")))
-                return {"file_id": file_id, "file_unique_id": f"u{file_id}", "file_size": size,
-                        "file_path": f"documents/{file_id}"}
+                return {
+                    "file_id": file_id,
+                    "file_unique_id": f"u{file_id}",
+                    "file_size": size,
+                    "file_path": f"documents/{file_id}",
+                }
             case "editMessageReplyMarkup" | "editMessageText":
                 return self._message(params, text="")
             case _:
