@@ -1,0 +1,114 @@
+"""How long one citizen update takes end to end: many citizens walk the whole self-assessment through the
+real Application (fake Bot API transport, real database, real evidence files), and the script prints
+updates per second and per-update latency percentiles.
+
+Not a test. Run from the project root:
+
+    .venv/bin/python bench/citizen_journey.py                # SQLite, in a temporary folder
+    .venv/bin/python bench/citizen_journey.py --postgres     # PostgreSQL (CDHT_TEST_POSTGRES_URL), own schema
+    .venv/bin/python bench/citizen_journey.py --citizens 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import ClassVar
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import text
+
+from storage import repo_people as rp
+from storage.db import make_engine, make_sessions, unit_of_work, upgrade
+from tests.bot.harness import Harness, User
+
+PG_URL = os.environ.get("CDHT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+class TimedUser(User):
+    """A user whose every update is timed."""
+
+    latencies: ClassVar[list[float]] = []
+
+    async def _timed(self, coro) -> None:  # type: ignore[no-untyped-def]
+        start = time.perf_counter()
+        await coro
+        TimedUser.latencies.append(time.perf_counter() - start)
+
+    async def say(self, message: str) -> None:
+        await self._timed(super().say(message))
+
+    async def press(self, data: str) -> None:
+        await self._timed(super().press(data))
+
+    async def photo(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        start = time.perf_counter()
+        result = await super().photo(*args, **kwargs)
+        TimedUser.latencies.append(time.perf_counter() - start)
+        return result
+
+
+async def journey(user: TimedUser) -> None:
+    await user.say("/start BENCH")
+    await user.press_label("Tôi đồng ý")
+    await user.say("Nguyễn Văn Bình")
+    await user.press_label("Người dân trong cộng đồng")
+    for n in range(10):
+        await user.press_label("8 điểm")
+        await user.photo(f"evidence {user.id} {n}".encode() * 200)
+        await user.press_label("Xong")
+    await user.press_label("Nộp bản tự đánh giá")
+    await user.press_label("Nộp")
+    assert "80/100" in user.last_text(), user.last_text()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--citizens", type=int, default=20)
+    parser.add_argument("--postgres", action="store_true")
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="cdht-bench-"))
+    schema = None
+    if args.postgres:
+        schema = f"cdht_bench_{uuid.uuid4().hex[:8]}"
+        admin = make_engine(PG_URL)
+        async with admin.begin() as conn:
+            await conn.execute(text(f'create schema "{schema}"'))
+        engine = make_engine(PG_URL, schema=schema)
+    else:
+        engine = make_engine(f"sqlite:///{folder / 'bench.db'}")
+    try:
+        await upgrade(engine)
+        sessions = make_sessions(engine)
+        async with unit_of_work(sessions) as s:
+            await rp.add_unit(session=s, code="BENCH", name="Thôn Bench")
+        harness = await Harness.start(sessions, folder / "evidence")
+        started = time.perf_counter()
+        for i in range(args.citizens):
+            await journey(TimedUser(harness, 10_000 + i))
+        elapsed = time.perf_counter() - started
+        await harness.stop()
+    finally:
+        await engine.dispose()
+        if schema:
+            async with admin.begin() as conn:
+                await conn.execute(text(f'drop schema "{schema}" cascade'))
+            await admin.dispose()
+    lat = sorted(TimedUser.latencies)
+    q = statistics.quantiles(lat, n=100)
+    print(f"backend: {'postgresql' if args.postgres else 'sqlite'}")
+    print(f"citizens: {args.citizens}, updates: {len(lat)}, wall time: {elapsed:.2f} s")
+    print(f"updates per second (one process, sequential): {len(lat) / elapsed:.1f}")
+    print(f"latency per update: median {q[49] * 1000:.1f} ms, p95 {q[94] * 1000:.1f} ms, max {lat[-1] * 1000:.1f} ms")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
