@@ -3,7 +3,9 @@ python-telegram-bot (whose rate limiter is the throttle), and translate Telegram
 
 Also installs the two repeating jobs on the Application's JobQueue: planning (who is owed what) and
 dispatch (send what is due). Composing at send time means a reminder always says what is left *now*, and
-a person who submitted, switched reminders off or blocked the bot since planning gets nothing.
+a person who submitted, switched reminders off or blocked the bot since planning gets nothing. The same
+holds for the notices an officer's action owes a citizen (the decision, a return): they are read from the
+assessment as it stands when sent, and a return the citizen has already answered is not announced.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from html import escape
 
+from babel.dates import format_date
 from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
 from telegram.constants import ParseMode
@@ -34,7 +37,7 @@ from storage import repo_outbox as ro
 from storage import repo_people as rp
 from storage import repo_roles as rr
 from storage.db import Sessions, unit_of_work
-from storage.models import AssessmentStatus, Outbox, OutboxStatus, Person
+from storage.models import Assessment, AssessmentStatus, Outbox, OutboxStatus, Person
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,7 @@ log = logging.getLogger(__name__)
 # turn stale ("this button is out of date") as soon as the person moves on, while a reminder is often
 # pressed days later. This one always just shows the step the person is on (bot/handlers/reminders.py).
 CONTINUE_DATA = "rm|go"
+DISPATCH_JOB = "reminders:dispatch"
 # Telegram answers these as BadRequest when the person can never be reached again.
 _GONE = ("chat not found", "user is deactivated", "peer_id_invalid", "bot was blocked")
 
@@ -134,6 +138,10 @@ class TelegramSender:
                 return await self._broadcast(session, row, render, chat_id)
             case planning.BROADCAST_SUMMARY:
                 return await self._summary(session, row, render, chat_id)
+            case planning.DECISION:
+                return await self._decision(session, row, person, render, chat_id)
+            case planning.RETURNED:
+                return await self._returned(session, row, person, render, chat_id)
         return Failed(f"unknown kind {row.kind}", permanent=True)
 
     def _today(self) -> date:
@@ -208,6 +216,55 @@ class TelegramSender:
             ),
         )
 
+    async def _decision(
+        self, session: AsyncSession, row: Outbox, person: Person, render: Renderer, chat_id: int
+    ) -> Composed | Outcome:
+        """The head's decision on the person's assessment, as it is recorded now."""
+        assessment = await session.get(Assessment, int(row.payload.get("assessment_id", 0)))
+        if assessment is None or assessment.person_id != person.id:
+            return Skipped("assessment gone")
+        if assessment.decision_no is None or assessment.decision_date is None:
+            return Skipped("no decision")
+        match assessment.status:
+            case AssessmentStatus.RECOGNISED:
+                key = "officer.notify.recognised"
+            case AssessmentStatus.NOT_RECOGNISED:
+                key = "officer.notify.not_recognised"
+            case _:
+                return Skipped("decision withdrawn")
+        day = assessment.decision_date.astimezone(self.settings.zone).date()
+        total = row.payload.get("total", assessment.reviewed_total)
+        return Composed(
+            chat_id,
+            render.t(
+                key,
+                year=assessment.year,
+                decision=escape(assessment.decision_no),
+                date=show_date(day, render.locale),
+                total=total,
+            ),
+        )
+
+    async def _returned(
+        self, session: AsyncSession, row: Outbox, person: Person, render: Renderer, chat_id: int
+    ) -> Composed | Outcome:
+        """What the team asks the person to fix, with a Continue button that still works days later."""
+        assessment = await session.get(Assessment, int(row.payload.get("assessment_id", 0)))
+        if assessment is None or assessment.person_id != person.id:
+            return Skipped("assessment gone")
+        if assessment.status != AssessmentStatus.RETURNED:
+            return Skipped("no longer returned")  # resubmitted (or expired) before the notice went out
+        if await ro.superseded(session=session, row=row):
+            return Skipped("returned again")  # the later return's notice says it all
+        text = render.t(
+            "officer.notify.returned",
+            year=assessment.year,
+            indicators=", ".join(str(n) for n in sorted(assessment.returned_indicators or ())),
+            reason=escape(assessment.return_reason or ""),
+        )
+        button = InlineKeyboardButton(render.t("btn.continue"), callback_data=CONTINUE_DATA)
+        return Composed(chat_id, text, InlineKeyboardMarkup([[button]]))
+
 
 def _seconds(exc: TelegramRetryAfter) -> float:
     # The timedelta behind the deprecated int property (python-telegram-bot 22 warns on .retry_after).
@@ -219,6 +276,11 @@ def _seconds(exc: TelegramRetryAfter) -> float:
 
 def render_date(day: date) -> str:
     return day.strftime("%d/%m/%Y")
+
+
+def show_date(day: date, locale: str) -> str:
+    """A decision's date the way each language writes it on paper: 20/12/2026, 20 December 2026."""
+    return format_date(day, "dd/MM/yyyy" if locale == "vi" else "d MMMM yyyy", locale=locale)
 
 
 def reminder_text(render: Renderer, journey: jr.Journey, year: int, days: int) -> str:
@@ -274,10 +336,24 @@ def schedule(app: Application) -> Dispatcher | None:
         interval=settings.dispatch_interval,
         first=settings.dispatch_interval,
         data=dispatcher,
-        name="reminders:dispatch",
+        name=DISPATCH_JOB,
         job_kwargs={"max_instances": 2, "coalesce": True},
     )
     return dispatcher
+
+
+def dispatch_soon(app: Application) -> None:
+    """Runs this process's dispatch job once now, so notices just owed need not wait for its next interval.
+
+    Safe to call any time: it is the same job with the same dispatcher, which runs one wave at a time (a
+    call during a wave returns at once; that wave claims until nothing is due, so the rows are taken by it
+    or, if it had just finished claiming, by the next interval), claims are leased, and the quiet hours
+    hold. Without the scheduler in this process (SCHEDULER_ENABLED off) it does nothing: the process that
+    runs it sends within its interval."""
+    if app.job_queue is None:
+        return
+    for job in app.job_queue.get_jobs_by_name(DISPATCH_JOB):
+        app.create_task(job.run(app), name=f"{DISPATCH_JOB}:now")
 
 
 def make_dispatcher(bot: Bot, data: BotData, policy: Policy | None) -> Dispatcher:

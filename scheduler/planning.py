@@ -9,6 +9,8 @@ Rules. The assessment cycle is the calendar year in the configured zone and clos
 - Officers: a weekly notice while assessments wait for review in their scope, and a notice 7 days and
   1 day before 10/01, when the unit's report on the year just closed is due upward.
 - Nothing is sent during the quiet hours: a due time that falls inside them moves to their end.
+- Notices caused by an officer (a citizen's decision, an assessment returned) are not planned here: the
+  officer's transaction owes them, due at once, under the kinds and cycles defined below.
 Each planned message names its (kind, cycle); the outbox holds at most one row per person, kind and cycle,
 so planning the same thing twice changes nothing.
 """
@@ -26,6 +28,8 @@ REVIEW_PENDING = "review_pending"
 REPORT_DUE = "report_due"
 BROADCAST = "broadcast"
 BROADCAST_SUMMARY = "broadcast_summary"
+DECISION = "decision"  # a citizen's result, owed in the transaction that records the head's decision
+RETURNED = "returned"  # "please fix indicators …", owed in the transaction that returns the assessment
 
 DEFAULT_OFFSETS = (30, 14, 7, 3, 1)
 REPORT_DEADLINE = (1, 10)  # (month, day): the unit reports the year just closed upward before 10/01
@@ -189,3 +193,16 @@ def officer_notices(officers: Iterable[OfficerFacts], now: datetime, policy: Pol
 
 def broadcast_cycle(broadcast_id: int) -> str:
     return f"broadcast:{broadcast_id}"
+
+
+# --------------------------------------------------------------------------- officers' decisions
+
+
+def decision_cycle(year: int) -> str:
+    """A citizen hears the year's decision once."""
+    return f"{year}"
+
+
+def returned_cycle(year: int, rev: int) -> str:
+    """One per return: an assessment may come back more than once a year, each time at a new revision."""
+    return f"{year}:r{rev}"

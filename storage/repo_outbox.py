@@ -300,6 +300,14 @@ async def has_row(*, session: AsyncSession, person_id: int, kind: str, cycle: st
     return (await session.exec(stmt)).first() is not None
 
 
+async def superseded(*, session: AsyncSession, row: Outbox) -> bool:
+    """A later row of the same person and kind exists: e.g. a second return overtakes the first one's notice."""
+    stmt = select(Outbox.id).where(
+        col(Outbox.person_id) == row.person_id, col(Outbox.kind) == row.kind, col(Outbox.id) > row.id
+    )
+    return (await session.exec(stmt.limit(1))).first() is not None
+
+
 async def count_awaiting_review(*, session: AsyncSession, roots: Sequence[Unit] | None) -> int:
     """Submitted assessments waiting for the team in the subtrees of ``roots`` (None: everywhere)."""
     stmt = select(func.count()).select_from(Assessment).where(col(Assessment.status) == AssessmentStatus.SUBMITTED)

@@ -1,8 +1,12 @@
 """Sending for officer handlers: messages collected inside a transaction are sent after it commits.
 
 A handler fills a ``Replies`` while it holds the transaction and calls ``deliver`` once it has committed,
-so nobody is told of a change that was rolled back. Evidence is re-sent by Telegram file_id: several
-photos of one indicator go as an album (a media group), documents as documents.
+so nobody is told of a change that was rolled back. What a citizen is owed because of the change (a
+decision, a return) is not sent here but written to the outbox in the same transaction; ``deliver`` then
+only wakes the dispatcher, which sends it within Telegram's limits without holding up this update.
+
+Evidence is re-sent by Telegram file_id: several photos of one indicator go as an album (a media group),
+documents as documents.
 """
 
 from __future__ import annotations
@@ -12,9 +16,10 @@ from dataclasses import dataclass, field
 
 from telegram import InlineKeyboardMarkup, InputMediaPhoto
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden
+from telegram.error import BadRequest
 
 from bot.context import Context
+from bot.reminders import dispatch_soon
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +47,16 @@ class Message:
     text: str = ""
     markup: InlineKeyboardMarkup | None = None
     evidence: tuple[EvidenceSet, ...] = ()
-    notice: bool = False  # to a citizen: a failure (blocked bot) is logged, not raised
     edit_id: int | None = None  # replace this message (a keyboard whose choices changed) instead of sending
 
 
 @dataclass
 class Replies:
     items: list[Message] = field(default_factory=list)
+    notices_owed: bool = False  # outbox rows were written: wake the dispatcher once committed
+
+    def owed(self) -> None:
+        self.notices_owed = True
 
     def say(self, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
         self.items.append(Message(chat_id, text, markup))
@@ -73,29 +81,24 @@ class Replies:
         if sets:
             self.items.append(Message(chat_id, evidence=sets))
 
-    def notify(self, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
-        self.items.append(Message(chat_id, text, markup, notice=True))
-
 
 async def deliver(context: Context, replies: Replies) -> None:
+    # Only the officer's own chat is answered here; citizens are told through the outbox.
     for item in replies.items:
-        try:
-            for found in item.evidence:
-                await _send_evidence(context, item.chat_id, found)
-            if item.text and item.edit_id is not None and await _edited(context, item):
-                continue
-            if item.text:
-                await context.bot.send_message(
-                    item.chat_id,
-                    item.text,
-                    parse_mode=ParseMode.HTML,
-                    reply_markup=item.markup,
-                    disable_web_page_preview=True,
-                )
-        except Forbidden:
-            if not item.notice:
-                raise
-            log.info("notice not delivered: the person blocked the bot")
+        for found in item.evidence:
+            await _send_evidence(context, item.chat_id, found)
+        if item.text and item.edit_id is not None and await _edited(context, item):
+            continue
+        if item.text:
+            await context.bot.send_message(
+                item.chat_id,
+                item.text,
+                parse_mode=ParseMode.HTML,
+                reply_markup=item.markup,
+                disable_web_page_preview=True,
+            )
+    if replies.notices_owed:
+        dispatch_soon(context.application)
 
 
 async def _edited(context: Context, item: Message) -> bool:

@@ -1,6 +1,7 @@
 """The head's recognition: ``/recognise [UNIT] [YEAR]`` lists the reviewed assessments and who qualifies (the
 scoring rule on the reviewed points); the decision number and date are typed after a button, or given at
-once with ``--decision 12/QĐ-UBND 20/12/2026``. Each citizen then hears the outcome in their language."""
+once with ``--decision 12/QĐ-UBND 20/12/2026``. Each citizen's outcome is owed in the outbox in the decision's
+own transaction and sent by the dispatcher in their language (after the quiet hours, if they hold now)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from collections.abc import Callable
 from datetime import date, datetime
 from html import escape
 
-from babel.dates import format_date
 from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
@@ -18,7 +18,11 @@ from bot.context import Context
 from bot.handlers.officer_buttons import OButton, OVerb
 from bot.handlers.officer_scope import HEADS, Scope, officer_scope
 from bot.handlers.officer_send import Replies, deliver
+from bot.reminders import policy_for, show_date
+from bot.render import Renderer
 from locales import gettext
+from scheduler import planning
+from storage import repo_outbox as ro
 from storage import repo_people as rp
 from storage import repo_review as rv
 from storage import repo_roles as rr
@@ -58,11 +62,6 @@ def _date(word: str) -> date | None:
             except ValueError:
                 return None
     return None
-
-
-def show_date(day: date, locale: str) -> str:
-    """A decision's date the way each language writes it on paper: 20/12/2026, 20 December 2026."""
-    return format_date(day, "dd/MM/yyyy" if locale == "vi" else "d MMMM yyyy", locale=locale)
 
 
 # --------------------------------------------------------------------------- the command
@@ -212,7 +211,7 @@ async def apply_decision(
     number: str,
     day: date,
 ) -> None:
-    """Records the decision on every reviewed assessment of the subtree and tells each citizen."""
+    """Records the decision on every reviewed assessment of the subtree and owes each citizen their result."""
     when = datetime(day.year, day.month, day.day, tzinfo=context.settings.zone)
     outcomes = await rv.recognise(
         session=session,
@@ -226,26 +225,20 @@ async def apply_decision(
     if not outcomes:
         replies.say(chat_id, gettext("officer.recognise.none", locale, unit=escape(unit.name), year=year))
         return
-    log.info("decision recorded: unit=%s year=%s assessments=%s", unit.id, year, len(outcomes))
-    for outcome in outcomes:
-        citizen = await session.get(Person, outcome.person_id)
-        if citizen is None or citizen.blocked_at is not None:
-            continue
-        key = "officer.notify.recognised" if outcome.recognised else "officer.notify.not_recognised"
-        replies.notify(
-            citizen.chat_id or citizen.telegram_id,
-            gettext(
-                key,
-                citizen.locale,
-                year=year,
-                decision=escape(number),
-                date=show_date(day, citizen.locale),
-                total=outcome.total,
-            ),
-        )
+    # In this transaction: the results are never lost to a crash after the commit, and the update is not
+    # held up sending hundreds of messages (the dispatcher sends them within Telegram's limits).
+    now, cycle = context.now(), planning.decision_cycle(year)
+    owed = await ro.enqueue_many(
+        session=session,
+        rows=[
+            ro.Owed(o.person_id, planning.DECISION, cycle, now, {"assessment_id": o.assessment_id, "total": o.total})
+            for o in outcomes
+        ],
+    )
+    replies.owed()
+    log.info("decision recorded: unit=%s year=%s assessments=%s notices=%s", unit.id, year, len(outcomes), owed)
     yes = sum(o.recognised for o in outcomes)
-    replies.say(
-        chat_id,
+    lines = [
         gettext(
             "officer.recognise.done",
             locale,
@@ -253,5 +246,10 @@ async def apply_decision(
             date=show_date(day, locale),
             yes=yes,
             no=len(outcomes) - yes,
-        ),
-    )
+        )
+    ]
+    start = policy_for(context.settings).next_allowed(now)
+    if start != now:  # quiet hours: the results go out when they end
+        when = Renderer(locale, context.registry, context.settings.zone).when(start)
+        lines.append(gettext("broadcast.deferred", locale, when=when))
+    replies.say(chat_id, "\n".join(lines))

@@ -18,7 +18,6 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
-from bot.callbacks import Button, Verb
 from bot.context import Context
 from bot.handlers.officer_buttons import BadOfficerButton, OButton, OVerb
 from bot.handlers.officer_scope import REVIEWERS, officer_scope
@@ -26,7 +25,9 @@ from bot.handlers.officer_send import EvidenceSet, File, Replies, deliver
 from conversations.criteria import Indicator, Pack
 from conversations.scoring import Score
 from locales import gettext
+from scheduler import planning
 from storage import repo_assessments as ra
+from storage import repo_outbox as ro
 from storage import repo_people as rp
 from storage import repo_review as rv
 from storage import repo_roles as rr
@@ -533,7 +534,7 @@ async def on_text(
             session=session, assessment=a, indicators=indicators, reason=reason, actor_id=officer.id or 0
         )
         log.info("assessment returned: id=%s", a.id)
-        await _tell_returned(session, replies, a, indicators, reason)
+        await _owe_returned(session, context, replies, a)
         replies.say(
             viewer.chat_id,
             viewer.t("officer.review.returned", name=await _name(session, a), indicators=_numbers(indicators)),
@@ -541,26 +542,15 @@ async def on_text(
         await show_next(session, context, replies, viewer, browse, a.year, a.id or 0)
 
 
-async def _tell_returned(
-    session: AsyncSession, replies: Replies, a: Assessment, indicators: list[int], reason: str
-) -> None:
-    """The citizen hears it in their own chat and language, with a button that opens the summary."""
-    citizen = await session.get(Person, a.person_id)
-    if citizen is None or citizen.blocked_at is not None:
-        return
-    locale = citizen.locale
-    markup = InlineKeyboardMarkup(
-        [
-            [
-                InlineKeyboardButton(
-                    gettext("btn.continue", locale),
-                    callback_data=Button("a", a.id or 0, a.rev, Verb.CONTINUE).encode(),
-                )
-            ]
-        ]
+async def _owe_returned(session: AsyncSession, context: Context, replies: Replies, a: Assessment) -> None:
+    """The citizen's notice, owed in the return's own transaction (a crash after the commit cannot lose it);
+    the dispatcher composes it from the assessment when it goes out, with a Continue button."""
+    await ro.enqueue(
+        session=session,
+        person_id=a.person_id,
+        kind=planning.RETURNED,
+        cycle=planning.returned_cycle(a.year, a.rev),
+        due_at=context.now(),
+        payload={"assessment_id": a.id},
     )
-    replies.notify(
-        citizen.chat_id or citizen.telegram_id,
-        gettext("officer.notify.returned", locale, year=a.year, indicators=_numbers(indicators), reason=escape(reason)),
-        markup,
-    )
+    replies.owed()

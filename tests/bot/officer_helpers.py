@@ -7,6 +7,8 @@ from typing import Any
 
 from sqlmodel import select
 
+from bot.reminders import make_dispatcher, policy_for
+from scheduler.dispatch import WaveStats
 from storage import repo_people as rp
 from storage import repo_roles as rr
 from storage.db import Sessions, unit_of_work
@@ -115,6 +117,12 @@ async def person_id(sessions: Sessions, telegram_id: int) -> int:
 async def audit(sessions: Sessions) -> list[AuditEvent]:
     async with sessions() as s:
         return list((await s.exec(select(AuditEvent).order_by(AuditEvent.id))).all())
+
+
+async def drain(h: Harness) -> WaveStats:
+    """Sends what the outbox owes now, as the dispatch job would (a citizen's decision or return notice)."""
+    data = h.app.bot_data
+    return await make_dispatcher(h.app.bot, data, policy_for(data.settings)).run()
 
 
 async def started(sessions: Sessions, tmp_path: Any, **settings: Any) -> Harness:

@@ -15,6 +15,7 @@ from storage.models import Answer, Assessment, Role
 from tests.bot.harness import Harness, User
 from tests.bot.officer_helpers import (
     audit,
+    drain,
     give_role,
     last_to,
     markup_of,
@@ -115,6 +116,8 @@ async def test_review_return_resubmit_adjust_confirm_recognise(bot: Harness, ses
     assert (await _assessment(sessions, lan.id)).status == "submitted"  # nothing changes before the reason
     api.clear()
     await ba.say("Ảnh minh chứng chỉ tiêu 3 và 5 bị mờ, đề nghị chụp lại")
+    assert texts_to(api, lan.id) == []  # owed in the outbox, sent by the dispatcher
+    assert (await drain(bot)).sent == 1
     notice = texts_to(api, lan.id)
     assert len(notice) == 1 and "trả lại bản tự đánh giá năm 2026" in notice[0]
     assert "chỉ tiêu 3, 5" in notice[0] and "bị mờ" in notice[0]
@@ -216,6 +219,7 @@ async def test_review_return_resubmit_adjust_confirm_recognise(bot: Harness, ses
     assert (await _assessment(sessions, lan.id)).status == "reviewed"
     await cuong.say("12/QĐ-UBND ngày 20/12/2026")
     assert "Đã ghi Quyết định số <b>12/QĐ-UBND</b> ngày 20/12/2026: <b>1</b> người được công nhận" in last_to(cuong)
+    assert (await drain(bot)).sent == 2
     assert "Chúc mừng" in last_to(lan) and "12/QĐ-UBND" in last_to(lan) and "20/12/2026" in last_to(lan)
     assert "not enough for recognition" in last_to(minh) and "20 December 2026" in last_to(minh)
     lan_a, minh_a = await _assessment(sessions, lan.id), await _assessment(sessions, minh.id)
@@ -250,9 +254,11 @@ async def test_decision_given_in_one_command(bot: Harness, sessions: Sessions) -
     await press(ba, "Xác nhận")
     await cuong.say("/recognise XA1 2026 --decision 7/QĐ-UBND 2026-12-21")
     assert "<b>1</b> người được công nhận" in last_to(cuong)
+    assert (await drain(bot)).sent == 1
     assert "Chúc mừng" in last_to(lan) and "21/12/2026" in last_to(lan)
     assert (await _assessment(sessions, lan.id)).decision_no == "7/QĐ-UBND"
     # Nothing left to decide: a second decision touches nobody.
     await cuong.say("/recognise XA1 2026 --decision 8/QĐ-UBND 2026-12-22")
     assert "Chưa có bản tự đánh giá nào đã rà soát" in last_to(cuong)
+    assert (await drain(bot)).claimed == 0
     assert (await _assessment(sessions, lan.id)).decision_no == "7/QĐ-UBND"

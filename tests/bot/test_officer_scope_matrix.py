@@ -11,10 +11,11 @@ import pytest
 from sqlmodel import select
 
 from storage.db import Sessions
-from storage.models import Assessment, AuditEvent, OfficerPending, RoleInvite, Unit
+from storage.models import Assessment, AuditEvent, OfficerPending, Outbox, RoleInvite, Unit
 from tests.bot.harness import Clock, Harness, User
 from tests.bot.officer_helpers import (
     button_data,
+    drain,
     give_role,
     last_to,
     press,
@@ -247,3 +248,8 @@ async def test_return_to_a_citizen_who_blocked_the_bot(bot: Harness, sessions: S
     await reviewer.say("Thiếu minh chứng kế hoạch học tập")
     assert "Đã trả lại bản của Nguyễn Thị Lan" in texts_to(bot.api, reviewer.id)[-2]
     assert (await _status(sessions)) == "returned"
+    # The notice is the dispatcher's: Telegram refuses it, the row closes as blocked.
+    assert (await drain(bot)).blocked == 1
+    async with sessions() as s:
+        row = (await s.exec(select(Outbox))).one()
+    assert (row.kind, row.status) == ("returned", "blocked")
