@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from html import escape
@@ -126,6 +127,24 @@ async def not_registered(message: Message, update: Update, context: Context) -> 
 # --------------------------------------------------------------------------- commands
 
 
+def for_registered(
+    handler: Callable[[Message, Turn, Context], Awaitable[None]],
+) -> Callable[[Update, Context], Awaitable[None]]:
+    """Runs ``handler`` inside the sender's transaction with their journey; a stranger is told to /start."""
+
+    @functools.wraps(handler)
+    async def wrapped(update: Update, context: Context) -> None:
+        message = update.effective_message
+        assert message is not None
+        async with turn(update, context) as t:
+            if t is None:
+                await not_registered(message, update, context)
+                return
+            await handler(message, t, context)
+
+    return wrapped
+
+
 async def start(update: Update, context: Context) -> None:
     """Greets a newcomer with the consent request, or shows a returning person the step they are on."""
     message = update.effective_message
@@ -233,19 +252,14 @@ def status_text(t: Turn, year: int) -> str:
     return "\n".join(lines)
 
 
-async def cancel(update: Update, context: Context) -> None:
+@for_registered
+async def cancel(message: Message, t: Turn, context: Context) -> None:
     """Stops the current action; everything entered so far stays saved."""
-    message = update.effective_message
-    assert message is not None
-    async with turn(update, context) as t:
-        if t is None:
-            await not_registered(message, update, context)
-            return
-        if t.journey.state.step in (Step.CONFIRM_SUBMIT, Step.SKIP_WARNING):
-            notices = await advance(t, context, flow.Cancel())
-            await show(message, t, notices)
-        else:
-            await say(message, t.render.t("flow.cancelled"))
+    if t.journey.state.step in (Step.CONFIRM_SUBMIT, Step.SKIP_WARNING):
+        notices = await advance(t, context, flow.Cancel())
+        await show(message, t, notices)
+    else:
+        await say(message, t.render.t("flow.cancelled"))
 
 
 async def language(update: Update, context: Context) -> None:
@@ -269,73 +283,63 @@ async def language(update: Update, context: Context) -> None:
         )
 
 
-async def my_data(update: Update, context: Context) -> None:
+@for_registered
+async def my_data(message: Message, t: Turn, context: Context) -> None:
     """Shows everything stored about the person (Decree 13/2023: the right to see one's data)."""
-    message = update.effective_message
-    assert message is not None
-    async with turn(update, context) as t:
-        if t is None:
-            await not_registered(message, update, context)
-            return
-        data = await rp.person_data(session=t.session, person=t.person)
-        r = t.render
-        lines = [
-            r.t("mydata.title"),
+    data = await rp.person_data(session=t.session, person=t.person)
+    r = t.render
+    lines = [
+        r.t("mydata.title"),
+        r.t(
+            "mydata.fields",
+            name=_e(data["full_name"]),
+            unit=_e(t.journey.unit.name if t.journey.unit else "—"),
+            telegram_id=data["telegram_id"],
+            locale=data["locale"],
+            consent=r.when(data["consent_at"]) if data["consent_at"] else "—",
+        ),
+    ]
+    for a in data["assessments"]:
+        lines.append(
             r.t(
-                "mydata.fields",
-                name=_e(data["full_name"]),
-                unit=_e(t.journey.unit.name if t.journey.unit else "—"),
-                telegram_id=data["telegram_id"],
-                locale=data["locale"],
-                consent=r.when(data["consent_at"]) if data["consent_at"] else "—",
-            ),
-        ]
-        for a in data["assessments"]:
-            lines.append(
-                r.t(
-                    "mydata.assessment",
-                    year=a["year"],
-                    status=r.t("result.status." + a["status"]),
-                    answered=len([v for v in a["answers"].values() if v is not None]),
-                    files=a["evidence_files"],
-                )
+                "mydata.assessment",
+                year=a["year"],
+                status=r.t("result.status." + a["status"]),
+                answered=len([v for v in a["answers"].values() if v is not None]),
+                files=a["evidence_files"],
             )
-        lines.append(r.t("mydata.rights"))
-        await say(message, "\n".join(lines))
+        )
+    lines.append(r.t("mydata.rights"))
+    await say(message, "\n".join(lines))
 
 
 def _e(value: object) -> str:
     return escape(str(value)) if value is not None else "—"
 
 
-async def delete_me(update: Update, context: Context) -> None:
+@for_registered
+async def delete_me(message: Message, t: Turn, context: Context) -> None:
     """Asks for confirmation before erasing everything stored about the person."""
-    message = update.effective_message
-    assert message is not None
-    async with turn(update, context) as t:
-        if t is None:
-            await not_registered(message, update, context)
-            return
-        p = t.person
-        await say(
-            message,
-            t.render.t("deleteme.ask"),
-            InlineKeyboardMarkup(
+    p = t.person
+    await say(
+        message,
+        t.render.t("deleteme.ask"),
+        InlineKeyboardMarkup(
+            [
                 [
-                    [
-                        InlineKeyboardButton(
-                            t.render.t("btn.delete"),
-                            callback_data=Button("p", p.id or 0, p.rev, Verb.DELETE_ME).encode(),
-                        )
-                    ],
-                    [
-                        InlineKeyboardButton(
-                            t.render.t("btn.keep"), callback_data=Button("p", p.id or 0, p.rev, Verb.KEEP_ME).encode()
-                        )
-                    ],
-                ]
-            ),
-        )
+                    InlineKeyboardButton(
+                        t.render.t("btn.delete"),
+                        callback_data=Button("p", p.id or 0, p.rev, Verb.DELETE_ME).encode(),
+                    )
+                ],
+                [
+                    InlineKeyboardButton(
+                        t.render.t("btn.keep"), callback_data=Button("p", p.id or 0, p.rev, Verb.KEEP_ME).encode()
+                    )
+                ],
+            ]
+        ),
+    )
 
 
 async def unknown_command(update: Update, context: Context) -> None:
@@ -346,24 +350,20 @@ async def unknown_command(update: Update, context: Context) -> None:
 # --------------------------------------------------------------------------- typed text
 
 
-async def text(update: Update, context: Context) -> None:
+@for_registered
+async def text(message: Message, t: Turn, context: Context) -> None:
     """Takes a typed name or join code; elsewhere, points to the buttons and shows the step again."""
-    message = update.effective_message
-    assert message is not None and message.text is not None
-    async with turn(update, context) as t:
-        if t is None:
-            await not_registered(message, update, context)
-            return
-        step = t.journey.state.step
-        if step is Step.NAME:
-            notices = await advance(t, context, flow.GaveName(message.text))
-        elif step is Step.UNIT:
-            notices = await _join(t, context, message.text.strip()[:MAX_CODE])
-        elif step in (Step.EVIDENCE, Step.SKIP_WARNING):
-            notices = ("evidence.wrong_input",)
-        else:
-            notices = ("flow.use_buttons",)
-        await show(message, t, notices)
+    assert message.text is not None
+    step = t.journey.state.step
+    if step is Step.NAME:
+        notices = await advance(t, context, flow.GaveName(message.text))
+    elif step is Step.UNIT:
+        notices = await _join(t, context, message.text.strip()[:MAX_CODE])
+    elif step in (Step.EVIDENCE, Step.SKIP_WARNING):
+        notices = ("evidence.wrong_input",)
+    else:
+        notices = ("flow.use_buttons",)
+    await show(message, t, notices)
 
 
 # --------------------------------------------------------------------------- buttons
@@ -577,16 +577,11 @@ async def acknowledge(context: Context, message: Message, text: str, markup: Inl
     pending[key] = context.application.create_task(reply_when_settled(), name=f"album:{key}")
 
 
-async def other_media(update: Update, context: Context) -> None:
+@for_registered
+async def other_media(message: Message, t: Turn, context: Context) -> None:
     """A sticker, voice note, location, video … is not evidence: say what is accepted."""
-    message = update.effective_message
-    assert message is not None
-    async with turn(update, context) as t:
-        if t is None:
-            await not_registered(message, update, context)
-            return
-        wanted = t.journey.state.step in (Step.EVIDENCE, Step.SKIP_WARNING)
-        await show(message, t, ("evidence.wrong_input" if wanted else "flow.use_buttons",))
+    wanted = t.journey.state.step in (Step.EVIDENCE, Step.SKIP_WARNING)
+    await show(message, t, ("evidence.wrong_input" if wanted else "flow.use_buttons",))
 
 
 async def membership(update: Update, context: Context) -> None:
