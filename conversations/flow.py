@@ -234,7 +234,6 @@ _SIMPLE: dict[tuple[Step, type], Step] = {
     (Step.DECLINED, Restart): Step.CONSENT,
     (Step.UNIT, Back): Step.NAME,
     (Step.GROUP, Back): Step.UNIT,
-    (Step.REVIEW, AskSubmit): Step.CONFIRM_SUBMIT,
     (Step.CONFIRM_SUBMIT, Back): Step.REVIEW,
     (Step.CONFIRM_SUBMIT, Cancel): Step.REVIEW,
 }
@@ -259,17 +258,16 @@ def transition(state: State, event: Event, facts: Facts) -> Transition:
         raise FlowError(state, event, "locked")
     key = (state.step, type(event))
     if key in _SIMPLE:
-        nxt = State(_SIMPLE[key])
-        if isinstance(event, AskSubmit):
-            return _ask_submit(state, facts)
-        return Transition(nxt, _SIMPLE_EFFECTS.get(key, ()))
+        return Transition(State(_SIMPLE[key]), _SIMPLE_EFFECTS.get(key, ()))
     handler = _HANDLERS.get(type(event))
     if handler is None:
         raise FlowError(state, event, "illegal")
     return handler(state, event, facts)
 
 
-def _ask_submit(state: State, facts: Facts) -> Transition:
+def _ask_submit(state: State, event: AskSubmit, facts: Facts) -> Transition:
+    if state.step is not Step.REVIEW:
+        raise FlowError(state, event, "stale")
     missing = [n for n in facts.numbers if n not in facts.chosen]
     if missing:
         return Transition(state, notices=("review.unanswered",))
@@ -391,10 +389,6 @@ def _cancel(state: State, event: Cancel, facts: Facts) -> Transition:
     return Transition(state, notices=("flow.cancelled",))
 
 
-def _ask_submit_handler(state: State, event: AskSubmit, facts: Facts) -> Transition:
-    raise FlowError(state, event, "stale")
-
-
 def _registration_event(state: State, event: object, facts: Facts) -> Transition:
     # Consent and restart buttons pressed at the wrong step are stale messages.
     raise FlowError(state, event, "stale")
@@ -413,7 +407,7 @@ _HANDLERS = {
     ConfirmedSkip: _confirmed_skip,
     Back: _back,
     Edit: _edit,
-    AskSubmit: _ask_submit_handler,
+    AskSubmit: _ask_submit,
     ConfirmedSubmit: _confirmed_submit,
     Cancel: _cancel,
 }
