@@ -26,13 +26,18 @@ async def open_assessment(*, session: AsyncSession, person: Person, year: int, s
     return assessment
 
 
+def bump(assessment: Assessment) -> None:
+    """Marks a change: every button shown before it (the citizen's and the team's) becomes stale."""
+    assessment.rev += 1
+    assessment.updated_at = utcnow()
+
+
 def move(assessment: Assessment, step: str, indicator: int = 0, editing: bool = False) -> None:
-    """Stores where the person is; bumping the revision makes every older button stale."""
+    """Stores where the person is, as a change that makes older buttons stale."""
     assessment.step = step
     assessment.indicator = indicator
     assessment.editing = editing
-    assessment.rev += 1
-    assessment.updated_at = utcnow()
+    bump(assessment)
 
 
 async def answers(*, session: AsyncSession, assessment_id: int) -> dict[int, Answer]:

@@ -79,12 +79,6 @@ async def computed_score(*, session: AsyncSession, pack: Pack, assessment: Asses
     return score(pack.numbers, own)
 
 
-def _bump(assessment: Assessment) -> None:
-    """Every change by the team makes older buttons (the team's and the citizen's) stale."""
-    assessment.rev += 1
-    assessment.updated_at = utcnow()
-
-
 async def adjust(
     *,
     session: AsyncSession,
@@ -105,7 +99,7 @@ async def adjust(
     answer.reviewer_points = points
     answer.reviewer_reason = reason
     answer.updated_at = utcnow()
-    _bump(assessment)
+    ra.bump(assessment)
     await ra.record_audit(
         session=session,
         action="adjusted",
@@ -171,7 +165,7 @@ async def confirm(*, session: AsyncSession, pack: Pack, assessment: Assessment, 
     assessment.reviewed_total = result.total
     assessment.reviewed_by = actor_id
     assessment.reviewed_at = now
-    _bump(assessment)
+    ra.bump(assessment)
     await ra.record_audit(
         session=session,
         action="reviewed",
@@ -226,7 +220,7 @@ async def recognise(
         assessment.recognised = result.recognised
         assessment.decision_no = decision_no
         assessment.decision_date = decision_date
-        _bump(assessment)
+        ra.bump(assessment)
         await ra.record_audit(
             session=session,
             action=str(assessment.status),
