@@ -120,7 +120,7 @@ def _refusal_key(error: FlowError) -> str:
     return {"stale": "flow.stale", "forged": "flow.forged", "locked": "flow.locked"}.get(error.reason, "flow.stale")
 
 
-async def not_registered(message: Message, update: Update, context: Context) -> None:
+async def not_registered(update: Update, context: Context) -> None:
     await reply_in_own_language(update, context, "status.not_registered")
 
 
@@ -138,7 +138,7 @@ def for_registered(
         assert message is not None
         async with turn(update, context) as t:
             if t is None:
-                await not_registered(message, update, context)
+                await not_registered(update, context)
                 return
             await handler(message, t, context)
 
@@ -207,7 +207,7 @@ async def status(update: Update, context: Context) -> None:
     async with turn(update, context) as t:
         if t is None or t.journey.state.step in flow.REGISTRATION_STEPS:
             if t is None:
-                await not_registered(message, update, context)
+                await not_registered(update, context)
             else:
                 await show(message, t, ("status.registering",))
             return
@@ -393,7 +393,7 @@ async def button(update: Update, context: Context) -> None:
         if t is None or message is None:
             await query.answer()
             if message is not None:
-                await not_registered(message, update, context)
+                await not_registered(update, context)
             return
         try:
             pressed = decode(query.data)
@@ -484,7 +484,7 @@ async def evidence(update: Update, context: Context) -> None:
     # First transaction: is a file expected now, and is this one acceptable?
     async with turn(update, context) as t:
         if t is None:
-            await not_registered(message, update, context)
+            await not_registered(update, context)
             return
         state = t.journey.state
         if state.step not in (Step.EVIDENCE, Step.SKIP_WARNING) or t.journey.assessment is None:

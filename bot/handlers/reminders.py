@@ -118,7 +118,7 @@ async def continue_button(update: Update, context: Context) -> None:
         return
     async with citizen.turn(update, context) as t:
         if t is None:
-            await citizen.not_registered(message, update, context)
+            await citizen.not_registered(update, context)
             return
         await citizen.show(message, t)
 
