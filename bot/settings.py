@@ -11,10 +11,15 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SUPPORTED_LOCALES = ("vi", "en")
+# The Zalo Bot Platform's address (docs: /bot<TOKEN>/<method> under it); ZALO_API_BASE_URL overrides it.
+DEFAULT_BASE_URL = "https://bot-api.zaloplatforms.com"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # hide_input_in_errors: a refused value (a too-short secret, say) is never echoed in the error.
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", hide_input_in_errors=True
+    )
 
     bot_token: SecretStr | None = None
     database_url: str = "sqlite:///cdht.db"
@@ -45,6 +50,12 @@ class Settings(BaseSettings):
     lease_seconds: int = 300  # a claimed message another process may take over after this long
     max_attempts: int = 5  # tries before a message is marked failed (Telegram's RetryAfter does not count)
     send_rate: float = 28  # messages a second overall (plus a burst of 2: Telegram allows 30)
+    # Zalo (bot/zalo/): its own token, address, webhook and send rate. ZALO_BOT_TOKEN unset: no Zalo bot.
+    zalo_bot_token: SecretStr | None = None
+    zalo_api_base_url: str = DEFAULT_BASE_URL
+    zalo_webhook_url: str | None = None  # set: Zalo delivers by webhook; unset: long polling (development)
+    zalo_webhook_secret: SecretStr | None = None  # 8-256 characters, checked on every delivery
+    zalo_send_rate: float = Field(default=5, gt=0)  # messages a second overall; Zalo's quota is unpublished
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -98,11 +109,18 @@ class Settings(BaseSettings):
             raise ValueError(f"DEFAULT_LOCALE must be one of {', '.join(SUPPORTED_LOCALES)}")
         return value
 
-    @field_validator("bot_token")
+    @field_validator("bot_token", "zalo_bot_token")
     @classmethod
     def _real_token(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and value.get_secret_value().strip() in ("", "changeme", "your-token-here"):
             return None
+        return value
+
+    @field_validator("zalo_webhook_secret")
+    @classmethod
+    def _zalo_secret_length(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not 8 <= len(value.get_secret_value()) <= 256:
+            raise ValueError("ZALO_WEBHOOK_SECRET must be 8 to 256 characters (Zalo's rule)")
         return value
 
     @property
