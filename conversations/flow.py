@@ -113,6 +113,13 @@ class ConfirmedSkip:
 
 
 @dataclass(frozen=True)
+class AddMoreEvidence:
+    """"Send evidence" on the skip warning: back to the evidence step of the same indicator."""
+
+    indicator: int
+
+
+@dataclass(frozen=True)
 class Back:
     pass
 
@@ -148,6 +155,7 @@ Event = (
     | AttachedEvidence
     | FinishedEvidence
     | ConfirmedSkip
+    | AddMoreEvidence
     | Back
     | Edit
     | AskSubmit
@@ -340,6 +348,11 @@ def _confirmed_skip(state: State, event: ConfirmedSkip, facts: Facts) -> Transit
     return Transition(_after_indicator(state, facts), notices=("evidence.skipped",))
 
 
+def _add_more_evidence(state: State, event: AddMoreEvidence, facts: Facts) -> Transition:
+    _check_indicator(state, event, event.indicator, facts, Step.SKIP_WARNING)
+    return Transition(replace(state, step=Step.EVIDENCE))
+
+
 def _after_indicator(state: State, facts: Facts) -> State:
     """Where to go when an indicator is done: back to the summary when editing, else the next one."""
     if state.editing:
@@ -405,6 +418,7 @@ _HANDLERS = {
     AttachedEvidence: _attached,
     FinishedEvidence: _finished,
     ConfirmedSkip: _confirmed_skip,
+    AddMoreEvidence: _add_more_evidence,
     Back: _back,
     Edit: _edit,
     AskSubmit: _ask_submit,

@@ -11,6 +11,7 @@ import pytest
 
 from conversations.flow import (
     INDICATOR_STEPS,
+    AddMoreEvidence,
     AskSubmit,
     AttachedEvidence,
     Back,
@@ -320,6 +321,24 @@ def test_cancel_at_the_skip_warning_returns_to_evidence() -> None:
     assert t.notices == ("flow.cancelled",)
 
 
+def test_send_evidence_at_the_skip_warning_returns_to_evidence_not_the_level() -> None:
+    t = transition(skip_warning(3), AddMoreEvidence(3), answered(1, 2, 3, evidence=0))
+    assert t == Transition(evidence_step(3))
+    t = transition(skip_warning(4, editing=True), AddMoreEvidence(4), all_answered(evidence=0))
+    assert t == Transition(evidence_step(4, editing=True))
+
+
+def test_send_evidence_elsewhere_is_stale_forged_or_locked() -> None:
+    f = answered(1, 2, 3, evidence=0)
+    refused(evidence_step(3), AddMoreEvidence(3), f, "stale")  # the warning was already answered
+    refused(level(3), AddMoreEvidence(3), f, "stale")
+    refused(skip_warning(2), AddMoreEvidence(3), f, "stale")  # another indicator's warning
+    refused(State(Step.REVIEW), AddMoreEvidence(3), f, "stale")
+    refused(skip_warning(3), AddMoreEvidence(99), f, "forged")
+    locked = all_answered(evidence=0, editable=frozenset({3}))
+    refused(skip_warning(4, editing=True), AddMoreEvidence(4), locked, "locked")
+
+
 def test_the_last_indicator_leads_to_review() -> None:
     f = all_answered()
     assert transition(evidence_step(10), FinishedEvidence(10), f).state == State(Step.REVIEW)
@@ -568,6 +587,7 @@ def all_events() -> list[object]:
             AttachedEvidence(n),
             FinishedEvidence(n),
             ConfirmedSkip(n),
+            AddMoreEvidence(n),
             Edit(n),
         ]
     return events
@@ -606,6 +626,7 @@ EVENT_TYPES = {
     AttachedEvidence,
     FinishedEvidence,
     ConfirmedSkip,
+    AddMoreEvidence,
     Back,
     Edit,
     AskSubmit,
