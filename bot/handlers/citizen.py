@@ -376,7 +376,7 @@ _VERB_EVENTS = {
     Verb.LEVEL: lambda b: flow.ChoseLevel(*int_args(b, 2)),
     Verb.DONE: lambda b: flow.FinishedEvidence(*int_args(b, 1)),
     Verb.SKIP: lambda b: flow.ConfirmedSkip(*int_args(b, 1)),
-    Verb.MORE: lambda b: flow.Back(),
+    Verb.MORE: lambda b: flow.AddMoreEvidence(*int_args(b, 1)),
     Verb.BACK: lambda b: flow.Back(),
     Verb.EDIT: lambda b: flow.Edit(*int_args(b, 1)),
     Verb.SUBMIT: lambda b: flow.AskSubmit(),

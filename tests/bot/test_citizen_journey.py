@@ -133,3 +133,24 @@ async def test_bot_api_and_file_addresses_come_from_settings(bot: Harness, sessi
     await lan.photo(b"where from")
     assert bot.api.calls and all(c.url.startswith("http://botapi.invalid/bot123456:TEST-TOKEN/") for c in bot.api.calls)
     assert bot.api.download_urls and all(u.startswith("http://botapi.invalid/file/bot") for u in bot.api.download_urls)
+
+
+async def test_send_evidence_on_the_skip_warning_asks_for_evidence(bot: Harness, sessions: Sessions) -> None:
+    await make_unit(sessions)
+    lan = User(bot, 1004)
+    await register(lan)
+    await lan.press_label("Người dân trong cộng đồng")
+    await lan.press_label("8 điểm")
+    await lan.press_label("Xong")
+    assert "chưa có minh chứng" in lan.last_text()
+    await lan.press_label("Gửi minh chứng")
+    # The evidence prompt of the same indicator, not the level screen it was chosen on.
+    assert "làm minh chứng cho chỉ tiêu 1" in lan.last_text()
+    assert any("Xong" in b for b in lan.buttons()) and not any("điểm" in b for b in lan.buttons())
+    await lan.photo(b"late proof")
+    await lan.press_label("Xong")
+    assert "Chỉ tiêu 2/10" in lan.last_text()
+    async with sessions() as s:
+        answer = (await s.exec(select(Answer).where(Answer.indicator == 1))).one()
+        assert answer.chosen == 8
+        assert len((await s.exec(select(Evidence).where(Evidence.indicator == 1))).all()) == 1
