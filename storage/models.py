@@ -230,6 +230,8 @@ class RoleInvite(SQLModel, table=True):
         default=None, sa_column=Column(sa.Integer, sa.ForeignKey("person.id", ondelete="SET NULL"), nullable=True)
     )
     created_at: datetime = _ts(nullable=False, default=utcnow)
+    # Set when the maker lost the right to grant it (their role was revoked): the link is void for good.
+    revoked_at: datetime | None = _ts(nullable=True)
 
 
 class OfficerPending(SQLModel, table=True):
