@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 from alembic import command
@@ -18,6 +19,8 @@ from sqlalchemy import Connection, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage import repo_inbox
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -66,9 +69,20 @@ def make_sessions(engine: AsyncEngine) -> Sessions:
 
 @asynccontextmanager
 async def unit_of_work(sessions: Sessions) -> AsyncIterator[AsyncSession]:
-    """One transaction: commits when the block ends normally, rolls back on any error."""
-    async with sessions() as session, session.begin():
-        yield session
+    """One transaction: commits when the block ends normally, rolls back on any error.
+
+    Opened while an update is being handled (``repo_inbox.current``), it also marks that update done in
+    the inbox, so the update's effects and its "handled" mark commit together or not at all."""
+    handling = repo_inbox.current.get()
+    async with sessions() as session:
+        async with session.begin():
+            yield session
+            if handling is not None and not handling.done:
+                await repo_inbox.mark_done(
+                    session=session, channel=handling.channel, key=handling.key, now=datetime.now(UTC)
+                )
+        if handling is not None:
+            handling.done = True
 
 
 def alembic_config() -> Config:

@@ -251,3 +251,16 @@ class OfficerPending(SQLModel, table=True):
     year: int | None = Field(default=None)
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = _ts(nullable=False, default=utcnow)
+
+
+class UpdateInbox(SQLModel, table=True):
+    """An incoming update, recorded before it is handled; rows not done are replayed on start (repo_inbox)."""
+
+    __tablename__ = "update_inbox"
+    __table_args__ = (sa.UniqueConstraint("channel", "key"),)
+    id: int | None = Field(default=None, primary_key=True)  # arrival order
+    channel: str = Field(max_length=16)  # "telegram", later "zalo"
+    key: str = Field(max_length=128)  # the messenger's id of the update (Telegram: update_id)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    received_at: datetime = _ts(nullable=False, default=utcnow)
+    done_at: datetime | None = _ts(nullable=True, index=True)
