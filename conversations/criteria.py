@@ -30,6 +30,14 @@ class PackError(ValueError):
         self.problems = problems
         super().__init__(f"{source}: " + "; ".join(problems))
 
+    def summary(self, limit: int = 3) -> str:
+        """One line for an operator: the file and its first problems (``cdht criteria check`` lists them all)."""
+        shown = "; ".join(" ".join(p.split()) for p in self.problems[:limit])
+        more = len(self.problems) - limit
+        return f"{self.source}: {shown}" + (
+            f" (and {more} more: cdht criteria check {self.source})" if more > 0 else ""
+        )
+
 
 @dataclass(frozen=True)
 class Text:
@@ -314,8 +322,12 @@ def apply_override(
 def _read_yaml(path: Path) -> Any:
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise PackError(str(path), [f"not valid YAML: {where}{exc.problem}"]) from exc
     except yaml.YAMLError as exc:
-        raise PackError(str(path), [f"not valid YAML: {exc}"]) from exc
+        raise PackError(str(path), [f"not valid YAML: {' '.join(str(exc).split())}"]) from exc
     except UnicodeDecodeError as exc:  # e.g. a .docx or .xlsx given instead of the YAML file
         raise PackError(str(path), [f"not a UTF-8 text file (is it a YAML file?): {exc.reason}"]) from exc
     except OSError as exc:
@@ -327,13 +339,25 @@ class Registry:
 
     def __init__(self, packs: Iterable[Pack] = ()) -> None:
         self._packs: dict[tuple[str, int], Pack] = {}
+        self._files: dict[tuple[str, int], str] = {}
         for pack in packs:
             self.add(pack)
 
-    def add(self, pack: Pack) -> None:
+    def add(self, pack: Pack, file: str = "") -> None:
+        """Adds a pack; ``file`` is where it was read from, named when another file reuses its id and version."""
         if pack.key in self._packs:
-            raise PackError(pack.id, [f"version {pack.version} is loaded twice"])
+            first = self._files.get(pack.key)
+            raise PackError(
+                file or pack.id,
+                [f"{pack.id} version {pack.version} is already loaded" + (f" from {first}" if first else "")],
+            )
         self._packs[pack.key] = pack
+        if file:
+            self._files[pack.key] = file
+
+    def file_of(self, key: tuple[str, int]) -> str | None:
+        """The file a pack was loaded from, if known."""
+        return self._files.get(key)
 
     def get(self, pack_id: str, version: int) -> Pack:
         return self._packs[(pack_id, version)]
@@ -361,15 +385,40 @@ class Registry:
                 return self.latest(pack_id)
         raise KeyError(code)
 
+    def replacements(self, base_id: str) -> list[str]:
+        """Ids of the packs a unit may use instead of ``base_id``: the overrides built on it."""
+        return sorted({i for i in self.ids() if self.latest(i).derived_from.rpartition("@")[0] == base_id})
+
+    def override_problem(self, base_id: str, pack_id: str) -> str | None:
+        """None when a unit may assess the people of pack ``base_id`` with ``pack_id`` instead, else why not.
+
+        A unit's overrides map a pack people are assigned by their group (phu-luc-iv) to an override
+        file built on that very pack (phu-luc-iv-i67); anything else would leave them without indicators."""
+        bases = sorted({p for _, p in self.groups()})
+        if base_id not in bases:
+            return f"{base_id} is not a pack people are assigned by their group (those are: {', '.join(bases)})"
+        options = self.replacements(base_id)
+        hint = f"; packs that can replace {base_id}: {', '.join(options)}" if options else ""
+        if pack_id == base_id:
+            return f"{pack_id} is {base_id} itself: clear the override instead"
+        if pack_id not in self.ids():
+            return f"no criteria pack {pack_id}{hint}"
+        if pack_id not in options:
+            return f"{pack_id} is not an override of {base_id}{hint}"
+        return None
+
     def __len__(self) -> int:
         return len(self._packs)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._packs
 
 
 def load_file(path: Path, registry: Registry | None = None) -> Pack:
     """Loads one pack or override file; an override needs its base and donor in ``registry``."""
     data = _read_yaml(path)
     if isinstance(data, Mapping) and data.get("kind") == "override":
-        return _load_override(data, str(path), registry or default_registry())
+        return _load_override(data, str(path), registry if registry is not None else default_registry())
     return parse_pack(data, str(path))
 
 
@@ -404,28 +453,59 @@ def _load_override(data: Mapping[str, Any], source: str, registry: Registry) -> 
     return apply_override(base, donor, numbers, pack_id=pack_id, version=version, title=title, source=src)
 
 
-def load_dir(directory: Path = PACKS_DIR) -> Registry:
-    """Loads all packs in a folder: full packs first, then overrides built on them."""
+def shown_path(path: Path) -> str:
+    """A pack file as an operator should see it: relative to the working folder when it lies inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def scan_dir(directory: Path) -> tuple[Registry, list[PackError]]:
+    """Loads every good pack in a folder (full packs first, then overrides built on them) and collects, one
+    error per file, those that cannot be used: broken, or reusing an id and version another file holds."""
     registry = Registry()
-    files = sorted(directory.glob("*.yaml"))
+    errors: list[PackError] = []
     overrides = []
-    for path in files:
-        data = _read_yaml(path)
-        if isinstance(data, Mapping) and data.get("kind") == "override":
-            overrides.append((path, data))
-        else:
-            registry.add(parse_pack(data, str(path)))
-    for path, data in overrides:
-        registry.add(_load_override(data, str(path), registry))
+    for path in sorted(directory.glob("*.yaml")):
+        source = shown_path(path)
+        try:
+            data = _read_yaml(path)
+            if isinstance(data, Mapping) and data.get("kind") == "override":
+                overrides.append((source, data))
+            else:
+                registry.add(parse_pack(data, source), source)
+        except PackError as exc:
+            errors.append(PackError(source, exc.problems))
+    for source, data in overrides:
+        try:
+            registry.add(_load_override(data, source, registry), source)
+        except PackError as exc:
+            errors.append(PackError(source, exc.problems))
+    return registry, errors
+
+
+def load_dir(directory: Path = PACKS_DIR) -> Registry:
+    """Loads all packs in a folder; the first file that cannot be used stops it (PackError naming the file)."""
+    registry, errors = scan_dir(directory)
+    if errors:
+        raise errors[0]
     return registry
 
 
-_default: Registry | None = None
+def scan_packs() -> tuple[Registry, list[PackError]]:
+    """``scan_dir`` of ``PACKS_DIR``: the usable packs and one error per file that is not, never raising."""
+    return scan_dir(PACKS_DIR)
+
+
+_default: dict[Path, Registry] = {}
 
 
 def default_registry() -> Registry:
-    """The packs shipped with the product, loaded once."""
-    global _default
-    if _default is None:
-        _default = load_dir(PACKS_DIR)
-    return _default
+    """The packs in ``PACKS_DIR`` (the shipped ones unless a test points it elsewhere), loaded once.
+
+    Raises PackError naming the first file that cannot be used; ``scan_dir`` lists every such file."""
+    directory = PACKS_DIR
+    if directory not in _default:
+        _default[directory] = load_dir(directory)
+    return _default[directory]

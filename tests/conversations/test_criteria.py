@@ -21,6 +21,7 @@ from conversations.criteria import (
     load_dir,
     load_file,
     parse_pack,
+    scan_dir,
 )
 
 FULL_PACKS = ("phu-luc-i", "phu-luc-iv")
@@ -331,7 +332,7 @@ def test_version_lookup_keeps_old_versions():
         registry.latest("phu-luc-ii")
     with pytest.raises(PackError) as caught:
         registry.add(v1)
-    assert caught.value.problems == ["version 1 is loaded twice"]
+    assert caught.value.problems == ["phu-luc-i version 1 is already loaded"]
 
 
 def test_version_lookup_from_a_folder(tmp_path):
@@ -404,3 +405,64 @@ def test_misspelt_keys_and_non_boolean_flags_are_reported(tmp_path: Path) -> Non
     assert "indicators[3].digital_skill: expected true or false, got 'false'" in problems
     assert "pack.reconstructed: expected true or false, got 'yes'" in problems
     assert "pack.version: must be 1 or more" in problems
+
+
+# --------------------------------------------------------------------------- a folder with a bad file
+
+
+def test_a_file_reusing_an_id_and_version_is_named_with_the_first_file(tmp_path: Path) -> None:
+    _write(tmp_path / "a-phu-luc-i.yaml", _raw("phu-luc-i"))
+    _write(tmp_path / "b-copy.yaml", _raw("phu-luc-i"))
+    with pytest.raises(PackError) as caught:
+        load_dir(tmp_path)
+    assert caught.value.source.endswith("b-copy.yaml")
+    assert caught.value.problems == [f"phu-luc-i version 1 is already loaded from {tmp_path / 'a-phu-luc-i.yaml'}"]
+
+
+def test_scan_dir_keeps_the_good_packs_and_names_each_bad_file(tmp_path: Path) -> None:
+    for pack_id in ALL_PACKS:
+        _write(tmp_path / f"{pack_id}.yaml", _raw(pack_id))
+    (tmp_path / "x.yaml").write_text("id: [unclosed\n", encoding="utf-8")
+    _write(tmp_path / "z-copy.yaml", _raw("phu-luc-iv"))
+    registry, errors = scan_dir(tmp_path)
+    assert registry.ids() == sorted(ALL_PACKS)
+    assert [Path(e.source).name for e in errors] == ["x.yaml", "z-copy.yaml"]
+    assert "\n" not in errors[0].summary() and errors[0].summary().startswith(f"{tmp_path / 'x.yaml'}: not valid YAML")
+
+
+def test_default_registry_names_the_broken_file_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("conversations.criteria.PACKS_DIR", tmp_path)
+    _write(tmp_path / "phu-luc-i.yaml", _raw("phu-luc-i"))
+    (tmp_path / "x.yaml").write_text("id: phu-luc-x\nindicators: [1, 2\n  - : : :\n", encoding="utf-8")
+    with pytest.raises(PackError) as caught:
+        default_registry()
+    line = caught.value.summary()
+    assert line.startswith(f"{tmp_path / 'x.yaml'}: not valid YAML: line ") and "\n" not in line
+
+
+def test_a_long_list_of_problems_is_summarised_on_one_line() -> None:
+    error = PackError("x.yaml", [f"problem {n}" for n in range(5)])
+    assert error.summary() == "x.yaml: problem 0; problem 1; problem 2 (and 2 more: cdht criteria check x.yaml)"
+
+
+# --------------------------------------------------------------------------- which override a unit may use
+
+
+def test_a_unit_may_replace_a_group_pack_only_by_an_override_built_on_it() -> None:
+    registry = default_registry()
+    assert registry.replacements("phu-luc-iv") == ["phu-luc-iv-i67"]
+    assert registry.override_problem("phu-luc-iv", "phu-luc-iv-i67") is None
+    assert registry.override_problem("phu-luc-iv", "nonexistent") == (
+        "no criteria pack nonexistent; packs that can replace phu-luc-iv: phu-luc-iv-i67"
+    )
+    assert registry.override_problem("phu-luc-iv", "phu-luc-i") == (
+        "phu-luc-i is not an override of phu-luc-iv; packs that can replace phu-luc-iv: phu-luc-iv-i67"
+    )
+    assert registry.override_problem("phu-luc-i", "phu-luc-iv-i67") == "phu-luc-iv-i67 is not an override of phu-luc-i"
+    misspelt = registry.override_problem("phu-luc-4", "phu-luc-iv-i67")
+    assert misspelt is not None and misspelt.startswith("phu-luc-4 is not a pack people are assigned by their group")
+    assert registry.override_problem("phu-luc-iv-i67", "phu-luc-iv-i67") is not None  # not a group pack
+    assert (
+        registry.override_problem("phu-luc-iv", "phu-luc-iv")
+        == "phu-luc-iv is phu-luc-iv itself: clear the override instead"
+    )
