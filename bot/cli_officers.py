@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Awaitable, Callable
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from storage import repo_people as rp
@@ -115,8 +115,20 @@ async def person_move(sessions: Sessions, telegram_id: int, code: str, year: int
         return 0, [f"person {telegram_id} moved to {unit.code}{extra}; earlier assessments keep their unit"]
 
 
-async def role_change(sessions: Sessions, telegram_id: int, role: str, code: str | None, *, grant: bool) -> Result:
-    """Grants or revokes ``role``: admin without a unit (everywhere), the others on a unit's subtree."""
+async def role_change(
+    sessions: Sessions,
+    telegram_id: int,
+    role: str,
+    code: str | None,
+    *,
+    grant: bool,
+    admin_ids: Iterable[int] = (),
+    now: datetime | None = None,
+) -> Result:
+    """Grants or revokes ``role``: admin without a unit (everywhere), the others on a unit's subtree.
+
+    Revoking also voids the open role links the person made that no role of theirs (nor ADMIN_IDS) backs now.
+    """
     if role == RoleName.ADMIN and code:
         return 2, ["cdht: the admin role holds everywhere; give no unit code"]
     if role != RoleName.ADMIN and not code:
@@ -137,11 +149,20 @@ async def role_change(sessions: Sessions, telegram_id: int, role: str, code: str
         if grant:
             await rr.grant_recorded(session=session, person=person, role=role, unit=unit, granted_by=None, via="cli")
             return 0, [f"{telegram_id} is {role} of {where}"]
-        if not await rr.revoke_recorded(
-            session=session, person=person, role=role, unit=unit, revoked_by=None, via="cli"
-        ):
+        voided = await rr.revoke_recorded(
+            session=session,
+            person=person,
+            role=role,
+            unit=unit,
+            revoked_by=None,
+            via="cli",
+            now=now or datetime.now(UTC),
+            admin_ids=admin_ids,
+        )
+        if voided is None:
             return 1, [f"{telegram_id} did not hold {role} of {where}"]
-        return 0, [f"{telegram_id} is no longer {role} of {where}"]
+        links = f"; {voided} open role link(s) they made there voided" if voided else ""
+        return 0, [f"{telegram_id} is no longer {role} of {where}{links}"]
 
 
 # --------------------------------------------------------------------------- argparse wiring
@@ -170,6 +191,12 @@ def _this_year() -> int:
     from bot.cli import _settings
 
     return datetime.now(_settings().zone).year
+
+
+def _admin_ids() -> list[int]:
+    from bot.cli import _settings
+
+    return _settings().admin_ids
 
 
 def register(sub: argparse._SubParsersAction, units: argparse._SubParsersAction) -> None:
@@ -205,5 +232,7 @@ def register(sub: argparse._SubParsersAction, units: argparse._SubParsersAction)
         cmd.add_argument("role", choices=ROLES)
         cmd.add_argument("unit_code", nargs="?")
         cmd.set_defaults(
-            func=lambda a, g=granting: _run(lambda s: role_change(s, a.telegram_id, a.role, a.unit_code, grant=g))
+            func=lambda a, g=granting: _run(
+                lambda s: role_change(s, a.telegram_id, a.role, a.unit_code, grant=g, admin_ids=_admin_ids())
+            )
         )

@@ -111,7 +111,8 @@ GRANTABLE = frozenset({RoleName.OFFICER, RoleName.REVIEWER, RoleName.HEAD})  # b
 
 
 class InviteError(ValueError):
-    """A role link that cannot be used; ``reason`` is unknown, used or expired."""
+    """A role link that cannot be used; ``reason`` is unknown, used, revoked (its maker may no longer grant
+    the role) or expired."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -147,18 +148,87 @@ async def grant_recorded(
 
 
 async def revoke_recorded(
-    *, session: AsyncSession, person: Person, role: str, unit: Unit | None, revoked_by: Person | None, via: str
-) -> bool:
-    gone = await revoke(session=session, person=person, role=role, unit=unit)
-    if gone:
+    *,
+    session: AsyncSession,
+    person: Person,
+    role: str,
+    unit: Unit | None,
+    revoked_by: Person | None,
+    via: str,
+    now: datetime,
+    admin_ids: Iterable[int] = (),
+) -> int | None:
+    """``revoke``, written to the audit trail, voiding the role links the person can no longer back.
+
+    Returns None when the person did not hold the role, else how many of their open links were voided.
+    """
+    if not await revoke(session=session, person=person, role=role, unit=unit):
+        return None
+    await record_audit(
+        session=session,
+        action="role_revoked",
+        actor_id=revoked_by.id if revoked_by else None,
+        assessment_id=None,
+        before={"person_id": person.id, "role": role, "unit": unit.code if unit else None, "via": via},
+    )
+    voided = await void_invites(
+        session=session, person=person, unit=unit, voided_by=revoked_by, now=now, admin_ids=admin_ids
+    )
+    return len(voided)
+
+
+async def void_invites(
+    *,
+    session: AsyncSession,
+    person: Person,
+    unit: Unit | None,
+    voided_by: Person | None,
+    now: datetime,
+    admin_ids: Iterable[int] = (),
+) -> list[int]:
+    """Voids the open links ``person`` made on ``unit``'s subtree (None: everywhere) that they may no longer
+    grant, and records it; returns the voided links' ids. Links another role of theirs still backs stay open."""
+    admin_ids = list(admin_ids)
+    stmt = (
+        select(RoleInvite, Unit)
+        .join(Unit, col(Unit.id) == RoleInvite.unit_id)
+        .where(
+            RoleInvite.created_by == person.id,
+            col(RoleInvite.used_at).is_(None),
+            col(RoleInvite.revoked_at).is_(None),
+            col(RoleInvite.expires_at) > now,
+        )
+        .order_by(col(RoleInvite.id))
+    )
+    if unit is not None:
+        stmt = stmt.where(col(Unit.path).startswith(unit.path))
+    unbacked = [
+        invite.id
+        for invite, at in (await session.exec(stmt)).all()
+        if not await may_grant(session=session, person=person, role=invite.role, unit=at, admin_ids=admin_ids)
+    ]
+    if not unbacked:
+        return []
+    # One guarded statement: a link redeemed a moment ago stays redeemed, and is not counted as voided.
+    marked = await session.exec(
+        update(RoleInvite)
+        .where(
+            col(RoleInvite.id).in_(unbacked), col(RoleInvite.used_at).is_(None), col(RoleInvite.revoked_at).is_(None)
+        )
+        .values(revoked_at=now)
+        .returning(col(RoleInvite.id))
+        .execution_options(synchronize_session=False)
+    )
+    voided = sorted(marked.scalars().all())
+    if voided:
         await record_audit(
             session=session,
-            action="role_revoked",
-            actor_id=revoked_by.id if revoked_by else None,
+            action="invite_voided",
+            actor_id=voided_by.id if voided_by else None,
             assessment_id=None,
-            before={"person_id": person.id, "role": role, "unit": unit.code if unit else None, "via": via},
+            after={"made_by": person.id, "invite_ids": voided, "count": len(voided)},
         )
-    return gone
+    return voided
 
 
 async def create_invite(
@@ -186,27 +256,41 @@ async def create_invite(
     return token
 
 
-async def redeem_invite(*, session: AsyncSession, token: str, person: Person, now: datetime) -> tuple[Role, Unit]:
-    """Uses a role link once: grants its role to ``person``; raises InviteError (changing nothing) otherwise."""
+async def redeem_invite(
+    *, session: AsyncSession, token: str, person: Person, now: datetime, admin_ids: Iterable[int] = ()
+) -> tuple[Role, Unit]:
+    """Uses a role link once: grants its role to ``person``; raises InviteError (changing nothing) otherwise.
+
+    The link carries its maker's right, so that right is checked now, not when the link was made: a link whose
+    maker has since lost it (role revoked, unit moved away, person erased) grants nothing.
+    """
     invite = (await session.exec(select(RoleInvite).where(RoleInvite.token_hash == token_hash(token)))).first()
     if invite is None:
         raise InviteError("unknown")
     if invite.used_at is not None:
         raise InviteError("used")
+    if invite.revoked_at is not None:
+        raise InviteError("revoked")
     if invite.expires_at <= now:
         raise InviteError("expired")
-    # Claim it in one statement: of two people pressing the same link at once, one wins.
+    unit = await session.get(Unit, invite.unit_id)
+    assert unit is not None
+    granter = await session.get(Person, invite.created_by) if invite.created_by else None
+    if granter is None or not await may_grant(
+        session=session, person=granter, role=invite.role, unit=unit, admin_ids=admin_ids
+    ):
+        raise InviteError("revoked")
+    # Claim it in one statement: of two people pressing the same link at once, one wins, and a link voided
+    # by a revocation that committed meanwhile is not claimed.
     claimed = await session.exec(
         update(RoleInvite)
-        .where(col(RoleInvite.id) == invite.id, col(RoleInvite.used_at).is_(None))
+        .where(col(RoleInvite.id) == invite.id, col(RoleInvite.used_at).is_(None), col(RoleInvite.revoked_at).is_(None))
         .values(used_at=now, used_by=person.id)
         .execution_options(synchronize_session=False)
     )
     if not claimed.rowcount:
-        raise InviteError("used")
-    unit = await session.get(Unit, invite.unit_id)
-    assert unit is not None
-    granter = await session.get(Person, invite.created_by) if invite.created_by else None
+        await session.refresh(invite)
+        raise InviteError("revoked" if invite.revoked_at is not None else "used")
     held = await grant(session=session, person=person, role=invite.role, unit=unit, granted_by=granter)
     await record_audit(
         session=session,
