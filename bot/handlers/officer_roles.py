@@ -23,6 +23,13 @@ from storage.models import Person, RoleName
 log = logging.getLogger(__name__)
 
 ROLE_PREFIX = "role-"
+# Why a role link grants nothing (repo_roles.InviteError.reason), spelled out so the catalog check sees each key.
+_REFUSED = {
+    "unknown": "officer.grant.unknown",
+    "used": "officer.grant.used",
+    "revoked": "officer.grant.revoked",
+    "expired": "officer.grant.expired",
+}
 
 
 def join_link(bot_username: str, code: str) -> str:
@@ -114,10 +121,12 @@ async def redeem(update: Update, context: Context, payload: str) -> None:
         person.chat_id = chat.id
         locale = person.locale
         try:
-            held, unit = await rr.redeem_invite(session=session, token=token, person=person, now=context.now())
+            held, unit = await rr.redeem_invite(
+                session=session, token=token, person=person, now=context.now(), admin_ids=context.settings.admin_ids
+            )
         except rr.InviteError as exc:
             log.info("role invite refused: %s", exc.reason)
-            text = gettext(f"officer.grant.{exc.reason}", locale)
+            text = gettext(_REFUSED[exc.reason], locale)
         else:
             log.info("role invite used: role=%s unit=%s", held.role, unit.id)
             text = (
