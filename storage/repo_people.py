@@ -8,6 +8,7 @@ from sqlalchemy import delete, func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from conversations.units import clean_name, code_problem, name_problem
 from storage.models import Answer, Assessment, AuditEvent, Evidence, Outbox, Person, Role, Unit
 
 
@@ -48,9 +49,14 @@ async def add_unit(
     headcount: int = 0,
     pack_overrides: dict[str, str] | None = None,
 ) -> Unit:
+    """A new unit; a code a join link cannot carry, or an empty name, is refused (ValueError, one line)."""
+    if (problem := code_problem(code, name) or name_problem(name)) is not None:
+        raise ValueError(problem)
+    if headcount < 0:
+        raise ValueError("the headcount cannot be negative")
     unit = Unit(
         code=code.upper(),
-        name=name,
+        name=clean_name(name),
         kind=kind,
         parent_id=parent.id if parent else None,
         headcount=headcount,

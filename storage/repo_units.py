@@ -1,5 +1,6 @@
-"""The unit tree: import, rename, move (rewriting the materialised paths of a whole subtree), and moving a
-person between units while their past assessments keep the unit they were made in."""
+"""The unit tree: import, rename, move (rewriting the materialised paths of a whole subtree), the packs a unit
+uses instead of the group packs (checked against the criteria registry), and moving a person between units while
+their past assessments keep the unit they were made in."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlalchemy import func, literal, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from conversations.criteria import Registry
 from storage import repo_assessments as ra
 from storage import repo_people as rp
 from storage.models import Assessment, AssessmentStatus, Person, Unit, utcnow
@@ -47,6 +49,61 @@ async def subtree(*, session: AsyncSession, unit: Unit) -> list[Unit]:
 
 async def top_units(*, session: AsyncSession) -> list[Unit]:
     return list((await session.exec(select(Unit).where(col(Unit.parent_id).is_(None)).order_by(Unit.code))).all())
+
+
+async def tree(*, session: AsyncSession, root: Unit | None = None) -> list[tuple[int, Unit]]:
+    """(depth, unit) depth-first: every unit right after its parent, siblings by code; the whole tree or
+    ``root``'s subtree (``root`` at depth 0)."""
+    stmt = select(Unit)
+    if root is not None:
+        stmt = stmt.where(col(Unit.path).startswith(root.path))
+    units = list((await session.exec(stmt)).all())
+    ids = {u.id for u in units}
+    children: dict[int | None, list[Unit]] = {}
+    for unit in units:
+        # A unit whose parent lies outside the listing starts a tree of its own.
+        children.setdefault(unit.parent_id if unit.parent_id in ids else None, []).append(unit)
+    out: list[tuple[int, Unit]] = []
+    stack = [(0, u) for u in sorted(children.get(None, []), key=lambda u: u.code, reverse=True)]
+    while stack:
+        depth, unit = stack.pop()
+        out.append((depth, unit))
+        stack.extend((depth + 1, c) for c in sorted(children.get(unit.id, []), key=lambda u: u.code, reverse=True))
+    return out
+
+
+async def set_overrides(*, session: AsyncSession, unit: Unit, overrides: dict[str, str], actor_id: int | None) -> bool:
+    """Replaces the packs ``unit`` uses instead of the group packs (checked by the caller); audited.
+    Returns whether anything changed."""
+    before = dict(unit.pack_overrides or {})
+    if before == overrides:
+        return False
+    unit.pack_overrides = dict(overrides)  # a new dict: the JSON column does not track changes inside one
+    await ra.record_audit(
+        session=session,
+        action="unit_overrides",
+        actor_id=actor_id,
+        assessment_id=None,
+        before={"unit": unit.code, "overrides": before},
+        after={"unit": unit.code, "overrides": unit.pack_overrides},
+    )
+    await session.flush()
+    return True
+
+
+async def check_unit_overrides(*, session: AsyncSession, registry: Registry) -> list[str]:
+    """One line per stored unit override the loaded packs cannot serve (its pack was removed or renamed):
+    a citizen of that unit could not start an assessment. Empty when all is well."""
+    rows = (await session.exec(select(Unit.code, Unit.pack_overrides).order_by(Unit.code))).all()
+    lines = []
+    for code, overrides in rows:
+        for base, pack in sorted((overrides or {}).items()):
+            if (problem := registry.override_problem(base, pack)) is not None:
+                lines.append(
+                    f"unit {code} uses {pack} instead of {base}: {problem}"
+                    f" (fix: cdht unit override {code} {base}=PACK, or cdht unit override {code} --clear {base})"
+                )
+    return lines
 
 
 async def rename_unit(*, session: AsyncSession, unit: Unit, name: str) -> None:
@@ -149,7 +206,13 @@ async def _apply(session: AsyncSession, row: UnitRow, stored: dict[str, Unit], r
     unit = stored.get(row.code)
     if unit is None:
         stored[row.code] = await rp.add_unit(
-            session=session, code=row.code, name=row.name, kind=row.kind, parent=parent, headcount=row.headcount or 0
+            session=session,
+            code=row.code,
+            name=row.name,
+            kind=row.kind,
+            parent=parent,
+            headcount=row.headcount or 0,
+            pack_overrides=row.overrides,
         )
         report.created.append(row.code)
         return
@@ -167,6 +230,10 @@ async def _apply(session: AsyncSession, row: UnitRow, stored: dict[str, Unit], r
         unit.kind, changes = row.kind, True
     if row.headcount is not None and unit.headcount != row.headcount:
         unit.headcount, changes = row.headcount, True
+    if row.overrides is not None and await set_overrides(
+        session=session, unit=unit, overrides=row.overrides, actor_id=None
+    ):
+        changes = True
     await session.flush()
     (report.updated if changes else report.unchanged).append(row.code)
 

@@ -1,23 +1,28 @@
 """Reads a list of units from CSV or XLSX into checked rows; every problem names its line. No database here.
 
-Columns (header names are matched loosely, English or Vietnamese): code, name, parent code, kind, headcount.
-Kinds accept the stored names (province, commune, community, learning) and the words an officer uses
-(tỉnh, xã, phường, thôn, tổ dân phố, trường, cơ quan, doanh nghiệp …).
+Columns (header names are matched loosely, English or Vietnamese): code, name, parent code, kind, headcount,
+override. Codes follow ``conversations.units`` (what a join link allows). Kinds accept the stored names (province,
+commune, community, learning) and the words an officer uses (tỉnh, xã, phường, thôn, tổ dân phố, trường, cơ quan,
+doanh nghiệp …). Override cells read ``phu-luc-iv=phu-luc-iv-i67`` (several separated by ';'): without the column
+a unit keeps its overrides, with it an empty cell means none.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import unicodedata
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from zipfile import BadZipFile
 
+from conversations.criteria import Registry
+from conversations.units import HEADCOUNT_MAX, clean_name, code_problem, name_problem, parse_overrides, strip_marks
 from storage.models import UnitKind
 
-CODE_MAX = 32
-NAME_MAX = 200
+# 1200, or grouped in thousands as Vietnamese (1.200) or English (1,200) writes it; never a fraction.
+_WHOLE = re.compile(r"\d+|\d{1,3}(?:[.,\s]\d{3})+")
 
 _HEADERS = {
     "code": ("code", "unit code", "ma", "ma don vi"),
@@ -25,6 +30,7 @@ _HEADERS = {
     "parent": ("parent code", "parent", "parent unit", "ma cap tren", "ma don vi cap tren", "cap tren"),
     "kind": ("kind", "type", "loai", "loai don vi"),
     "headcount": ("headcount", "people", "so nguoi", "so luong", "tong so", "dan so"),
+    "override": ("override", "overrides", "pack override", "pack overrides", "thay the", "bo tieu chi thay the"),
 }
 
 _KINDS = {
@@ -55,6 +61,7 @@ class UnitRow:
     parent_code: str | None
     kind: str
     headcount: int | None  # None: blank in the file, keep what is stored
+    overrides: dict[str, str] | None = None  # None: no override column, keep what is stored
 
 
 @dataclass
@@ -69,8 +76,7 @@ class ImportFileError(ValueError):
 
 def fold(text: str) -> str:
     """Lower case without diacritics or extra blanks: 'Mã cấp trên' -> 'ma cap tren'."""
-    text = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
-    text = "".join(c for c in text if unicodedata.category(c) != "Mn").lower()
+    text = strip_marks(text).lower()
     return " ".join(text.replace("_", " ").replace("-", " ").split())
 
 
@@ -83,8 +89,12 @@ def read_table(path: Path) -> list[tuple[int, list[str]]]:
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
         from openpyxl import load_workbook
+        from openpyxl.utils.exceptions import InvalidFileException
 
-        book = load_workbook(path, read_only=True, data_only=True)
+        try:
+            book = load_workbook(path, read_only=True, data_only=True)
+        except (BadZipFile, InvalidFileException, KeyError) as exc:
+            raise ImportFileError(f"{path.name} is not a readable Excel workbook: save it again as XLSX") from exc
         try:
             sheet = book.worksheets[0]
             return [
@@ -93,7 +103,12 @@ def read_table(path: Path) -> list[tuple[int, list[str]]]:
         finally:
             book.close()
     if suffix in (".csv", ".txt"):
-        text = path.read_bytes().decode("utf-8-sig")  # Excel writes a BOM
+        try:
+            text = path.read_bytes().decode("utf-8-sig")  # Excel writes a BOM
+        except UnicodeDecodeError as exc:  # Excel's plain "CSV" is the Windows code page (cp1258 here)
+            raise ImportFileError(
+                f'{path.name} is not UTF-8 text: in Excel save it as "CSV UTF-8 (Comma delimited)", or as XLSX'
+            ) from exc
         dialect = _sniff(text)
         return [(n, row) for n, row in enumerate(csv.reader(io.StringIO(text), dialect), start=1)]
     raise ImportFileError(f"{path.name}: use a .csv or .xlsx file")
@@ -114,8 +129,9 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-def parse_rows(table: Sequence[tuple[int, Sequence[str]]]) -> Parsed:
-    """Checks each row on its own and across the file (duplicate codes); the tree is checked by the importer."""
+def parse_rows(table: Sequence[tuple[int, Sequence[str]]], registry: Registry | None = None) -> Parsed:
+    """Checks each row on its own and across the file (duplicate codes); the tree is checked by the importer.
+    With ``registry``, each override must name a pack a unit may use instead of the base."""
     table = [(n, [c.strip() for c in row]) for n, row in table if any(c.strip() for c in row)]
     if not table:
         raise ImportFileError("the file is empty")
@@ -128,7 +144,7 @@ def parse_rows(table: Sequence[tuple[int, Sequence[str]]]) -> Parsed:
             index = columns.get(name)
             return cells[index].strip() if index is not None and index < len(cells) else ""
 
-        row, problems = _row(line, get)
+        row, problems = _row(line, get, "override" in columns, registry)
         if row is not None and row.code in seen:
             problems.append(f"code {row.code} already on line {seen[row.code]}")
         if problems:
@@ -150,44 +166,54 @@ def _columns(header: Sequence[str]) -> dict[str, int]:
     missing = [name for name in ("code", "name") if name not in found]
     if missing:
         raise ImportFileError(
-            "the first row must name the columns: code, name, parent code, kind, headcount"
+            "the first row must name the columns: code, name, parent code, kind, headcount, override"
             f" (missing: {', '.join(missing)})"
         )
     return found
 
 
-def _row(line: int, get: Callable[[str], str]) -> tuple[UnitRow | None, list[str]]:
+def _row(
+    line: int, get: Callable[[str], str], with_overrides: bool, registry: Registry | None
+) -> tuple[UnitRow | None, list[str]]:
     problems = []
     code = get("code").upper()
-    name = " ".join(get("name").split())
+    name = clean_name(get("name"))
     parent = get("parent").upper() or None
     if not code:
         problems.append("code is empty")
-    elif len(code) > CODE_MAX or not all(c.isalnum() or c in "-_." for c in code):
-        problems.append(f"code {code!r}: up to {CODE_MAX} letters, digits, '-', '_' or '.'")
-    if not name:
-        problems.append("name is empty")
-    elif len(name) > NAME_MAX:
-        problems.append(f"name longer than {NAME_MAX} characters")
+    elif (problem := code_problem(get("code"), name)) is not None:
+        problems.append(problem)
+    if (problem := name_problem(name)) is not None:
+        problems.append(problem.removeprefix("the unit "))
     if parent is not None and parent == code:
         problems.append("a unit cannot be its own parent")
     kind = kind_of(get("kind"))
     if kind is None:
         problems.append(f"kind {get('kind')!r} unknown: use {', '.join(k.value for k in UnitKind)}")
     headcount: int | None = None
-    raw = get("headcount").replace(".", "").replace(",", "").replace(" ", "")
+    raw = get("headcount")
     if raw:
-        if not raw.isdigit():
-            problems.append(f"headcount {get('headcount')!r} is not a whole number")
+        if not _WHOLE.fullmatch(raw):
+            problems.append(f"headcount {raw!r} is not a whole number of people")
+        elif (headcount := int(re.sub(r"\D", "", raw))) > HEADCOUNT_MAX:
+            problems.append(f"headcount {raw} is more than {HEADCOUNT_MAX:,}")
+    overrides: dict[str, str] | None = None
+    if with_overrides:
+        try:
+            overrides = parse_overrides(get("override"))
+        except ValueError as exc:
+            problems.append(str(exc))
         else:
-            headcount = int(raw)
+            for base, pack in sorted(overrides.items()):
+                if registry is not None and (problem := registry.override_problem(base, pack)) is not None:
+                    problems.append(f"override {base}={pack}: {problem}")
     if problems:
         return None, problems
-    return UnitRow(line, code, name, parent, kind or UnitKind.COMMUNITY, headcount), []
+    return UnitRow(line, code, name, parent, kind or UnitKind.COMMUNITY, headcount, overrides), []
 
 
-def parse_file(path: Path) -> Parsed:
-    return parse_rows(read_table(path))
+def parse_file(path: Path, registry: Registry | None = None) -> Parsed:
+    return parse_rows(read_table(path), registry)
 
 
 def describe(errors: Iterable[tuple[int, str]]) -> list[str]:
