@@ -14,9 +14,10 @@ Each choice is given as the words that select it (its label and any synonyms), i
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+
+from conversations.units import strip_marks
 
 _KEYCAP_MARKS = str.maketrans("", "", "\ufe0f\u20e3")  # "2️⃣" is "2" + VS16 + COMBINING ENCLOSING KEYCAP
 _KEYCAP_TEN = "\U0001f51f"  # 🔟 has no digit inside
@@ -45,9 +46,7 @@ ChoiceMatch = Chosen | OutOfRange | NoMatch
 
 def fold(text: str) -> str:
     """A typed text reduced to what matching looks at: 'Quay LẠI!' -> 'quay lai', 'Đồng-ý' -> 'dong y'."""
-    text = text.replace("đ", "d").replace("Đ", "D").translate(_KEYCAP_MARKS).replace(_KEYCAP_TEN, " 10 ")
-    text = unicodedata.normalize("NFD", text.casefold())
-    text = "".join(c for c in text if unicodedata.category(c) != "Mn")
+    text = strip_marks(text.translate(_KEYCAP_MARKS).replace(_KEYCAP_TEN, " 10 ")).casefold()
     return _NOT_WORD.sub(" ", text).strip()
 
 
