@@ -4,13 +4,9 @@ httpx transport at a local Bot API emulator on 127.0.0.1, as an operator's local
 from __future__ import annotations
 
 import asyncio
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
 
 import pytest
 from sqlmodel import select
@@ -21,62 +17,13 @@ from storage.db import Sessions
 from storage.models import Evidence
 from tests.bot.harness import make_settings
 from tests.bot.test_citizen_journey import make_unit
-from tests.fakes.telegram_api import FakeBotApi
-
-
-class Emulator(ThreadingHTTPServer):
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.api = FakeBotApi()  # answers like Telegram; here it only builds the replies
-        self.requests: list[tuple[str, dict[str, Any]]] = []
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: Emulator
-
-    def log_message(self, *args: object) -> None:  # keep test output quiet
-        return
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        raw = {k: v[0] for k, v in parse_qs(body.decode()).items()}
-        params = {k: _maybe_json(v) for k, v in raw.items()}
-        method = self.path.rsplit("/", 1)[-1]
-        self.server.requests.append((method, params))
-        self._reply(json.dumps({"ok": True, "result": self.server.api.answer(method, params)}).encode())
-
-    def do_GET(self) -> None:
-        file_id = self.path.rsplit("/", 1)[-1]
-        self.server.requests.append(("download", {"path": self.path}))
-        self._reply(self.server.api.files[file_id], "application/octet-stream")
-
-    def _reply(self, data: bytes, kind: str = "application/json") -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-
-def _maybe_json(value: str) -> Any:
-    try:
-        return json.loads(value)
-    except ValueError:
-        return value
+from tests.fakes.bot_api_server import Emulator, running_emulator
 
 
 @pytest.fixture
 def emulator() -> Iterator[Emulator]:
-    server = Emulator()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with running_emulator() as server:
+        yield server
 
 
 async def test_the_bot_talks_to_the_configured_local_bot_api(
