@@ -22,6 +22,7 @@ from telegram.request import BaseRequest
 from bot.context import BotData, Context, _utcnow
 from bot.handlers import citizen, officers, reminders, reports
 from bot.handlers.errors import on_error
+from bot.inbox import InboxApplication, InboxQueue, schedule_pruning
 from bot.reminders import rate_limiter as reminder_rate_limiter
 from bot.reminders import schedule as schedule_reminders
 from bot.settings import Settings
@@ -84,6 +85,8 @@ def build_application(
     assert settings.bot_token is not None, "BOT_TOKEN is required"
     builder = (
         Application.builder()
+        .application_class(InboxApplication)
+        .update_queue(InboxQueue(sessions))  # every update is in the inbox before it is handled: bot/inbox.py
         .token(settings.bot_token.get_secret_value())
         .defaults(Defaults(tzinfo=settings.zone))
         .post_init(_post_init)
@@ -105,6 +108,7 @@ def build_application(
     # An officer's broadcast text, likewise (its own group: one handler runs per group).
     app.add_handlers(reminders.early_handlers(), group=reminders.TEXT_GROUP)
     schedule_reminders(app)  # planning and dispatch jobs, unless SCHEDULER_ENABLED is off
+    schedule_pruning(app)  # handled updates leave the inbox after a while
     app.add_error_handler(on_error)
     return app
 

@@ -1,0 +1,113 @@
+"""Telegram's side of the inbox (storage.repo_inbox): every update is recorded before it is handled, marked
+done by the transaction that handles it, and what a killed process left unhandled is handled on the next start.
+
+Recording happens where updates enter the Application: its update queue (``InboxQueue``). Polling, the Updater
+puts each fetched update there before its next getUpdates confirms the batch to Telegram; the webhook route
+(bot/web.py) puts it there before it answers 200. One hook for both, set through the builder's public
+``update_queue`` (an ExtBot subclass recording in ``get_updates`` would cover polling only, and would have to
+rebuild the bot the builder makes from the token, addresses, rate limiter and request objects).
+An update already recorded (Telegram re-sends a batch a killed process had not confirmed, after the restart
+has replayed it from the inbox) is not queued again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from telegram import Update
+from telegram.ext import Application
+
+from bot.context import BotData, Context
+from storage import repo_inbox
+from storage.db import Sessions, unit_of_work
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+KEEP_DONE = timedelta(days=2)  # Telegram keeps unconfirmed updates 24 hours: a re-sent one is still known
+PRUNE_JOB = "inbox:prune"
+
+
+def key_of(update: Update) -> str:
+    return str(update.update_id)
+
+
+class InboxQueue(asyncio.Queue[object]):
+    """The Application's update queue: an update is queued only once it is in the inbox, and only once."""
+
+    def __init__(self, sessions: Sessions) -> None:
+        super().__init__()
+        self.sessions = sessions
+
+    async def put(self, item: object) -> None:
+        if isinstance(item, Update):
+            async with unit_of_work(self.sessions) as session:
+                new = await repo_inbox.record_updates(
+                    session=session, channel=CHANNEL, updates=[(key_of(item), item.to_dict())], now=_now()
+                )
+            if not new:
+                log.info("update %s is already in the inbox: not handled again", item.update_id)
+                return
+        await super().put(item)
+
+
+class InboxApplication(Application[Any, Context, dict, dict, BotData, Any]):
+    """Handles each update with its inbox key in ``repo_inbox.current``, so the handler's transaction marks
+    it done as it commits; an update whose handlers opened no transaction (or failed) is marked after."""
+
+    async def process_update(self, update: object) -> None:
+        if not isinstance(update, Update):
+            await super().process_update(update)
+            return
+        handling = repo_inbox.Handling(CHANNEL, key_of(update))
+        token = repo_inbox.current.set(handling)
+        try:
+            await super().process_update(update)
+            if not handling.done:
+                try:
+                    async with unit_of_work(self.bot_data.sessions):
+                        pass  # committing marks the current update done (storage.db.unit_of_work)
+                except Exception as exc:  # the database is away: the update is handled again on the next start
+                    log.warning("could not mark update %s done: %s", update.update_id, type(exc).__name__)
+        finally:
+            repo_inbox.current.reset(token)
+
+
+async def replay(app: Application) -> int:
+    """Handles, in arrival order, the updates recorded but not done (a killed process); returns how many."""
+    sessions: Sessions = app.bot_data.sessions
+    async with unit_of_work(sessions) as session:
+        pruned = await repo_inbox.prune_done(session=session, before=_now() - KEEP_DONE)
+        rows = await repo_inbox.list_pending(session=session, channel=CHANNEL)
+    if pruned:
+        log.debug("pruned %d handled updates from the inbox", pruned)
+    if rows:
+        log.info("handling %d update(s) received before the last stop but not handled", len(rows))
+    for row in rows:
+        try:
+            update = Update.de_json(row.payload, app.bot)
+        except Exception as exc:  # not an update this version can read: do not try it on every start
+            log.error("inbox update %s cannot be read (%s): dropped", row.key, type(exc).__name__)
+            async with unit_of_work(sessions) as session:
+                await repo_inbox.mark_done(session=session, channel=CHANNEL, key=row.key, now=_now())
+            continue
+        await app.process_update(update)
+    return len(rows)
+
+
+def schedule_pruning(app: Application) -> None:
+    """Deletes handled updates older than KEEP_DONE, hourly, in this process's JobQueue."""
+    if app.job_queue is not None:
+        app.job_queue.run_repeating(_prune_job, interval=3600, first=3600, name=PRUNE_JOB)
+
+
+async def _prune_job(context: Context) -> None:
+    async with unit_of_work(context.db) as session:
+        await repo_inbox.prune_done(session=session, before=_now() - KEEP_DONE)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
