@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,33 +35,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     if settings.webhook_url and settings.webhook_secret is None:
         print("cdht: set WEBHOOK_SECRET (any long random string) together with WEBHOOK_URL", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # httpx logs every request URL, and the URL holds the token: keep it quiet.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    engine = make_engine(settings.database_url)
+    from bot.server import StartupError, configure_logging, serve
+
+    configure_logging(settings)
     try:
-        asyncio.run(ensure_schema(engine, auto_upgrade=is_sqlite(normalise_url(settings.database_url))))
+        asyncio.run(serve(settings))  # one event loop for the engine, the bot, its jobs and the web server
     except SchemaNotReady as exc:
         print(f"cdht: {exc}", file=sys.stderr)
         return 3
-    from bot.app import build_application
-
-    settings.evidence_dir.mkdir(parents=True, exist_ok=True)
-    app = build_application(settings, make_sessions(engine))
-    updates = ["message", "callback_query", "my_chat_member"]
-    if settings.webhook_url:
-        assert settings.webhook_secret is not None
-        path = settings.webhook_url.rstrip("/").rsplit("/", 1)[-1]
-        app.run_webhook(
-            listen=settings.webhook_listen,
-            port=settings.webhook_port,
-            url_path=path,
-            webhook_url=settings.webhook_url,
-            secret_token=settings.webhook_secret.get_secret_value(),
-            allowed_updates=updates,
-        )
-    else:
-        app.run_polling(allowed_updates=updates)
+    except StartupError as exc:
+        print(f"cdht: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

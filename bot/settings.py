@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = None
     webhook_listen: str = "127.0.0.1"
     webhook_port: int = 8443
+    log_level: str = "INFO"  # LOG_LEVEL for `cdht run`: DEBUG, INFO, WARNING, ERROR
     admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)  # ADMIN_IDS="1,2"
     album_settle_seconds: float = 1.5  # an album's files arrive as separate updates: answer once, after this
     role_invite_hours: int = Field(default=72, ge=1)  # how long a one-time /grant link stays usable
@@ -92,6 +93,13 @@ class Settings(BaseSettings):
         if quiet:
             raise ValueError("REMINDER_TIME falls inside the quiet hours (QUIET_HOURS_START–QUIET_HOURS_END)")
         return self
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError("LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return value.upper()
 
     @field_validator("timezone")
     @classmethod

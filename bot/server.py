@@ -1,0 +1,229 @@
+"""Running the bot (``cdht run``): one event loop, owned by ``serve``, holds the database engine, the Application
+with its JobQueue and, in webhook mode, the web server, from start to a clean stop on SIGINT/SIGTERM.
+
+python-telegram-bot's run_polling/run_webhook start an event loop of their own, so anything made before them
+in another loop (a pooled asyncpg connection from the schema check) failed the first update after every start.
+Here everything is made, used and closed inside ``serve``'s loop (PTB's "manual startup" pattern).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+from collections.abc import Iterable, Iterator
+from urllib.parse import urlsplit
+
+import uvicorn
+from sqlalchemy.ext.asyncio import AsyncEngine
+from telegram.error import InvalidToken, NetworkError, TelegramError
+from telegram.ext import Application
+
+from bot.app import build_application
+from bot.inbox import replay
+from bot.settings import Settings
+from bot.web import build_web_app, health, telegram_webhook
+from storage.db import ensure_schema, is_sqlite, make_engine, make_sessions, normalise_url
+
+log = logging.getLogger(__name__)
+
+ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
+TELEGRAM_API = "https://api.telegram.org/bot"  # python-telegram-bot's default, the token follows it
+
+
+class StartupError(Exception):
+    """The bot cannot start for a reason the operator can fix; the message is the one line to show."""
+
+
+def api_base(settings: Settings) -> str:
+    """Where the bot reaches Telegram, without the token (which python-telegram-bot appends)."""
+    return settings.telegram_api_base_url or TELEGRAM_API
+
+
+async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
+    """Runs the bot until SIGINT/SIGTERM (or until ``stop`` is set, for a caller that owns the stopping)."""
+    with contextlib.ExitStack() as signals:
+        if stop is None:
+            stop = asyncio.Event()
+            signals.enter_context(_stop_on_signals(stop))
+        engine = make_engine(settings.database_url)
+        try:
+            await ensure_schema(engine, auto_upgrade=is_sqlite(normalise_url(settings.database_url)))
+            settings.evidence_dir.mkdir(parents=True, exist_ok=True)
+            app = build_application(settings, make_sessions(engine))
+            await run(app, settings, engine, stop)
+        finally:
+            await engine.dispose()
+
+
+async def run(app: Application, settings: Settings, engine: AsyncEngine, stop: asyncio.Event) -> None:
+    """Reaches Telegram, handles what the inbox holds from before, then takes updates until ``stop`` is set."""
+    await _initialise(app, settings)
+    try:
+        await app.start()
+        try:
+            await replay(app)
+            if settings.webhook_url:
+                await _take_webhooks(app, settings, engine, stop)
+            else:
+                await _poll(app, settings, stop)
+        finally:
+            if app.updater is not None and app.updater.running:
+                await app.updater.stop()
+            await app.stop()  # handles the updates already queued, waits for running jobs
+            if app.post_stop:
+                await app.post_stop(app)
+    finally:
+        await app.shutdown()
+        if app.post_shutdown:
+            await app.post_shutdown(app)
+
+
+async def _initialise(app: Application, settings: Settings) -> None:
+    try:
+        await app.initialize()  # getMe: the first call to Telegram
+        if app.post_init:
+            await app.post_init(app)
+    except TelegramError as exc:
+        await app.shutdown()
+        raise _explain(exc, settings) from None
+
+
+def _explain(exc: TelegramError, settings: Settings) -> StartupError:
+    """One line for a failure to talk to Telegram at start; python-telegram-bot's own text may hold the token."""
+    if isinstance(exc, InvalidToken):
+        return StartupError("the bot token was rejected by Telegram (check BOT_TOKEN)")
+    if isinstance(exc, NetworkError):
+        return StartupError(f"cannot reach Telegram at {api_base(settings)}")
+    return StartupError(f"Telegram refused to start the bot ({type(exc).__name__})")
+
+
+async def _poll(app: Application, settings: Settings, stop: asyncio.Event) -> None:
+    assert app.updater is not None
+    try:
+        await app.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
+    except TelegramError as exc:
+        raise _explain(exc, settings) from None
+    log.info("polling Telegram for updates")
+    await stop.wait()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: ``serve`` owns SIGINT/SIGTERM and stops everything in order."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def _take_webhooks(app: Application, settings: Settings, engine: AsyncEngine, stop: asyncio.Event) -> None:
+    assert settings.webhook_url is not None and settings.webhook_secret is not None
+    secret = settings.webhook_secret.get_secret_value()
+    path = urlsplit(settings.webhook_url).path or "/"
+    web = build_web_app([telegram_webhook(path, secret, app), health(engine)])
+    sock = _listen(settings.webhook_listen, settings.webhook_port)
+    server = _Server(uvicorn.Config(web, log_config=None, access_log=False, lifespan="off"))
+    serving = asyncio.create_task(server.serve(sockets=[sock]), name="web server")
+    try:
+        try:
+            await app.bot.set_webhook(settings.webhook_url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
+        except TelegramError as exc:
+            raise _explain(exc, settings) from None
+        log.info("listening on %s:%s for %s", settings.webhook_listen, settings.webhook_port, path)
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if serving.done() and serving.exception() is not None:
+            log.error("the web server stopped: %s", type(serving.exception()).__name__)
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(Exception):
+            await serving
+        sock.close()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family)
+    except OSError as exc:
+        reason = (exc.strerror or type(exc).__name__).lower()
+        message = f"cannot listen on {host}:{port} ({reason}): check WEBHOOK_LISTEN and WEBHOOK_PORT"
+        raise StartupError(message) from None
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    loop = asyncio.get_running_loop()
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or not this platform
+            pass
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+# --------------------------------------------------------------------------- logging
+
+
+class RedactSecrets(logging.Filter):
+    """Replaces the bot token (and other secrets) in every record, its traceback included: a second guard
+    behind keeping httpx quiet, whose request URLs hold the token."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self.secrets = sorted({s for s in secrets if len(s) >= 6}, key=len, reverse=True)
+
+    def clean(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "<redacted>")
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = self.clean(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.clean(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.clean(record.stack_info)
+        return True
+
+
+def secrets_of(settings: Settings) -> list[str]:
+    """The token, its secret half on its own (it may appear URL-encoded or split), and the webhook secret."""
+    out = []
+    if settings.bot_token is not None:
+        token = settings.bot_token.get_secret_value()
+        out += [token, token.partition(":")[2]]
+    if settings.webhook_secret is not None:
+        out.append(settings.webhook_secret.get_secret_value())
+    return out
+
+
+def configure_logging(settings: Settings) -> None:
+    """LOG_LEVEL for the bot; chatty libraries at WARNING unless it is DEBUG; every handler redacts the secrets."""
+    level = logging.getLevelName(settings.log_level)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    redact = RedactSecrets(secrets_of(settings))
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(redact)
+    quiet = max(level, logging.WARNING)
+    # httpx logs every request URL, and the URL holds the token: never below WARNING.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(quiet)
+    # The scheduler narrates every job run (every few seconds), alembic and uvicorn every start: DEBUG only.
+    if level > logging.DEBUG:
+        for name in ("apscheduler", "alembic", "uvicorn"):
+            logging.getLogger(name).setLevel(quiet)
