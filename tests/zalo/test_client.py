@@ -136,7 +136,8 @@ async def test_wrong_token_is_unauthorized_and_never_shown(
     zalo_api: FakeZaloApi, caplog: pytest.LogCaptureFixture
 ) -> None:
     wrong = "9876543210:wrong-secret-DoNotLeakMe"
-    caplog.set_level(logging.DEBUG)  # everything, httpx's own request log included
+    caplog.set_level(logging.DEBUG)  # everything, httpx's own request log included (even if a test
+    caplog.set_level(logging.DEBUG, logger="httpx")  # before this one quietened httpx, as `cdht run` does)
     async with ZaloClient(wrong, base_url=zalo_api.base_url) as client:
         with pytest.raises(ZaloUnauthorized) as caught:
             await client.get_me()
@@ -153,6 +154,7 @@ async def test_network_error_never_shows_the_token(caplog: pytest.LogCaptureFixt
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="httpx")
     async with ZaloClient(TOKEN, base_url=f"http://127.0.0.1:{port}", timeout=2) as client:
         with pytest.raises(ZaloNetworkError) as caught:
             await client.send_message(CHAT, "x")
