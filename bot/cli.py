@@ -6,22 +6,27 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 
-from pydantic import ValidationError
-
-from bot import cli_officers, cli_reminders, cli_reports
+from bot import cli_desk, cli_officers, cli_reminders, cli_reports
 from bot.settings import Settings
 from conversations.criteria import PackError, default_registry, load_file
-from storage.db import SchemaNotReady, ensure_schema, is_sqlite, make_engine, make_sessions, normalise_url, upgrade
+from storage.db import (
+    SchemaNotReady,
+    current_revision,
+    ensure_schema,
+    is_sqlite,
+    make_engine,
+    make_sessions,
+    normalise_url,
+    open_database,
+    upgrade,
+)
 
 
 def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors())
-        raise SystemExit(f"cdht: bad configuration: {problems}") from exc
+    return cli_desk.load_settings()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -51,8 +56,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     settings = _settings()
-    asyncio.run(upgrade(make_engine(settings.database_url)))
-    print("cdht: database is up to date")
+
+    async def go() -> tuple[list[str], str | None]:
+        async with open_database(settings.database_url, check_schema=False) as engine:
+            applied = await upgrade(engine)
+            return applied, await current_revision(engine)
+
+    applied, now_at = asyncio.run(go())
+    if applied:
+        print(f"applied {len(applied)} migration{'s' if len(applied) > 1 else ''} (now at {now_at})")
+    else:
+        print(f"already up to date ({now_at})")
     return 0
 
 
@@ -115,6 +129,7 @@ def cmd_unit_add(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cdht", description="Công dân học tập — Telegram self-assessment bot")
+    p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="run the bot (long polling)").set_defaults(func=cmd_run)
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
@@ -130,7 +145,12 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("name")
     add.add_argument("--parent")
     add.add_argument("--kind", default="community", choices=["province", "commune", "community", "learning"])
-    add.add_argument("--headcount", type=int, default=0)
+    add.add_argument(
+        "--headcount",
+        type=int,
+        default=0,
+        help="people who belong directly to this unit (not to the units under it); reports add them up the tree",
+    )
     add.add_argument("--override", action="append", help="BASE=PACK, e.g. phu-luc-iv=phu-luc-iv-i67")
     add.set_defaults(func=cmd_unit_add)
     cli_officers.register(sub, unit)  # units import|rename|move|list, person move, grant, revoke
@@ -139,9 +159,26 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _version() -> str:
+    try:
+        return metadata.version("cdht")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "(not installed)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except Exception as exc:
+        # One line for what an operator can fix (database unreachable or unmigrated, a bad DATABASE_URL, a
+        # missing folder...); anything else is a bug and keeps its traceback.
+        known = cli_desk.failure(exc)
+        if known is None:
+            raise
+        status, message = known
+        print(f"cdht: {message}", file=sys.stderr)
+        return status
 
 
 if __name__ == "__main__":

@@ -1,19 +1,19 @@
 """The desk commands for units and roles: ``cdht units import|rename|move|list``, ``cdht person move``,
 ``cdht grant`` and ``cdht revoke``. Each is an async function over a session factory (tested on both
-databases) plus a thin wrapper that builds the engine from the settings."""
+databases) plus a thin wrapper that opens the database as every desk command does (bot.cli_desk)."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bot.cli_desk import load_settings, run_desk, show
 from storage import repo_people as rp
 from storage import repo_roles as rr
 from storage import repo_units as ru
-from storage.db import Sessions, ensure_schema, is_sqlite, make_engine, make_sessions, normalise_url, unit_of_work
+from storage.db import Sessions, unit_of_work
 from storage.models import RoleName, Unit
 from storage.unit_import import ImportFileError, describe, parse_file
 
@@ -169,28 +169,11 @@ async def role_change(
 
 
 def _run(work: Callable[[Sessions], Awaitable[Result]]) -> int:
-    from bot.cli import _settings
-
-    settings = _settings()
-
-    async def go() -> Result:
-        engine = make_engine(settings.database_url)
-        try:
-            await ensure_schema(engine, auto_upgrade=is_sqlite(normalise_url(settings.database_url)))
-            return await work(make_sessions(engine))
-        finally:
-            await engine.dispose()
-
-    status, lines = asyncio.run(go())
-    for line in lines:
-        print(line)
-    return status
+    return show(*run_desk(lambda sessions, _settings: work(sessions)))
 
 
 def _this_year() -> int:
-    from bot.cli import _settings
-
-    return datetime.now(_settings().zone).year
+    return datetime.now(load_settings().zone).year
 
 
 def _admin_ids() -> list[int]:

@@ -7,15 +7,15 @@ The work is async functions over a session factory (tested on both databases); t
 from __future__ import annotations
 
 import argparse
-import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
+from bot.cli_desk import run_desk, show
 from bot.reminders import policy_for
 from bot.settings import Settings
 from scheduler import jobs
 from storage import repo_outbox as ro
-from storage.db import Sessions, ensure_schema, is_sqlite, make_engine, make_sessions, normalise_url
+from storage.db import Sessions
 
 
 async def outbox_status(sessions: Sessions, settings: Settings) -> list[str]:
@@ -41,21 +41,7 @@ async def plan_now(sessions: Sessions, settings: Settings, now: datetime) -> lis
 
 
 def _run(work: Callable[[Sessions, Settings], Awaitable[list[str]]]) -> int:
-    from bot.cli import _settings
-
-    settings = _settings()
-
-    async def go() -> list[str]:
-        engine = make_engine(settings.database_url)
-        try:
-            await ensure_schema(engine, auto_upgrade=is_sqlite(normalise_url(settings.database_url)))
-            return await work(make_sessions(engine), settings)
-        finally:
-            await engine.dispose()
-
-    for line in asyncio.run(go()):
-        print(line)
-    return 0
+    return show(0, run_desk(work))
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -2,6 +2,10 @@
 file by an officer at a desk with access to the database (``DATABASE_URL``), so no role is checked here.
 
 The work is an async function over a session factory (tested on both databases); ``cmd_export`` wraps it.
+
+The format follows ``--out``'s suffix when it has one: ``--out report.csv`` writes CSV even without ``--csv``
+(the name says what the operator wants, and a spreadsheet program would refuse XLSX bytes in a ``.csv``); a
+suffix that contradicts ``--csv``, or names neither format, is refused with one line.
 """
 
 from __future__ import annotations
@@ -13,10 +17,12 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bot import exports
+from bot.cli_desk import DeskError, run_desk, show
+from bot.settings import Settings
 from conversations.criteria import default_registry
 from locales import SUPPORTED
 from storage import repo_people as rp
-from storage.db import Sessions, ensure_schema, is_sqlite, make_engine, make_sessions, normalise_url, unit_of_work
+from storage.db import Sessions, unit_of_work
 
 Result = tuple[int, list[str]]  # exit status, lines to print
 
@@ -32,7 +38,9 @@ async def export_report(
     zone: ZoneInfo,
     now: datetime,
 ) -> Result:
-    """Writes the XLSX (or the two CSV files) for unit ``code`` and ``year``; returns what to print."""
+    """Writes the XLSX (or the two CSV files) for unit ``code`` and ``year``; returns what to print. A bad
+    ``out`` raises DeskError before anything is read."""
+    as_csv = choose_format(out, as_csv=as_csv)
     async with unit_of_work(sessions) as session:
         unit = await rp.find_unit(session=session, code=code)
         if unit is None:
@@ -47,6 +55,25 @@ async def export_report(
         f"recognised {t.recognised}, {len(report.rows)} rows"
     )
     return 0, [summary, *(f"written: {p}" for p in written)]
+
+
+def choose_format(out: Path | None, *, as_csv: bool) -> bool:
+    """Whether to write CSV: ``out``'s suffix decides (``.csv`` or ``.xlsx``), ``--csv`` otherwise (no ``out``,
+    or an existing folder). Raises DeskError for a folder that does not exist or a contradicting suffix."""
+    if out is None or out.is_dir():
+        return as_csv
+    if not out.parent.is_dir():
+        raise DeskError(f"the folder {out.parent} does not exist: create it, or choose another --out")
+    suffix = out.suffix.lower()
+    if suffix == ".csv":
+        return True
+    if suffix == ".xlsx" and as_csv:
+        raise DeskError(f"--csv writes CSV files but --out {out} names an XLSX file: drop --csv, or name a .csv file")
+    if suffix == ".xlsx":
+        return False
+    if not suffix:
+        raise DeskError(f"the folder {out} does not exist: create it, or name a .xlsx or .csv file as --out")
+    raise DeskError(f"--out {out}: name a .xlsx or .csv file, or an existing folder")
 
 
 def write_files(report: exports.Report, *, as_csv: bool, out: Path | None, locale: str, zone: ZoneInfo) -> list[Path]:
@@ -72,32 +99,22 @@ def write_files(report: exports.Report, *, as_csv: bool, out: Path | None, local
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from bot.cli import _settings
-
-    settings = _settings()
     now = datetime.now(UTC)
+    choose_format(args.out, as_csv=args.csv)  # a bad --out is refused before the database is opened
 
-    async def go() -> Result:
-        engine = make_engine(settings.database_url)
-        try:
-            await ensure_schema(engine, auto_upgrade=is_sqlite(normalise_url(settings.database_url)))
-            return await export_report(
-                make_sessions(engine),
-                args.unit,
-                args.year or now.astimezone(settings.zone).year,
-                as_csv=args.csv,
-                out=args.out,
-                locale=args.lang or settings.default_locale,
-                zone=settings.zone,
-                now=now,
-            )
-        finally:
-            await engine.dispose()
+    async def go(sessions: Sessions, settings: Settings) -> Result:
+        return await export_report(
+            sessions,
+            args.unit,
+            args.year or now.astimezone(settings.zone).year,
+            as_csv=args.csv,
+            out=args.out,
+            locale=args.lang or settings.default_locale,
+            zone=settings.zone,
+            now=now,
+        )
 
-    status, lines = asyncio.run(go())
-    for line in lines:
-        print(line)
-    return status
+    return show(*run_desk(go))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -105,6 +122,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--unit", required=True, help="the unit's code; the report covers its whole subtree")
     p.add_argument("--year", type=int, help="the assessed year (default: this year)")
     p.add_argument("--csv", action="store_true", help="two CSV files (UTF-8 with BOM) instead of one XLSX")
-    p.add_argument("--out", type=Path, help="file (or folder) to write; default: bao-cao-CODE-YEAR.xlsx here")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="an existing folder, or a .xlsx or .csv file (its suffix chooses the format); "
+        "default: bao-cao-CODE-YEAR.xlsx here",
+    )
     p.add_argument("--lang", choices=SUPPORTED, help="language of the headers (default: DEFAULT_LOCALE)")
     p.set_defaults(func=cmd_export)

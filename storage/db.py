@@ -6,6 +6,8 @@ must be migrated by its operator, and the bot refuses to start until it is (``cd
 
 from __future__ import annotations
 
+import socket
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -16,7 +18,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -31,9 +34,93 @@ class SchemaNotReady(RuntimeError):
     """The database is not at the newest migration; the message names the command to run."""
 
 
+class DatabaseUnavailable(RuntimeError):
+    """``DATABASE_URL`` cannot be used: not a URL, another database than SQLite or PostgreSQL, or the server or
+    file cannot be reached. The message says what is wrong and what to do, and never holds the password."""
+
+
+EXAMPLE_URLS = "sqlite:///cdht.db or postgresql://user:password@host:5432/dbname"
+
+
+def _parse(url: str) -> URL:
+    """The URL, or DatabaseUnavailable naming the problem (the text itself is never repeated: it may hold a
+    password)."""
+    try:
+        parsed = make_url(url)
+        port = parsed.port
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
+        raise DatabaseUnavailable(f"DATABASE_URL is not a database URL: write it like {EXAMPLE_URLS}") from None
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise DatabaseUnavailable(
+            f"DATABASE_URL names a {backend} database; cdht works with SQLite or PostgreSQL: {EXAMPLE_URLS}"
+        )
+    if port is not None and not 0 < port < 65536:
+        raise DatabaseUnavailable(f"DATABASE_URL names port {port}: a port lies between 1 and 65535")
+    if parsed.host and "@" in parsed.host:  # an unescaped @ in the password: the host would show part of it
+        raise DatabaseUnavailable(
+            "DATABASE_URL has an '@' in its user or password: write it as %40 (e.g. postgresql://u:p%40ss@host/db)"
+        )
+    return parsed
+
+
+def where(url: str) -> str:
+    """The database ``url`` names, for an operator: a file path, or host:port/dbname without user or password."""
+    parsed = _parse(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            return "the in-memory SQLite database"
+        return f"the SQLite file {Path(parsed.database).resolve()}"
+    return f"PostgreSQL at {parsed.host or 'localhost'}:{parsed.port or 5432}/{parsed.database or ''}"
+
+
+def explain(exc: BaseException, url: str) -> str | None:
+    """One line for a failure to reach or open the database at ``url`` (what is wrong, what to do), or None
+    when ``exc`` is not such a failure. Never holds the password."""
+    if isinstance(exc, DatabaseUnavailable):
+        return str(exc)
+    try:
+        place = where(url)
+    except DatabaseUnavailable as bad_url:
+        return str(bad_url)
+    password = make_url(url).password
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    sqlstate = getattr(orig, "sqlstate", None)
+    detail = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    if isinstance(orig, sqlite3.Error):
+        if "unable to open" in detail:
+            message = f"cannot open {place}: its folder must exist and be writable, or set DATABASE_URL"
+        elif "not a database" in detail:
+            message = f"{place} is not a SQLite database: point DATABASE_URL at another file"
+        elif "readonly" in detail:
+            message = f"{place} is read-only: make it and its folder writable"
+        elif "locked" in detail:
+            message = f"{place} stayed locked by another process: try again when it has finished"
+        else:
+            message = f"{place}: {detail}"
+    elif sqlstate == "3D000":  # invalid_catalog_name
+        name = make_url(url).database
+        message = f"{place}: database {name!r} does not exist: create it (createdb {name}) or fix DATABASE_URL"
+    elif sqlstate in ("28000", "28P01"):  # invalid authorization / password
+        message = f"{place} refused the login ({detail}): fix the user or password in DATABASE_URL"
+    elif isinstance(orig, socket.gaierror):
+        message = f"cannot find the host of {place}: fix the host in DATABASE_URL"
+    elif isinstance(orig, OSError):  # refused, timed out, no route...
+        reason = {ConnectionRefusedError: "connection refused", TimeoutError: "timed out"}.get(type(orig))
+        reason = reason or orig.strerror or type(orig).__name__
+        message = f"cannot reach {place} ({reason}): start the server, or fix host and port in DATABASE_URL"
+    elif isinstance(exc, DBAPIError):
+        message = f"{place}: {detail}"
+    else:
+        return None
+    # No source above quotes the password; this guards against a driver that one day does.
+    return message.replace(password, "***") if password and len(password) >= 4 else message
+
+
 def normalise_url(url: str) -> str:
-    """Picks the async driver for plain URLs: postgresql:// -> asyncpg, sqlite:// -> aiosqlite."""
-    parsed = make_url(url)
+    """Picks the async driver for plain URLs: postgresql:// -> asyncpg, sqlite:// -> aiosqlite. Refuses (with
+    DatabaseUnavailable) a text that is no URL, and databases other than SQLite and PostgreSQL."""
+    parsed = _parse(url)
     driver = {"postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg", "sqlite": "sqlite+aiosqlite"}
     if parsed.drivername in driver:
         parsed = parsed.set(drivername=driver[parsed.drivername])
@@ -41,7 +128,23 @@ def normalise_url(url: str) -> str:
 
 
 def is_sqlite(url: str) -> bool:
-    return make_url(url).get_backend_name() == "sqlite"
+    return _parse(url).get_backend_name() == "sqlite"
+
+
+def _check_sqlite_file(url: str) -> None:
+    """Refuses a SQLite path that cannot be opened before aiosqlite tries: its failed connect leaves a worker
+    thread that reports "Event loop is closed" on stderr once the command has ended (aiosqlite issue #241)."""
+    name = make_url(url).database
+    if name in (None, "", ":memory:"):
+        return
+    path = Path(name)
+    if not path.parent.is_dir():
+        raise DatabaseUnavailable(
+            f"cannot open {where(url)}: the folder {path.parent.resolve()} does not exist: create it, "
+            "or set DATABASE_URL"
+        )
+    if path.is_dir():
+        raise DatabaseUnavailable(f"{where(url)} is a folder: name a file in DATABASE_URL, e.g. sqlite:///cdht.db")
 
 
 def make_engine(url: str, *, schema: str | None = None) -> AsyncEngine:
@@ -49,6 +152,7 @@ def make_engine(url: str, *, schema: str | None = None) -> AsyncEngine:
     side on one database need."""
     url = normalise_url(url)
     if is_sqlite(url):
+        _check_sqlite_file(url)
         engine = create_async_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -106,25 +210,67 @@ async def current_revision(engine: AsyncEngine) -> str | None:
         return await conn.run_sync(_current_revision)
 
 
-def _upgrade(conn: Connection, target: str) -> None:
+def _known(current: str | None) -> None:
+    """Refuses a database migrated by a newer cdht: no migration here leads on from its revision."""
+    script = ScriptDirectory.from_config(alembic_config())
+    if current is not None and current not in {rev.revision for rev in script.walk_revisions()}:
+        raise SchemaNotReady(
+            f"the database is at migration {current}, which this version of cdht does not know "
+            f"(its newest is {head_revision()}): run the cdht version that migrated it"
+        )
+
+
+def _upgrade(conn: Connection, target: str) -> list[str]:
     cfg = alembic_config()
     cfg.attributes["connection"] = conn
+    script = ScriptDirectory.from_config(cfg)
+    current = _current_revision(conn)
+    _known(current)
+    pending = script.iterate_revisions(target, current or "base")  # newest first
+    applied = [rev.revision for rev in reversed(list(pending))]
     command.upgrade(cfg, target)
+    return applied
 
 
-async def upgrade(engine: AsyncEngine, target: str = "head") -> None:
-    """Runs the migrations up to ``target`` on the engine's database."""
+async def upgrade(engine: AsyncEngine, target: str = "head") -> list[str]:
+    """Runs the migrations up to ``target`` on the engine's database; returns the revisions applied, oldest
+    first (none when it was already there)."""
     async with engine.begin() as conn:
-        await conn.run_sync(_upgrade, target)
+        return await conn.run_sync(_upgrade, target)
 
 
 async def ensure_schema(engine: AsyncEngine, *, auto_upgrade: bool) -> None:
     """Migrates (SQLite) or checks (others) that the schema is current; raises SchemaNotReady if not."""
-    if await current_revision(engine) == head_revision():
+    current = await current_revision(engine)
+    if current == head_revision():
         return
+    _known(current)
     if auto_upgrade:
         await upgrade(engine)
         return
     raise SchemaNotReady(
-        "The database schema is not up to date. Run `cdht db upgrade` (with the same DATABASE_URL) first."
+        f"the database schema is not up to date (at {current or 'no migration'}, needs {head_revision()}): "
+        "run `cdht db upgrade` (with the same DATABASE_URL) first"
     )
+
+
+@asynccontextmanager
+async def open_database(url: str, *, check_schema: bool = True) -> AsyncIterator[AsyncEngine]:
+    """An engine on ``url`` for one command, disposed at the end. Connects once first, so an unusable URL or an
+    unreachable database raises DatabaseUnavailable with one line to show; then (``check_schema``) migrates
+    SQLite or raises SchemaNotReady for a PostgreSQL database that is not migrated."""
+    engine = make_engine(url)
+    try:
+        try:
+            async with engine.connect():
+                pass
+        except Exception as exc:
+            message = explain(exc, url)
+            if message is None:
+                raise
+            raise DatabaseUnavailable(message) from exc
+        if check_schema:
+            await ensure_schema(engine, auto_upgrade=is_sqlite(url))
+        yield engine
+    finally:
+        await engine.dispose()
