@@ -11,15 +11,10 @@ from pathlib import Path
 
 from bot import cli_desk, cli_officers, cli_reminders, cli_reports
 from bot.settings import Settings
-from conversations.criteria import PackError, default_registry, load_file
+from conversations.criteria import PackError, load_file, scan_packs
 from storage.db import (
     SchemaNotReady,
     current_revision,
-    ensure_schema,
-    is_sqlite,
-    make_engine,
-    make_sessions,
-    normalise_url,
     open_database,
     upgrade,
 )
@@ -71,11 +66,22 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_criteria_check(args: argparse.Namespace) -> int:
+    """Checks each file against the packs in the criteria folder; a broken file there is named on one line but
+    does not stop the check (an override is checked against the packs that did load)."""
+    registry, broken = scan_packs()
+    checked = {path.resolve() for path in args.files}
     status = 0
-    registry = default_registry()
+    for error in broken:
+        if Path(error.source).resolve() not in checked:  # a checked file gets its full listing below
+            status = 1
+            print(f"cdht: {error.summary()}", file=sys.stderr)
     for path in args.files:
         try:
             pack = load_file(path, registry)
+            first = registry.file_of(pack.key) if pack.key in registry else None
+            if pack.key in registry and (first is None or Path(first).resolve() != path.resolve()):
+                where = f" from {first}" if first else ""
+                raise PackError(str(path), [f"{pack.id} version {pack.version} is already loaded{where}"])
         except PackError as exc:
             status = 1
             print(f"{exc.source}: {len(exc.problems)} problem(s)")
@@ -90,41 +96,30 @@ def cmd_criteria_check(args: argparse.Namespace) -> int:
 
 
 def cmd_criteria_list(args: argparse.Namespace) -> int:
-    registry = default_registry()
+    """The newest version of each usable pack; each file that cannot be used is one line on stderr."""
+    registry, broken = scan_packs()
     for pack_id in registry.ids():
         pack = registry.latest(pack_id)
         groups = ", ".join(g.code for g in pack.groups) or "—"
         print(f"{pack.id}@{pack.version}\t{pack.title.vi}\tgroups: {groups}")
-    return 0
+    for error in broken:
+        print(f"cdht: {error.summary()}", file=sys.stderr)
+    return 1 if broken else 0
 
 
 def cmd_unit_add(args: argparse.Namespace) -> int:
-    from storage import repo_people as rp
-    from storage.db import unit_of_work
-
-    settings = _settings()
-
-    async def go() -> str:
-        engine = make_engine(settings.database_url)
-        await ensure_schema(engine, auto_upgrade=is_sqlite(normalise_url(settings.database_url)))
-        async with unit_of_work(make_sessions(engine)) as session:
-            parent = await rp.find_unit(session=session, code=args.parent) if args.parent else None
-            if args.parent and parent is None:
-                return f"cdht: no unit with code {args.parent}"
-            overrides = dict(o.split("=", 1) for o in args.override or [])
-            unit = await rp.add_unit(
-                session=session,
-                code=args.code,
-                name=args.name,
-                kind=args.kind,
-                parent=parent,
-                headcount=args.headcount,
-                pack_overrides=overrides,
-            )
-            return f"unit {unit.code} added: {unit.name}"
-
-    print(asyncio.run(go()))
-    return 0
+    return cli_officers.run_with_packs(
+        lambda sessions, registry: cli_officers.units_add(
+            sessions,
+            registry,
+            args.code,
+            args.name,
+            parent_code=args.parent,
+            kind=args.kind,
+            headcount=args.headcount,
+            overrides=args.override or (),
+        )
+    )
 
 
 def parser() -> argparse.ArgumentParser:
@@ -147,7 +142,7 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("--kind", default="community", choices=["province", "commune", "community", "learning"])
     add.add_argument(
         "--headcount",
-        type=int,
+        type=cli_officers.headcount,
         default=0,
         help="people who belong directly to this unit (not to the units under it); reports add them up the tree",
     )

@@ -1,15 +1,17 @@
-"""The desk commands for units and roles: ``cdht units import|rename|move|list``, ``cdht person move``,
-``cdht grant`` and ``cdht revoke``. Each is an async function over a session factory (tested on both
+"""The desk commands for units and roles: ``cdht units add|import|rename|move|override|list``, ``cdht person
+move``, ``cdht grant`` and ``cdht revoke``. Each is an async function over a session factory (tested on both
 databases) plus a thin wrapper that opens the database as every desk command does (bot.cli_desk)."""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.cli_desk import load_settings, run_desk, show
+from conversations.criteria import PackError, Registry, default_registry
+from conversations.units import HEADCOUNT_MAX, code_problem, format_overrides, name_problem, parse_overrides
 from storage import repo_people as rp
 from storage import repo_roles as rr
 from storage import repo_units as ru
@@ -31,10 +33,97 @@ class _DryRun(Exception):
         self.report = report
 
 
-async def units_import(sessions: Sessions, path: Path, *, dry_run: bool = False) -> Result:
-    """Creates or updates the units listed in a CSV/XLSX file; bad rows are listed by line and left out."""
+def _override_problems(registry: Registry, overrides: dict[str, str]) -> list[str]:
+    return [
+        f"cdht: override {base}={pack}: {problem}"
+        for base, pack in sorted(overrides.items())
+        if (problem := registry.override_problem(base, pack)) is not None
+    ]
+
+
+async def units_add(
+    sessions: Sessions,
+    registry: Registry,
+    code: str,
+    name: str,
+    *,
+    parent_code: str | None = None,
+    kind: str = "community",
+    headcount: int = 0,
+    overrides: Sequence[str] = (),
+) -> Result:
+    """Adds one unit; its code must fit a join link and be new, its parent must exist, its overrides must be
+    packs that can replace the group pack they name."""
+    if (problem := code_problem(code, name) or name_problem(name)) is not None:
+        return 2, [f"cdht: {problem}"]
+    if not 0 <= headcount <= HEADCOUNT_MAX:
+        return 2, [f"cdht: the headcount must be a whole number from 0 to {HEADCOUNT_MAX:,}"]
     try:
-        parsed = parse_file(path)
+        chosen = parse_overrides(";".join(overrides))
+    except ValueError as exc:
+        return 2, [f"cdht: {exc}"]
+    if problems := _override_problems(registry, chosen):
+        return 2, problems
+    async with unit_of_work(sessions) as session:
+        if (existing := await rp.find_unit(session=session, code=code)) is not None:
+            return 2, [f"cdht: a unit with code {existing.code} already exists ({existing.name}); pick another code"]
+        parent = None
+        if parent_code:
+            parent = await rp.find_unit(session=session, code=parent_code)
+            if parent is None:
+                return 2, [f"cdht: no unit with code {parent_code}: add the parent first (see cdht units list)"]
+        unit = await rp.add_unit(
+            session=session,
+            code=code,
+            name=name,
+            kind=kind,
+            parent=parent,
+            headcount=headcount,
+            pack_overrides=chosen,
+        )
+        return 0, [f"unit {unit.code} added: {unit.name}"]
+
+
+async def units_override(
+    sessions: Sessions, registry: Registry | None, code: str, *, spec: str | None = None, clear: str | None = None
+) -> Result:
+    """Shows, sets (``BASE=PACK``) or removes (``clear=BASE``) the packs a unit uses instead of the group packs.
+    Clearing needs no registry, so an override whose pack is gone can always be removed."""
+    try:
+        wanted = parse_overrides(spec or "")
+    except ValueError as exc:
+        return 2, [f"cdht: {exc}"]
+    if wanted:
+        if registry is None:
+            raise ValueError("setting an override needs the registry")
+        if problems := _override_problems(registry, wanted):
+            return 2, problems
+    async with unit_of_work(sessions) as session:
+        unit = await rp.find_unit(session=session, code=code)
+        if unit is None:
+            return 2, [f"cdht: no unit with code {code}"]
+        current = dict(unit.pack_overrides or {})
+        if clear is not None:
+            if clear not in current:
+                return 1, [f"cdht: unit {unit.code} has no override for {clear}"]
+            del current[clear]
+        current.update(wanted)
+        if wanted or clear is not None:
+            await ru.set_overrides(session=session, unit=unit, overrides=current, actor_id=None)
+        return 0, [f"unit {unit.code}: " + (format_overrides(current) or "no overrides (the group packs)")]
+
+
+async def units_import(
+    sessions: Sessions, path: Path, *, dry_run: bool = False, registry: Registry | None = None
+) -> Result:
+    """Creates or updates the units listed in a CSV/XLSX file; bad rows are listed by line and left out.
+    Overrides are checked against ``registry`` (the packs in the criteria folder when not given)."""
+    try:
+        registry = registry if registry is not None else default_registry()
+    except PackError as exc:
+        return 2, [f"cdht: {exc.summary()}"]
+    try:
+        parsed = parse_file(path, registry)
     except (ImportFileError, OSError, ValueError) as exc:
         return 2, [f"cdht: cannot read {path.name}: {exc}"]
     try:
@@ -55,8 +144,8 @@ async def units_import(sessions: Sessions, path: Path, *, dry_run: bool = False)
 
 
 async def units_rename(sessions: Sessions, code: str, name: str) -> Result:
-    if not name.strip():
-        return 2, ["cdht: the new name is empty"]
+    if (problem := name_problem(name)) is not None:
+        return 2, [f"cdht: {problem}"]
     async with unit_of_work(sessions) as session:
         unit = await rp.find_unit(session=session, code=code)
         if unit is None:
@@ -86,19 +175,20 @@ async def units_move(sessions: Sessions, code: str, parent_code: str) -> Result:
 
 
 async def units_list(sessions: Sessions, code: str | None) -> Result:
+    """The tree depth-first, each unit indented under its parent."""
     async with unit_of_work(sessions) as session:
+        root = None
         if code:
             root = await rp.find_unit(session=session, code=code)
             if root is None:
                 return 2, [f"cdht: no unit with code {code}"]
-            roots = [root]
-        else:
-            roots = await ru.top_units(session=session)
         lines = []
-        for root in roots:
-            for unit in await ru.subtree(session=session, unit=root):
-                depth = unit.path.count("/") - root.path.count("/")
-                lines.append(f"{'  ' * depth}{unit.code}\t{unit.name}\t{unit.kind}\theadcount {unit.headcount}")
+        for depth, unit in await ru.tree(session=session, root=root):
+            overrides = format_overrides(unit.pack_overrides or {})
+            lines.append(
+                f"{'  ' * depth}{unit.code}\t{unit.name}\t{unit.kind}\theadcount {unit.headcount}"
+                + (f"\toverride {overrides}" if overrides else "")
+            )
         return 0, lines or ["no units yet: cdht units import FILE"]
 
 
@@ -172,6 +262,37 @@ def _run(work: Callable[[Sessions], Awaitable[Result]]) -> int:
     return show(*run_desk(lambda sessions, _settings: work(sessions)))
 
 
+def run_with_packs(work: Callable[[Sessions, Registry], Awaitable[Result]]) -> int:
+    """``_run`` for work that checks overrides: a criteria folder that cannot be loaded is one line."""
+    try:
+        registry = default_registry()
+    except PackError as exc:
+        return show(2, [f"cdht: {exc.summary()}"])
+    return _run(lambda s: work(s, registry))
+
+
+def telegram_id(text: str) -> int:
+    """An argparse type: Telegram user ids are positive whole numbers."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a Telegram id (a positive whole number, e.g. 123456789)")
+    return value
+
+
+def headcount(text: str) -> int:
+    """An argparse type: a whole number of people, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= HEADCOUNT_MAX:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of people (a whole number, 0 or more)")
+    return value
+
+
 def _this_year() -> int:
     return datetime.now(load_settings().zone).year
 
@@ -185,7 +306,7 @@ def _admin_ids() -> list[int]:
 def register(sub: argparse._SubParsersAction, units: argparse._SubParsersAction) -> None:
     """Adds the unit subcommands to ``units`` and ``person``, ``grant``, ``revoke`` to ``sub``."""
     imp = units.add_parser("import", help="create or update units from a CSV or XLSX file (idempotent)")
-    imp.add_argument("file", type=Path, help="columns: code, name, parent code, kind, headcount")
+    imp.add_argument("file", type=Path, help="columns: code, name, parent code, kind, headcount, override")
     imp.add_argument("--dry-run", action="store_true", help="check the file and report, change nothing")
     imp.set_defaults(func=lambda a: _run(lambda s: units_import(s, a.file, dry_run=a.dry_run)))
     ren = units.add_parser("rename", help="rename a unit")
@@ -196,13 +317,18 @@ def register(sub: argparse._SubParsersAction, units: argparse._SubParsersAction)
     mov.add_argument("code")
     mov.add_argument("new_parent")
     mov.set_defaults(func=lambda a: _run(lambda s: units_move(s, a.code, a.new_parent)))
+    ovr = units.add_parser("override", help="show, set or clear the packs a unit uses instead of the group packs")
+    ovr.add_argument("code")
+    ovr.add_argument("spec", nargs="?", help="BASE=PACK, e.g. phu-luc-iv=phu-luc-iv-i67")
+    ovr.add_argument("--clear", metavar="BASE", help="go back to the group pack BASE, e.g. phu-luc-iv")
+    ovr.set_defaults(func=_override_command)
     lst = units.add_parser("list", help="print the unit tree")
     lst.add_argument("code", nargs="?")
     lst.set_defaults(func=lambda a: _run(lambda s: units_list(s, a.code)))
 
     person = sub.add_parser("person", help="people").add_subparsers(dest="person_command", required=True)
     pmove = person.add_parser("move", help="move a person to another unit, keeping their history")
-    pmove.add_argument("telegram_id", type=int)
+    pmove.add_argument("telegram_id", type=telegram_id)
     pmove.add_argument("unit_code")
     pmove.add_argument("--year", type=int, help="the cycle whose open assessment follows (default: this year)")
     pmove.set_defaults(
@@ -211,7 +337,7 @@ def register(sub: argparse._SubParsersAction, units: argparse._SubParsersAction)
 
     for name, granting in (("grant", True), ("revoke", False)):
         cmd = sub.add_parser(name, help=f"{name} a role (admin: everywhere; others: on a unit's subtree)")
-        cmd.add_argument("telegram_id", type=int)
+        cmd.add_argument("telegram_id", type=telegram_id)
         cmd.add_argument("role", choices=ROLES)
         cmd.add_argument("unit_code", nargs="?")
         cmd.set_defaults(
@@ -219,3 +345,9 @@ def register(sub: argparse._SubParsersAction, units: argparse._SubParsersAction)
                 lambda s: role_change(s, a.telegram_id, a.role, a.unit_code, grant=g, admin_ids=_admin_ids())
             )
         )
+
+
+def _override_command(a: argparse.Namespace) -> int:
+    if a.spec:
+        return run_with_packs(lambda s, r: units_override(s, r, a.code, spec=a.spec, clear=a.clear))
+    return _run(lambda s: units_override(s, None, a.code, clear=a.clear))

@@ -120,3 +120,104 @@ def test_unit_add(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["unit", "add", "thon1", "Thôn Một", "--headcount", "120"]) == 0
     assert "THON1" in capsys.readouterr().out
     assert (tmp_path / "cdht.db").exists()
+
+
+# --------------------------------------------------------------------------- units: one line per refusal
+
+
+def _one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("cdht: ") and "Traceback" not in err, err
+    return err.strip()
+
+
+def test_unit_add_refusals_are_one_line_and_non_zero(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["unit", "add", "XA1", "Xã Một"]) == 0
+    capsys.readouterr()
+    for argv, words in [
+        (["unit", "add", "X2", "Xóm 2", "--override", "phu-luc-iv=nonexistent"], "no criteria pack nonexistent"),
+        (["unit", "add", "X2", "Xóm 2", "--override", "garbage"], "must be BASE=PACK"),
+        (["unit", "add", "X2", "Xóm 2", "--override", "phu-luc-4=phu-luc-iv-i67"], "phu-luc-4 is not a pack"),
+        (["unit", "add", "X2", "Xóm 2", "--parent", "NOPE"], "no unit with code NOPE"),
+        (["unit", "add", "xa1", "Xã trùng"], "a unit with code XA1 already exists"),
+        (
+            ["unit", "add", "Thôn Một", "Thôn Một"],
+            'unit code "Thôn Một" may only use A-Z a-z 0-9 _ - (at most 32); try THON-MOT',
+        ),
+        (["unit", "add", "X2", " "], "the unit name is empty"),
+    ]:
+        assert main(argv) == 2, argv
+        assert words in _one_error_line(capsys), argv
+    assert main(["units", "list"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["XA1\tXã Một\tcommunity\theadcount 0"]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["unit", "add", "X2", "Xóm 2", "--headcount", "-3"],
+        ["unit", "add", "X2", "Xóm 2", "--headcount", "12.5"],
+        ["person", "move", "0", "XA1"],
+        ["person", "move", "-5", "XA1"],
+        ["grant", "-5", "admin"],
+        ["revoke", "0", "reviewer", "XA1"],
+    ],
+)
+def test_numbers_that_cannot_be_are_refused_by_the_parser(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_unit_override_set_show_clear(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["unit", "add", "X2", "Xóm 2", "--override", "phu-luc-iv=phu-luc-iv-i67"]) == 0
+    assert main(["unit", "override", "X2"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "unit X2: phu-luc-iv=phu-luc-iv-i67"
+    assert main(["unit", "override", "X2", "phu-luc-iv=phu-luc-i"]) == 2
+    assert "phu-luc-i is not an override of phu-luc-iv" in _one_error_line(capsys)
+    assert main(["unit", "override", "X2", "--clear", "phu-luc-iv"]) == 0
+    assert capsys.readouterr().out == "unit X2: no overrides (the group packs)\n"
+    assert main(["unit", "override", "X2", "phu-luc-iv=phu-luc-iv-i67"]) == 0
+    assert main(["units", "list"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].endswith("\toverride phu-luc-iv=phu-luc-iv-i67")
+
+
+# --------------------------------------------------------------------------- a broken criteria folder
+
+
+@pytest.fixture
+def packs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A criteria folder holding a copy of the shipped packs, used in place of the shipped one."""
+    folder = tmp_path / "criteria"
+    folder.mkdir()
+    for path in PACKS_DIR.glob("*.yaml"):
+        (folder / path.name).write_bytes(path.read_bytes())
+    monkeypatch.setattr("conversations.criteria.PACKS_DIR", folder)
+    return folder
+
+
+def test_a_broken_pack_file_is_named_on_one_line(packs: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (packs / "x.yaml").write_text("id: phu-luc-x\nindicators: [1, 2\n  - : : :\n", encoding="utf-8")
+    assert main(["criteria", "list"]) == 1
+    out, err = capsys.readouterr()
+    assert err.startswith("cdht: criteria/x.yaml: not valid YAML: line ") and err.count("\n") == 1
+    assert "phu-luc-iv-i67@1" in out  # the good packs are still listed
+    # Checking an unrelated good file still works, and says what is wrong in the folder.
+    assert main(["criteria", "check", str(packs / "phu-luc-i.yaml")]) == 1
+    out, err = capsys.readouterr()
+    assert "phu-luc-i.yaml: OK" in out and err.startswith("cdht: criteria/x.yaml: ")
+    # Commands that need the packs refuse with the same line.
+    assert main(["unit", "add", "X2", "Xóm 2", "--override", "phu-luc-iv=phu-luc-iv-i67"]) == 2
+    assert _one_error_line(capsys).startswith("cdht: criteria/x.yaml: not valid YAML")
+
+
+def test_a_second_file_with_the_same_id_and_version(packs: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    copy = packs.parent / "phu-luc-i-copy.yaml"
+    copy.write_bytes((packs / "phu-luc-i.yaml").read_bytes())
+    assert main(["criteria", "check", str(copy)]) == 1
+    assert "phu-luc-i version 1 is already loaded from criteria/phu-luc-i.yaml" in capsys.readouterr().out
+    (packs / "z-copy.yaml").write_bytes(copy.read_bytes())
+    assert main(["criteria", "list"]) == 1
+    err = capsys.readouterr().err
+    assert err == "cdht: criteria/z-copy.yaml: phu-luc-i version 1 is already loaded from criteria/phu-luc-i.yaml\n"

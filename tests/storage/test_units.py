@@ -10,11 +10,12 @@ from openpyxl import Workbook
 from sqlmodel import select
 
 from bot import cli, cli_officers
+from conversations.criteria import default_registry
 from storage import repo_people as rp
 from storage import repo_units as ru
 from storage.db import Sessions, unit_of_work
 from storage.models import Assessment, AssessmentStatus, AuditEvent, Person, Unit
-from storage.unit_import import ImportFileError, parse_rows
+from storage.unit_import import ImportFileError, parse_file, parse_rows
 
 CSV = """code,name,parent code,kind,headcount
 THON1,Thôn Bình Vọng,XA1,thôn,120
@@ -200,3 +201,171 @@ def test_cli_wiring_on_sqlite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, c
     out = capsys.readouterr().out
     assert "created 5" in out and "Thôn Bình Vọng Mới" in out and "777 is reviewer of XA1" in out
     assert "  THON2\tThôn Đông" in out  # now a child of the top unit
+
+
+# --------------------------------------------------------------------------- codes a join link can carry
+
+
+async def test_import_refuses_codes_a_join_link_cannot_carry_and_suggests_one(
+    sessions: Sessions, tmp_path: Path
+) -> None:
+    text = (
+        "code,name,parent code,kind,headcount\n"
+        "Thôn Một,Thôn Một,,community,1\n"
+        "A/B,Xóm A B,,community,1\n"
+        "XÃ-ĐÔNG,Xã Đông,,commune,1\n"
+        "TO.1,Tổ 1,,community,1\n"
+        f"{'X' * 40},Dài,,community,1\n"
+        "Ok_code-1,Đúng,,community,1\n"
+    )
+    status, lines = await cli_officers.units_import(sessions, _write(tmp_path, "codes.csv", text))
+    assert status == 1
+    assert 'line 2: unit code "Thôn Một" may only use A-Z a-z 0-9 _ - (at most 32); try THON-MOT' in lines[1]
+    assert lines[2].endswith("; try AB") and lines[3].endswith("; try XA-DONG") and lines[4].endswith("; try TO1")
+    assert lines[5].endswith(f"; try {'X' * 32}")
+    assert set(await _units(sessions)) == {"OK_CODE-1"}
+
+
+async def test_import_reads_the_override_column(sessions: Sessions, tmp_path: Path) -> None:
+    text = (
+        "code,name,parent code,kind,headcount,override\n"
+        "XA1,Xã Một,,commune,10,phu-luc-iv=phu-luc-iv-i67\n"
+        "XA2,Xã Hai,,commune,10,\n"
+        "XA3,Xã Ba,,commune,10,phu-luc-iv=nonexistent\n"  # line 4
+        "XA4,Xã Bốn,,commune,10,phu-luc-4=phu-luc-iv-i67\n"  # line 5: misspelt base
+        "XA5,Xã Năm,,commune,10,garbage\n"  # line 6
+    )
+    status, lines = await cli_officers.units_import(sessions, _write(tmp_path, "o.csv", text))
+    assert status == 1 and lines[0].startswith("created 2,")
+    assert lines[1].strip().startswith("line 4: override phu-luc-iv=nonexistent: no criteria pack nonexistent")
+    assert lines[2].strip().startswith("line 5: override phu-luc-4=phu-luc-iv-i67: phu-luc-4 is not a pack")
+    assert lines[3].strip() == "line 6: override 'garbage' must be BASE=PACK, e.g. phu-luc-iv=phu-luc-iv-i67"
+    units = await _units(sessions)
+    assert (units["XA1"].pack_overrides, units["XA2"].pack_overrides) == ({"phu-luc-iv": "phu-luc-iv-i67"}, {})
+    # Without the column the overrides stay; with an empty cell they go.
+    await cli_officers.units_import(sessions, _write(tmp_path, "keep.csv", "code,name\nXA1,Xã Một\n"))
+    assert (await _units(sessions))["XA1"].pack_overrides == {"phu-luc-iv": "phu-luc-iv-i67"}
+    status, lines = await cli_officers.units_import(
+        sessions, _write(tmp_path, "clear.csv", "code,name,override\nXA1,Xã Một,\n")
+    )
+    assert (status, lines[0]) == (0, "created 0, updated 1, unchanged 0, rows with errors 0")
+    assert (await _units(sessions))["XA1"].pack_overrides == {}
+    async with sessions() as s:
+        audit = (await s.exec(select(AuditEvent).where(AuditEvent.action == "unit_overrides"))).one()
+    assert audit.before == {"unit": "XA1", "overrides": {"phu-luc-iv": "phu-luc-iv-i67"}}
+    assert audit.after == {"unit": "XA1", "overrides": {}}
+
+
+def test_headcounts_are_whole_numbers_with_their_row_named(tmp_path: Path) -> None:
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["code", "name", "headcount"])
+    sheet.append(["A", "A", 12.5])
+    sheet.append(["B", "B", 1200.0])
+    sheet.append(["C", "C", "1.200"])
+    sheet.append(["D", "D", "-5"])
+    path = tmp_path / "h.xlsx"
+    book.save(path)
+    parsed = parse_file(path)
+    assert [(r.code, r.headcount) for r in parsed.rows] == [("B", 1200), ("C", 1200)]
+    assert parsed.errors == [
+        (2, "headcount '12.5' is not a whole number of people"),
+        (5, "headcount '-5' is not a whole number of people"),
+    ]
+
+
+def test_a_windows_csv_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    path = tmp_path / "units.csv"
+    path.write_bytes("code,name\nTHON1,Thôn Đông\n".encode("cp1258"))
+    with pytest.raises(ImportFileError, match='save it as "CSV UTF-8'):
+        parse_file(path)
+
+
+# --------------------------------------------------------------------------- unit add, override, list
+
+
+async def test_unit_add_refuses_with_one_line(sessions: Sessions) -> None:
+    registry = default_registry()
+    assert await cli_officers.units_add(sessions, registry, "XA1", "Xã Một") == (0, ["unit XA1 added: Xã Một"])
+    for args, kw, words in [
+        (("xa1", "Khác"), {}, "a unit with code XA1 already exists"),
+        (("X2", "Xóm 2"), {"parent_code": "NOPE"}, "no unit with code NOPE"),
+        (("X2", "Xóm 2"), {"overrides": ["phu-luc-iv=nonexistent"]}, "no criteria pack nonexistent"),
+        (("X2", "Xóm 2"), {"overrides": ["phu-luc-4=phu-luc-iv-i67"]}, "phu-luc-4 is not a pack"),
+        (("X2", "Xóm 2"), {"overrides": ["garbage"]}, "'garbage' must be BASE=PACK"),
+        (("X2", "  "), {}, "the unit name is empty"),
+        (("X2", "Xóm 2"), {"headcount": -1}, "headcount"),
+        (("Xóm 2", "Xóm 2"), {}, "try XOM-2"),
+    ]:
+        status, lines = await cli_officers.units_add(sessions, registry, *args, **kw)
+        assert status == 2 and len(lines) == 1 and lines[0].startswith("cdht: ") and words in lines[0], (args, lines)
+    assert set(await _units(sessions)) == {"XA1"}
+    ok = await cli_officers.units_add(
+        sessions, registry, "X2", "Xóm 2", parent_code="xa1", overrides=["phu-luc-iv=phu-luc-iv-i67"]
+    )
+    assert ok[0] == 0
+    assert (await _units(sessions))["X2"].pack_overrides == {"phu-luc-iv": "phu-luc-iv-i67"}
+
+
+async def test_unit_override_sets_clears_and_is_checked_at_start(sessions: Sessions) -> None:
+    registry = default_registry()
+    async with unit_of_work(sessions) as s:
+        await rp.add_unit(session=s, code="XA1", name="Xã Một")
+        # Stored before its pack was removed from the criteria folder.
+        await rp.add_unit(session=s, code="XA2", name="Xã Hai", pack_overrides={"phu-luc-iv": "phu-luc-iv-old"})
+    async with sessions() as s:
+        problems = await ru.check_unit_overrides(session=s, registry=registry)
+    assert len(problems) == 1
+    assert problems[0].startswith("unit XA2 uses phu-luc-iv-old instead of phu-luc-iv: no criteria pack phu-luc-iv-old")
+    assert "cdht unit override XA2 --clear phu-luc-iv" in problems[0]
+
+    set_ = await cli_officers.units_override(sessions, registry, "xa1", spec="phu-luc-iv=phu-luc-iv-i67")
+    assert set_ == (0, ["unit XA1: phu-luc-iv=phu-luc-iv-i67"])
+    bad = await cli_officers.units_override(sessions, registry, "XA1", spec="phu-luc-iv=nonexistent")
+    assert bad[0] == 2 and "no criteria pack nonexistent" in bad[1][0]
+    assert (await cli_officers.units_override(sessions, None, "XA1")) == (0, ["unit XA1: phu-luc-iv=phu-luc-iv-i67"])
+    # Clearing needs no registry: a pack that is gone can always be cleared.
+    cleared = await cli_officers.units_override(sessions, None, "XA2", clear="phu-luc-iv")
+    assert cleared == (0, ["unit XA2: no overrides (the group packs)"])
+    assert (await cli_officers.units_override(sessions, None, "XA2", clear="phu-luc-iv"))[0] == 1
+    assert (await cli_officers.units_override(sessions, None, "NOPE"))[0] == 2
+    async with sessions() as s:
+        assert await ru.check_unit_overrides(session=s, registry=registry) == []
+        audits = (await s.exec(select(AuditEvent).where(AuditEvent.action == "unit_overrides"))).all()
+    assert len(audits) == 2
+
+
+async def test_unit_list_prints_children_under_their_parent(sessions: Sessions, tmp_path: Path) -> None:
+    text = (
+        "code,name,parent code\n"
+        "TINH,Tỉnh,\n"
+        "XA-A,Xã A,TINH\n"
+        "XA-B,Xã B,TINH\n"
+        "THON-A1,Thôn A1,XA-A\n"
+        "THON-B1,Thôn B1,XA-B\n"
+        "TO-A1X,Tổ A1X,THON-A1\n"
+        "KHAC,Khác,\n"
+    )
+    assert (await cli_officers.units_import(sessions, _write(tmp_path, "t.csv", text)))[0] == 0
+    status, lines = await cli_officers.units_list(sessions, None)
+    assert status == 0
+    assert [line.split("\t")[0] for line in lines] == [
+        "KHAC",
+        "TINH",
+        "  XA-A",
+        "    THON-A1",
+        "      TO-A1X",
+        "  XA-B",
+        "    THON-B1",
+    ]
+    _, lines = await cli_officers.units_list(sessions, "thon-a1")
+    assert [line.split("\t")[0] for line in lines] == ["THON-A1", "  TO-A1X"]
+
+
+async def test_the_example_file_in_docs_imports_cleanly(sessions: Sessions) -> None:
+    example = Path(__file__).parents[2] / "docs" / "units-example.csv"
+    status, lines = await cli_officers.units_import(sessions, example)
+    assert (status, lines) == (0, ["created 6, updated 0, unchanged 0, rows with errors 0"])
+    units = await _units(sessions)
+    assert units["THON-DONG"].headcount == 1150
+    assert units["TRUONG-MN-TH-A"].pack_overrides == {"phu-luc-iv": "phu-luc-iv-i67"}
