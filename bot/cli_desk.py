@@ -1,8 +1,8 @@
 """What every desk command (``cdht ...``) shares: the settings, the database opened for one command, and the
 one line (on stderr, with an exit code) that answers a failure the operator can fix, instead of a traceback.
 
-Exit codes: 1 the work failed (or a file could not be read or written), 2 bad input or configuration,
-3 the PostgreSQL schema needs ``cdht db upgrade``, 4 the database cannot be reached or used.
+Exit codes: 1 the work failed (a file could not be read or written, a setting is invalid), 2 bad input,
+3 the schema needs ``cdht db upgrade`` (or is newer than this cdht), 4 the database cannot be reached or used.
 """
 
 from __future__ import annotations
