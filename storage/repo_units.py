@@ -41,16 +41,6 @@ async def units_by_code(*, session: AsyncSession, codes: Sequence[str]) -> dict[
     return {u.code.upper(): u for u in found}
 
 
-async def subtree(*, session: AsyncSession, unit: Unit) -> list[Unit]:
-    """``unit`` and every unit below it, parents before children."""
-    stmt = select(Unit).where(col(Unit.path).startswith(unit.path)).order_by(func.length(Unit.path), Unit.code)
-    return list((await session.exec(stmt)).all())
-
-
-async def top_units(*, session: AsyncSession) -> list[Unit]:
-    return list((await session.exec(select(Unit).where(col(Unit.parent_id).is_(None)).order_by(Unit.code))).all())
-
-
 async def tree(*, session: AsyncSession, root: Unit | None = None) -> list[tuple[int, Unit]]:
     """(depth, unit) depth-first: every unit right after its parent, siblings by code; the whole tree or
     ``root``'s subtree (``root`` at depth 0)."""
