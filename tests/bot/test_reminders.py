@@ -278,7 +278,7 @@ async def test_the_jobs_run_on_the_application_job_queue(sessions: Sessions, tmp
     )
     try:
         names = {job.name for job in h.app.job_queue.jobs()}  # type: ignore[union-attr]
-        assert names == {"reminders:plan", "reminders:dispatch"}
+        assert {"reminders:plan", "reminders:dispatch"} <= names  # other jobs (the evidence sweep) run beside
         await seed_commune(sessions)
         await register(User(h, 1001), "THON1", "Nguyễn Thị Lan")
         for _ in range(200):  # the jobs plan and send the reminder on their own
