@@ -35,11 +35,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if settings.webhook_url and settings.webhook_secret is None:
         print("cdht: set WEBHOOK_SECRET (any long random string) together with WEBHOOK_URL", file=sys.stderr)
         return 2
-    from bot.server import StartupError, configure_logging, serve
+    from bot.server import StartupError, run_logging, serve
 
-    configure_logging(settings)
     try:
-        asyncio.run(serve(settings))  # one event loop for the engine, the bot, its jobs and the web server
+        with run_logging(settings):
+            asyncio.run(serve(settings))  # one event loop for the engine, the bot, its jobs and the web server
     except SchemaNotReady as exc:
         print(f"cdht: {exc}", file=sys.stderr)
         return 3

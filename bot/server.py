@@ -212,18 +212,34 @@ def secrets_of(settings: Settings) -> list[str]:
     return out
 
 
-def configure_logging(settings: Settings) -> None:
-    """LOG_LEVEL for the bot; chatty libraries at WARNING unless it is DEBUG; every handler redacts the secrets."""
+@contextlib.contextmanager
+def run_logging(settings: Settings) -> Iterator[None]:
+    """LOG_LEVEL for the run; chatty libraries at WARNING unless it is DEBUG; every handler redacts the
+    secrets. Everything is put back at the end, so an in-process caller (a test) keeps its own logging."""
+    root = logging.getLogger()
     level = logging.getLevelName(settings.log_level)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    redact = RedactSecrets(secrets_of(settings))
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(redact)
     quiet = max(level, logging.WARNING)
-    # httpx logs every request URL, and the URL holds the token: never below WARNING.
-    for name in ("httpx", "httpcore"):
-        logging.getLogger(name).setLevel(quiet)
-    # The scheduler narrates every job run (every few seconds), alembic and uvicorn every start: DEBUG only.
-    if level > logging.DEBUG:
-        for name in ("apscheduler", "alembic", "uvicorn"):
-            logging.getLogger(name).setLevel(quiet)
+    levels = {"": level, "httpx": quiet, "httpcore": quiet}  # httpx logs request URLs, which hold the token
+    if level > logging.DEBUG:  # the scheduler narrates every job run, alembic and uvicorn every start
+        levels |= {"apscheduler": quiet, "alembic": quiet, "uvicorn": quiet}
+    before = {name: logging.getLogger(name).level for name in levels}
+    own = None
+    if not root.handlers:
+        own = logging.StreamHandler()
+        own.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(own)
+    redact = RedactSecrets(secrets_of(settings))
+    handlers = list(root.handlers)
+    for handler in handlers:
+        handler.addFilter(redact)
+    for name, value in levels.items():
+        logging.getLogger(name).setLevel(value)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            logging.getLogger(name).setLevel(value)
+        for handler in handlers:
+            handler.removeFilter(redact)
+        if own is not None:
+            root.removeHandler(own)

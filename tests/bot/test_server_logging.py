@@ -8,7 +8,7 @@ import logging
 import pytest
 from pydantic import ValidationError
 
-from bot.server import RedactSecrets, secrets_of
+from bot.server import RedactSecrets, run_logging, secrets_of
 from bot.settings import Settings
 
 TOKEN = "123456:AAH-secret-part-of-the-token"
@@ -43,3 +43,16 @@ def test_the_token_is_redacted_from_messages_arguments_and_tracebacks() -> None:
     assert "start failed" in text and "RuntimeError" in text and "getMe" in text
     assert TOKEN not in text and TOKEN.partition(":")[2] not in text and "hook-secret-value" not in text
     assert text.count("<redacted>") == 4
+
+
+def test_run_logging_keeps_httpx_quiet_and_puts_everything_back() -> None:
+    settings = Settings(_env_file=None, bot_token=TOKEN, log_level="DEBUG")
+    httpx_log, root = logging.getLogger("httpx"), logging.getLogger()
+    levels = (httpx_log.level, root.level)
+    filters = [list(h.filters) for h in root.handlers]
+    with run_logging(settings):
+        assert root.level == logging.DEBUG
+        assert httpx_log.getEffectiveLevel() == logging.WARNING  # even at DEBUG: its URLs hold the token
+        assert all(any(isinstance(f, RedactSecrets) for f in h.filters) for h in root.handlers)
+    assert (httpx_log.level, root.level) == levels
+    assert [list(h.filters) for h in root.handlers] == filters
