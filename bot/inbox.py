@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from telegram import Update
+from telegram.error import NetworkError
 from telegram.ext import Application
 
 from bot.context import BotData, Context
@@ -35,6 +36,12 @@ def key_of(update: Update) -> str:
     return str(update.update_id)
 
 
+class InboxUnavailable(NetworkError):
+    """The inbox could not record an update. A Telegram error on purpose: the Updater's retry loop then backs
+    off and fetches the same (unconfirmed) batch again, where any other error would end polling for good;
+    the webhook route answers 503 and Telegram sends the update again."""
+
+
 class InboxQueue(asyncio.Queue[object]):
     """The Application's update queue: an update is queued only once it is in the inbox, and only once."""
 
@@ -44,10 +51,15 @@ class InboxQueue(asyncio.Queue[object]):
 
     async def put(self, item: object) -> None:
         if isinstance(item, Update):
-            async with unit_of_work(self.sessions) as session:
-                new = await repo_inbox.record_updates(
-                    session=session, channel=CHANNEL, updates=[(key_of(item), item.to_dict())], now=_now()
-                )
+            try:
+                async with unit_of_work(self.sessions) as session:
+                    new = await repo_inbox.record_updates(
+                        session=session, channel=CHANNEL, updates=[(key_of(item), item.to_dict())], now=_now()
+                    )
+            except Exception as exc:  # its text may quote the payload: personal data stays out of the logs
+                raise InboxUnavailable(
+                    f"the inbox could not record update {item.update_id}: {type(exc).__name__}"
+                ) from None
             if not new:
                 log.info("update %s is already in the inbox: not handled again", item.update_id)
                 return

@@ -103,11 +103,16 @@ def _explain(exc: TelegramError, settings: Settings) -> StartupError:
 async def _poll(app: Application, settings: Settings, stop: asyncio.Event) -> None:
     assert app.updater is not None
     try:
-        await app.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
+        await app.updater.start_polling(allowed_updates=ALLOWED_UPDATES, error_callback=_polling_failed)
     except TelegramError as exc:
         raise _explain(exc, settings) from None
     log.info("polling Telegram for updates")
     await stop.wait()
+
+
+def _polling_failed(exc: TelegramError) -> None:
+    """One line per failed round (Telegram or the inbox away); python-telegram-bot retries with a back-off."""
+    log.warning("getting updates failed, trying again: %s", exc)
 
 
 class _Server(uvicorn.Server):

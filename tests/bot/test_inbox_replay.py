@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 
@@ -18,6 +19,7 @@ from storage.db import Sessions, unit_of_work
 from storage.models import Answer
 from tests.bot.harness import Clock, Harness, User, make_settings
 from tests.bot.test_citizen_journey import make_unit, register
+from tests.bot.test_web import start_update
 from tests.fakes.bot_api_server import running_emulator
 
 NOW = datetime(2026, 6, 1, 3, 0, tzinfo=UTC)
@@ -69,4 +71,42 @@ async def test_an_update_recorded_but_not_handled_is_handled_once_on_start(
     async with sessions() as s:
         answers = (await s.exec(select(Answer))).all()
         assert [(a.indicator, a.chosen) for a in answers] == [(1, 10)]
+        assert await repo_inbox.list_pending(session=s, channel="telegram") == []
+
+
+class FlakySessions:
+    """Sessions whose first use fails, as a database that is away for a moment."""
+
+    def __init__(self, real: Sessions) -> None:
+        self.real = real
+        self.failures = 1
+
+    def __call__(self) -> Any:
+        if self.failures:
+            self.failures -= 1
+            raise OperationalError("insert into update_inbox", {}, ConnectionRefusedError("database away"))
+        return self.real()
+
+
+async def test_polling_goes_on_when_the_inbox_cannot_record_for_a_moment(
+    sessions: Sessions, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    with running_emulator() as api:
+        api.push_update(start_update(UPDATE_ID, user_id=4102))
+        settings = make_settings(
+            tmp_path / "ev", telegram_api_base_url=f"{api.base}/bot", telegram_file_base_url=f"{api.base}/file/bot"
+        )
+        app = build_application(settings, sessions, clock=Clock(NOW))
+        app.update_queue.sessions = FlakySessions(sessions)  # type: ignore[attr-defined]
+        stop = asyncio.Event()
+        running = asyncio.create_task(run(app, settings, engine, stop))
+        try:
+            # Not recorded, so not confirmed: fetched again after the back-off, then recorded and handled.
+            answered = await asyncio.to_thread(api.wait_until, lambda: bool(api.calls("sendMessage")))
+        finally:
+            stop.set()
+            await running
+    assert answered, api.requests
+    assert len(api.calls("sendMessage")) == 1
+    async with sessions() as s:
         assert await repo_inbox.list_pending(session=s, channel="telegram") == []
