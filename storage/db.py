@@ -19,7 +19,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -40,6 +40,9 @@ class DatabaseUnavailable(RuntimeError):
 
 
 EXAMPLE_URLS = "sqlite:///cdht.db or postgresql://user:password@host:5432/dbname"
+# PostgreSQL error classes that mean "the database cannot be used now": connection, login, no such database,
+# out of resources, shut down (https://www.postgresql.org/docs/current/errcodes-appendix.html).
+_UNAVAILABLE = ("08", "28", "3D", "53", "57")
 
 
 def _parse(url: str) -> URL:
@@ -96,8 +99,10 @@ def explain(exc: BaseException, url: str) -> str | None:
             message = f"{place} is read-only: make it and its folder writable"
         elif "locked" in detail:
             message = f"{place} stayed locked by another process: try again when it has finished"
-        else:
+        elif isinstance(orig, sqlite3.OperationalError):  # a full disk, an I/O error...
             message = f"{place}: {detail}"
+        else:  # an integrity or programming error is a bug: it keeps its traceback
+            return None
     elif sqlstate == "3D000":  # invalid_catalog_name
         name = make_url(url).database
         message = f"{place}: database {name!r} does not exist: create it (createdb {name}) or fix DATABASE_URL"
@@ -109,9 +114,9 @@ def explain(exc: BaseException, url: str) -> str | None:
         reason = {ConnectionRefusedError: "connection refused", TimeoutError: "timed out"}.get(type(orig))
         reason = reason or orig.strerror or type(orig).__name__
         message = f"cannot reach {place} ({reason}): start the server, or fix host and port in DATABASE_URL"
-    elif isinstance(exc, DBAPIError):
+    elif isinstance(exc, OperationalError | InterfaceError) or str(sqlstate or "")[:2] in _UNAVAILABLE:
         message = f"{place}: {detail}"
-    else:
+    else:  # an integrity or programming error is a bug: it keeps its traceback
         return None
     # No source above quotes the password; this guards against a driver that one day does.
     return message.replace(password, "***") if password and len(password) >= 4 else message

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 from alembic.script import ScriptDirectory
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from bot.cli import main
-from bot.cli_desk import DeskError
+from bot.cli_desk import DeskError, failure
 from bot.cli_reports import choose_format
-from storage.db import alembic_config, head_revision, make_engine, upgrade
+from storage.db import alembic_config, explain, head_revision, make_engine, upgrade, where
 from tests.conftest import PG_URL
 from tests.test_cli import _create_db, _drop_db
 
@@ -234,3 +235,14 @@ def test_headcount_is_explained_in_unit_add_help(capsys: pytest.CaptureFixture[s
     with pytest.raises(SystemExit):
         main(["unit", "add", "--help"])
     assert "directly to this unit" in " ".join(capsys.readouterr().out.split())
+
+
+def test_a_bug_in_sql_keeps_its_traceback() -> None:
+    """Only failures to reach or use the database become one line; an integrity error is a bug to see whole."""
+    duplicate = IntegrityError("insert into unit", {}, sqlite3.IntegrityError("UNIQUE constraint failed: unit.code"))
+    assert explain(duplicate, "sqlite:///cdht.db") is None and failure(duplicate) is None
+    locked = OperationalError("select 1", {}, sqlite3.OperationalError("database is locked"))
+    assert failure(locked) == (
+        4,
+        f"{where('sqlite:///cdht.db')} stayed locked by another process: try again when it has finished",
+    )
