@@ -68,7 +68,7 @@ class InboxQueue(asyncio.Queue[object]):
 
 class InboxApplication(Application[Any, Context, dict, dict, BotData, Any]):
     """Handles each update with its inbox key in ``repo_inbox.current``, so the handler's transaction marks
-    it done as it commits; an update whose handlers opened no transaction (or failed) is marked after."""
+    it done as it commits; an update whose handlers changed nothing (or failed) is marked after."""
 
     async def process_update(self, update: object) -> None:
         if not isinstance(update, Update):
@@ -78,14 +78,15 @@ class InboxApplication(Application[Any, Context, dict, dict, BotData, Any]):
         token = repo_inbox.current.set(handling)
         try:
             await super().process_update(update)
-            if not handling.done:
-                try:
-                    async with unit_of_work(self.bot_data.sessions):
-                        pass  # committing marks the current update done (storage.db.unit_of_work)
-                except Exception as exc:  # the database is away: the update is handled again on the next start
-                    log.warning("could not mark update %s done: %s", update.update_id, type(exc).__name__)
         finally:
             repo_inbox.current.reset(token)
+        if handling.done:
+            return
+        try:
+            async with unit_of_work(self.bot_data.sessions) as session:
+                await repo_inbox.mark_done(session=session, channel=CHANNEL, key=handling.key, now=_now())
+        except Exception as exc:  # the database is away: the update is handled again on the next start
+            log.warning("could not mark update %s done: %s", update.update_id, type(exc).__name__)
 
 
 async def replay(app: Application) -> int:

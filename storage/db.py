@@ -180,17 +180,20 @@ def make_sessions(engine: AsyncEngine) -> Sessions:
 async def unit_of_work(sessions: Sessions) -> AsyncIterator[AsyncSession]:
     """One transaction: commits when the block ends normally, rolls back on any error.
 
-    Opened while an update is being handled (``repo_inbox.current``), it also marks that update done in
-    the inbox, so the update's effects and its "handled" mark commit together or not at all."""
+    Opened while an update is being handled (``repo_inbox.current``) and having changed something, it also
+    marks that update done in the inbox, so the update's effects and its "handled" mark commit together or
+    not at all. (A transaction that only looked, as a handler letting the update through does, marks nothing.)"""
     handling = repo_inbox.current.get()
+    marked = False
     async with sessions() as session:
         async with session.begin():
             yield session
-            if handling is not None and not handling.done:
+            if handling is not None and not handling.done and repo_inbox.changed_anything(session):
                 await repo_inbox.mark_done(
                     session=session, channel=handling.channel, key=handling.key, now=datetime.now(UTC)
                 )
-        if handling is not None:
+                marked = True
+        if handling is not None and marked:
             handling.done = True
 
 

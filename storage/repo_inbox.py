@@ -3,8 +3,9 @@
 - Recording is insert-if-absent on (channel, key): an update delivered again (Telegram re-sends what a
   killed process had not confirmed) is recognised and not handled twice.
 - An update is done in the transaction of the handler that handles it: the adapter puts the update being
-  handled in ``current`` and ``storage.db.unit_of_work`` marks it done as it commits; a handler that opens
-  no transaction has its update marked right after it ran.
+  handled in ``current`` and ``storage.db.unit_of_work`` marks it done in the first of its transactions that
+  changes something (one that only looked, as a handler letting the update through to the next does, is no
+  effect of the update); an update whose handlers changed nothing is marked right after they ran.
 - Rows not done are handled again on start, in arrival order; done rows are pruned after a while.
 Channels are strings ("telegram", later "zalo") and keys are the messenger's update ids as strings.
 """
@@ -17,8 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, event, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import ORMExecuteState, Session
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -37,6 +39,29 @@ class Handling:
 
 
 current: ContextVar[Handling | None] = ContextVar("cdht_inbox_current", default=None)
+
+_WROTE = "cdht_wrote"  # Session.info flag: this session sent an INSERT, UPDATE or DELETE
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _note_statement(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        state.session.info[_WROTE] = True
+
+
+@event.listens_for(Session, "before_flush")
+def _note_flush(session: Session, _context: object, _instances: object) -> None:
+    if _pending(session):
+        session.info[_WROTE] = True
+
+
+def _pending(session: Session) -> bool:
+    return bool(session.new or session.deleted or any(session.is_modified(o) for o in session.dirty))
+
+
+def changed_anything(session: AsyncSession) -> bool:
+    """Whether the session's transaction wrote, or is about to write on commit, anything."""
+    return bool(session.sync_session.info.get(_WROTE)) or _pending(session.sync_session)
 
 
 def _insert(session: AsyncSession) -> Any:

@@ -40,25 +40,39 @@ async def test_an_update_is_recorded_once(sessions: Sessions) -> None:
 
 async def test_the_handlers_transaction_marks_the_current_update_done(sessions: Sessions) -> None:
     async with unit_of_work(sessions) as session:
-        await repo_inbox.record_updates(session=session, channel="telegram", updates=[("7", {}), ("8", {})], now=NOW)
+        await repo_inbox.record_updates(
+            session=session, channel="telegram", updates=[("7", {}), ("8", {}), ("9", {})], now=NOW
+        )
     handling = repo_inbox.Handling("telegram", "7")
     token = repo_inbox.current.set(handling)
     try:
         with pytest.raises(RuntimeError):
-            async with unit_of_work(sessions):
+            async with unit_of_work(sessions) as session:
+                session.add(UpdateInbox(channel="zalo", key="a", payload={}))
                 raise RuntimeError("the handler failed: nothing it did commits, the update is not done")
+        async with unit_of_work(sessions) as session:  # only looks (a handler letting the update through)
+            await repo_inbox.list_pending(session=session, channel="telegram")
         assert not handling.done
-        assert [r.done_at for r in await _rows(sessions)] == [None, None]
-        async with unit_of_work(sessions):
-            pass
+        assert [r.done_at for r in await _rows(sessions)] == [None, None, None]
+        async with unit_of_work(sessions) as session:  # the handler's change: an ORM row
+            session.add(UpdateInbox(channel="zalo", key="b", payload={}))
         assert handling.done
     finally:
         repo_inbox.current.reset(token)
-    rows = await _rows(sessions)
-    assert rows[0].done_at is not None and rows[1].done_at is None
-    async with unit_of_work(sessions):  # outside any update: marks nothing
-        pass
-    assert (await _rows(sessions))[1].done_at is None
+    assert [r.done_at is not None for r in await _rows(sessions)] == [True, False, False, False]
+
+    handling = repo_inbox.Handling("telegram", "8")
+    token = repo_inbox.current.set(handling)
+    try:
+        async with unit_of_work(sessions) as session:  # the handler's change: a statement
+            await repo_inbox.mark_done(session=session, channel="zalo", key="b", now=NOW)
+    finally:
+        repo_inbox.current.reset(token)
+    assert handling.done
+    async with unit_of_work(sessions) as session:  # outside any update: marks nothing
+        session.add(UpdateInbox(channel="zalo", key="c", payload={}))
+    async with sessions() as session:
+        assert [r.key for r in await repo_inbox.list_pending(session=session, channel="telegram")] == ["9"]
 
 
 async def test_done_rows_are_pruned(sessions: Sessions) -> None:
