@@ -25,7 +25,7 @@ from bot.app import build_application
 from bot.inbox import replay
 from bot.settings import Settings
 from bot.web import build_web_app, health, telegram_webhook
-from storage.db import ensure_schema, is_sqlite, make_engine, make_sessions, normalise_url
+from storage.db import make_sessions, open_database
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +48,11 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
         if stop is None:
             stop = asyncio.Event()
             signals.enter_context(_stop_on_signals(stop))
-        engine = make_engine(settings.database_url)
-        try:
-            await ensure_schema(engine, auto_upgrade=is_sqlite(normalise_url(settings.database_url)))
+        # Reachable and migrated (SQLite: migrated here), or DatabaseUnavailable / SchemaNotReady for the CLI.
+        async with open_database(settings.database_url) as engine:
             settings.evidence_dir.mkdir(parents=True, exist_ok=True)
             app = build_application(settings, make_sessions(engine))
             await run(app, settings, engine, stop)
-        finally:
-            await engine.dispose()
 
 
 async def run(app: Application, settings: Settings, engine: AsyncEngine, stop: asyncio.Event) -> None:
