@@ -7,10 +7,13 @@ Accepted: photos, and documents that are PDF, JPEG/PNG or office documents (DOCX
 from __future__ import annotations
 
 import hashlib
+import shutil
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
 from telegram import Bot, Message
+
+from storage.repo_people import Erased
 
 MAX_BYTES = 20 * 1024 * 1024  # Bot API getFile limit
 
@@ -91,6 +94,12 @@ def _safe_name(name: str | None) -> str | None:
     return PurePath(name).name[:255] if name else None
 
 
+def folder(year: int, assessment_id: int, indicator: int | None = None) -> Path:
+    """Where an assessment's files are kept under EVIDENCE_DIR (one folder per indicator inside)."""
+    base = Path(str(year), str(assessment_id))
+    return base if indicator is None else base / str(indicator)
+
+
 def relative_path(year: int, assessment_id: int, indicator: int, item: Candidate) -> Path:
     """Where a file is kept under EVIDENCE_DIR: a folder per assessment and indicator, named by its unique id."""
     safe_id = "".join(ch for ch in item.file_unique_id if ch.isalnum() or ch in "-_")
@@ -113,3 +122,43 @@ async def download(bot: Bot, item: Candidate, path: Path) -> tuple[int, str]:
             size += len(chunk)
     partial.replace(path)
     return size, digest.hexdigest()
+
+
+def _remove(path: Path, root: Path) -> bool:
+    """Removes a file, then each parent folder up to ``root`` that this left empty; True if a file went."""
+    try:
+        path.unlink()
+        removed = True
+    except FileNotFoundError:
+        removed = False
+    _prune(path.parent, root)
+    return removed
+
+
+def _prune(directory: Path, root: Path) -> None:
+    while directory != root and root in directory.parents:
+        try:
+            directory.rmdir()  # only succeeds when empty
+        except OSError:
+            return
+        directory = directory.parent
+
+
+# --------------------------------------------------------------------------- erasing a person
+
+
+def erase(root: Path, erased: Erased) -> int:
+    """Removes from disk everything of an erased person: the files their rows named and every file left in
+    their assessments' folders (a download that never committed), then those folders. Returns how many
+    files went. Call after the erasure has committed: a crash before this leaves only orphans to sweep."""
+    removed = 0
+    for path in erased.evidence_paths:
+        removed += _remove(root / path, root)
+    for year, assessment_id in erased.assessments:
+        directory = root / folder(year, assessment_id)
+        if not directory.is_dir():
+            continue
+        removed += sum(1 for p in directory.rglob("*") if not p.is_dir())
+        shutil.rmtree(directory, ignore_errors=True)
+        _prune(directory.parent, root)
+    return removed

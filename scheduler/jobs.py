@@ -102,6 +102,8 @@ async def close_broadcasts(*, sessions: Sessions, now: datetime) -> int:
             assert broadcast.id is not None
             broadcast.status = ro.BroadcastStatus.DONE
             session.add(broadcast)
+            if broadcast.officer_id is None:
+                continue  # its officer erased themselves (/deleteme): nobody to tell
             await ro.enqueue(
                 session=session,
                 person_id=broadcast.officer_id,

@@ -20,7 +20,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage import repo_inbox
@@ -243,8 +243,27 @@ def _upgrade(conn: Connection, target: str) -> list[str]:
 async def upgrade(engine: AsyncEngine, target: str = "head") -> list[str]:
     """Runs the migrations up to ``target`` on the engine's database; returns the revisions applied, oldest
     first (none when it was already there)."""
-    async with engine.begin() as conn:
-        return await conn.run_sync(_upgrade, target)
+    async with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            # SQLite changes a table's keys by rebuilding it (batch mode); with keys enforced, dropping the old
+            # table would delete the rows pointing at it, or refuse. Enforcement can only be switched outside a
+            # transaction: off before the migrations, checked at their end, on again after.
+            await _pragma(conn, "foreign_keys=OFF")
+        try:
+            async with conn.begin():
+                applied = await conn.run_sync(_upgrade, target)
+                if sqlite and (await conn.exec_driver_sql("PRAGMA foreign_key_check")).first() is not None:
+                    raise RuntimeError("a migration left rows pointing at nothing: nothing was changed")
+                return applied
+        finally:
+            if sqlite:
+                await _pragma(conn, "foreign_keys=ON")
+
+
+async def _pragma(conn: AsyncConnection, setting: str) -> None:
+    await conn.exec_driver_sql(f"PRAGMA {setting}")
+    await conn.commit()
 
 
 async def ensure_schema(engine: AsyncEngine, *, auto_upgrade: bool) -> None:

@@ -98,17 +98,17 @@ class Person(SQLModel, table=True):
 class Role(SQLModel, table=True):
     __table_args__ = (sa.UniqueConstraint("person_id", "unit_id", "role"),)
     id: int | None = Field(default=None, primary_key=True)
-    person_id: int = Field(foreign_key="person.id", index=True)
+    person_id: int = Field(foreign_key="person.id", ondelete="CASCADE", index=True)
     unit_id: int | None = Field(default=None, foreign_key="unit.id")  # None: everywhere (admin)
     role: str = Field(max_length=16)
-    granted_by: int | None = Field(default=None, foreign_key="person.id")
+    granted_by: int | None = Field(default=None, foreign_key="person.id", ondelete="SET NULL")
     created_at: datetime = _ts(nullable=False, default=utcnow)
 
 
 class Assessment(SQLModel, table=True):
     __table_args__ = (sa.UniqueConstraint("person_id", "year"),)
     id: int | None = Field(default=None, primary_key=True)
-    person_id: int = Field(foreign_key="person.id", index=True)
+    person_id: int = Field(foreign_key="person.id", ondelete="CASCADE", index=True)
     unit_id: int | None = Field(default=None, foreign_key="unit.id", index=True)
     year: int = Field(index=True)
     group_code: str | None = Field(default=None, max_length=32)
@@ -126,7 +126,7 @@ class Assessment(SQLModel, table=True):
     return_reason: str | None = Field(default=None, max_length=1000)
     submitted_at: datetime | None = _ts(nullable=True)
     reviewed_at: datetime | None = _ts(nullable=True)
-    reviewed_by: int | None = Field(default=None, foreign_key="person.id")
+    reviewed_by: int | None = Field(default=None, foreign_key="person.id", ondelete="SET NULL")
     decision_no: str | None = Field(default=None, max_length=64)
     decision_date: datetime | None = _ts(nullable=True)
     created_at: datetime = _ts(nullable=False, default=utcnow)
@@ -136,7 +136,7 @@ class Assessment(SQLModel, table=True):
 class Answer(SQLModel, table=True):
     __table_args__ = (sa.UniqueConstraint("assessment_id", "indicator"),)
     id: int | None = Field(default=None, primary_key=True)
-    assessment_id: int = Field(foreign_key="assessment.id", index=True)
+    assessment_id: int = Field(foreign_key="assessment.id", ondelete="CASCADE", index=True)
     indicator: int
     chosen: int | None = Field(default=None)
     reviewer_points: int | None = Field(default=None)
@@ -147,7 +147,7 @@ class Answer(SQLModel, table=True):
 class Evidence(SQLModel, table=True):
     __table_args__ = (sa.UniqueConstraint("assessment_id", "indicator", "file_unique_id"),)
     id: int | None = Field(default=None, primary_key=True)
-    assessment_id: int = Field(foreign_key="assessment.id", index=True)
+    assessment_id: int = Field(foreign_key="assessment.id", ondelete="CASCADE", index=True)
     indicator: int
     kind: str = Field(max_length=16)  # photo | document
     file_id: str = Field(max_length=256)
@@ -163,8 +163,8 @@ class Evidence(SQLModel, table=True):
 
 class AuditEvent(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
-    actor_id: int | None = Field(default=None, foreign_key="person.id", index=True)
-    assessment_id: int | None = Field(default=None, foreign_key="assessment.id", index=True)
+    actor_id: int | None = Field(default=None, foreign_key="person.id", ondelete="SET NULL", index=True)
+    assessment_id: int | None = Field(default=None, foreign_key="assessment.id", ondelete="CASCADE", index=True)
     action: str = Field(max_length=32)
     indicator: int | None = Field(default=None)
     before: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
@@ -190,7 +190,7 @@ class Outbox(SQLModel, table=True):
         sa.Index("ix_outbox_due", "status", "due_at"),
     )
     id: int | None = Field(default=None, primary_key=True)
-    person_id: int = Field(foreign_key="person.id", index=True)
+    person_id: int = Field(foreign_key="person.id", ondelete="CASCADE", index=True)
     kind: str = Field(max_length=32)
     cycle: str = Field(max_length=64)  # e.g. "2026" or "2026:d7" or "broadcast:12"
     due_at: datetime = _ts(nullable=False)
@@ -206,7 +206,8 @@ class Outbox(SQLModel, table=True):
 
 class Broadcast(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
-    officer_id: int = Field(foreign_key="person.id")
+    # The officer may erase themselves (/deleteme): what was sent to others stays, without its author.
+    officer_id: int | None = Field(default=None, foreign_key="person.id", ondelete="SET NULL")
     unit_id: int = Field(foreign_key="unit.id")
     text: str = Field(max_length=4000)
     status: str = Field(default="draft", max_length=16)  # draft | queued | done

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, update
+from sqlalchemy import delete, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from conversations.units import clean_name, code_problem, name_problem
-from storage.models import Answer, Assessment, AuditEvent, Evidence, Outbox, Person, Role, Unit
+from storage.models import Answer, Assessment, Broadcast, Evidence, Person, Unit
+from storage.repo_outbox import BroadcastStatus
 
 
 async def get_person(*, session: AsyncSession, telegram_id: int, lock: bool = False) -> Person | None:
@@ -96,28 +98,40 @@ async def person_data(*, session: AsyncSession, person: Person) -> dict[str, Any
     return out
 
 
-async def delete_person(*, session: AsyncSession, person: Person) -> list[str]:
-    """Erases a person and all they stored; returns the evidence file paths for the caller to remove.
+@dataclass(frozen=True)
+class Erased:
+    """What erasing a person leaves to remove outside the database, once the erasure has committed."""
 
-    Audit entries written by others about this person's assessments go with them; entries this person
-    wrote as an officer stay, without the link to them.
+    evidence_paths: list[str]  # the files their evidence rows named, under EVIDENCE_DIR
+    assessments: list[tuple[int, int]]  # (year, id) of each of their assessments: the folders of their files
+
+
+# Broadcasts that reached others are history kept about them; one never sent is only its author's.
+_SENT_BROADCASTS = (BroadcastStatus.QUEUED, BroadcastStatus.DONE)
+
+
+async def delete_person(*, session: AsyncSession, person: Person) -> Erased:
+    """Erases a person, citizen or officer, with all they stored; returns what the caller removes from disk.
+
+    The delete rules of the foreign keys (models, migration 0004) do the work: the person's own rows go
+    with them (assessments with their answers, evidence and the audit of them; roles, outbox rows, a
+    pending officer step), and history kept about others stays without the link to them (assessments they
+    reviewed, roles they granted, audit entries they wrote, broadcasts sent, role links they made or used).
     """
-    assessment_ids = list((await session.exec(select(Assessment.id).where(Assessment.person_id == person.id))).all())
-    paths = list(
-        (await session.exec(select(Evidence.path).where(col(Evidence.assessment_id).in_(assessment_ids)))).all()
-    )
-    await session.exec(delete(Evidence).where(col(Evidence.assessment_id).in_(assessment_ids)))
-    await session.exec(delete(Answer).where(col(Answer.assessment_id).in_(assessment_ids)))
-    await session.exec(delete(AuditEvent).where(col(AuditEvent.assessment_id).in_(assessment_ids)))
-    await session.exec(update(AuditEvent).where(col(AuditEvent.actor_id) == person.id).values(actor_id=None))
-    await session.exec(update(Assessment).where(col(Assessment.reviewed_by) == person.id).values(reviewed_by=None))
-    await session.exec(update(Role).where(col(Role.granted_by) == person.id).values(granted_by=None))
-    await session.exec(delete(Assessment).where(col(Assessment.id).in_(assessment_ids)))
-    await session.exec(delete(Outbox).where(col(Outbox.person_id) == person.id))
-    await session.exec(delete(Role).where(col(Role.person_id) == person.id))
+    assessments = [
+        (year, assessment_id)
+        for year, assessment_id in (
+            await session.exec(select(Assessment.year, Assessment.id).where(Assessment.person_id == person.id))
+        ).all()
+        if assessment_id is not None
+    ]
+    ids = [assessment_id for _, assessment_id in assessments]
+    paths = list((await session.exec(select(Evidence.path).where(col(Evidence.assessment_id).in_(ids)))).all())
+    unsent = col(Broadcast.status).not_in(_SENT_BROADCASTS)
+    await session.exec(delete(Broadcast).where(col(Broadcast.officer_id) == person.id, unsent))
     await session.delete(person)
     await session.flush()
-    return paths
+    return Erased(paths, assessments)
 
 
 def touch(person: Person, step: str) -> None:

@@ -12,7 +12,7 @@ import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from html import escape
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -50,6 +50,8 @@ class Turn:
     session: AsyncSession
     journey: Journey
     render: Renderer
+    # Work that must wait until the transaction has committed (removing an erased person's files).
+    after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     @property
     def person(self) -> Person:
@@ -83,7 +85,10 @@ async def turn(update: Update, context: Context, *, create: bool = False) -> Asy
             return
         person.chat_id = chat.id
         journey = await jr.load(session=session, registry=context.registry, person=person, year=context.year())
-        yield Turn(session, journey, Renderer(person.locale, context.registry, context.settings.zone))
+        t = Turn(session, journey, Renderer(person.locale, context.registry, context.settings.zone))
+        yield t
+    for then in t.after_commit:
+        await then()
 
 
 async def advance(t: Turn, context: Context, event: flow.Event) -> tuple[str, ...]:
@@ -452,20 +457,20 @@ async def _set_language(t: Turn, context: Context, code: str) -> None:
 
 
 async def _delete(t: Turn, context: Context, confirmed: bool) -> None:
+    """Erases the person; their files, folders included, go once the erasure has committed (a crash in
+    between leaves only files no row points to, which the evidence sweep removes)."""
     chat_id = t.person.chat_id or t.person.telegram_id
     if not confirmed:
         await context.bot.send_message(chat_id, t.render.t("deleteme.kept"), parse_mode=ParseMode.HTML)
         return
-    paths = await rp.delete_person(session=t.session, person=t.person)
-    await t.session.flush()
-    removed = 0
-    for path in paths:
-        try:
-            context.settings.evidence_dir.joinpath(path).unlink(missing_ok=True)
-            removed += 1
-        except OSError:
-            log.warning("could not remove an evidence file")
-    await context.bot.send_message(chat_id, t.render.t("deleteme.done", files=removed), parse_mode=ParseMode.HTML)
+    erased = await rp.delete_person(session=t.session, person=t.person)
+    render, root = t.render, context.settings.evidence_dir
+
+    async def remove_files() -> None:
+        removed = await asyncio.to_thread(ev.erase, root, erased)
+        await context.bot.send_message(chat_id, render.t("deleteme.done", files=removed), parse_mode=ParseMode.HTML)
+
+    t.after_commit.append(remove_files)
 
 
 async def _retire_buttons(message: Message) -> None:

@@ -16,7 +16,7 @@ from storage import journey as jr
 from storage import repo_assessments as ra
 from storage import repo_people as rp
 from storage.db import Sessions, unit_of_work
-from storage.models import Answer, Assessment, Evidence, Outbox, OutboxStatus, Person
+from storage.models import Answer, Assessment, AuditEvent, Evidence, Outbox, OutboxStatus, Person
 
 NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 YEAR = 2026
@@ -154,11 +154,11 @@ async def test_delete_person_erases_everything_and_returns_file_paths(sessions: 
     other = await make_person(sessions, telegram_id=2, code="T2")
     async with unit_of_work(sessions) as s:
         person = await rp.get_person(session=s, telegram_id=1)
-        paths = await rp.delete_person(session=s, person=person)
-    assert paths == ["2026/1/1/u.jpg"]
+        erased = await rp.delete_person(session=s, person=person)
+    assert erased == rp.Erased(["2026/1/1/u.jpg"], [(2026, 1)])
     async with sessions() as s:
         assert [p.id for p in (await s.exec(select(Person))).all()] == [other]
-        for table in (Assessment, Answer, Evidence, Outbox):
+        for table in (Assessment, Answer, Evidence, Outbox, AuditEvent):
             assert (await s.exec(select(table))).all() == []
 
 
