@@ -1,31 +1,60 @@
-"""Evidence files: what is accepted, and fetching an accepted file through getFile into EVIDENCE_DIR.
+"""Evidence files: what is accepted, fetching a file through getFile, checking its content, and keeping
+EVIDENCE_DIR in step with the database.
 
-Accepted: photos, and documents that are PDF, JPEG/PNG or office documents (DOCX, XLSX, ODT), up to the
-20 MB a bot may download. The size is checked from the message before getFile is called.
+Accepted: photos, and documents that are PDF, JPEG/PNG/WebP or office documents (DOCX, XLSX, ODT), up to the
+20 MB a bot may download. The size is checked from the message before getFile is called; after download the
+content is checked against what the file claims to be: its magic bytes (``filetype``), and for an office
+file the names in its ZIP directory. Nothing in a ZIP is ever decompressed, so a zip bomb stays closed.
+
+A downloaded file waits under a temporary name (``<id>.<random>.part``) until the row that points to it has
+committed, and only then takes its final name (:meth:`Fetched.keep`). So a final name always has its row,
+and a crash in between leaves only a ``.part`` file, which no row names.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
+import secrets
 import shutil
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
+import filetype
 from telegram import Bot, Message
 
 from storage.repo_people import Erased
 
+log = logging.getLogger(__name__)
+
 MAX_BYTES = 20 * 1024 * 1024  # Bot API getFile limit
 
+PDF = "application/pdf"
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+ODT = "application/vnd.oasis.opendocument.text"
+IMAGES = ("image/jpeg", "image/png", "image/webp")
+
 ACCEPTED_MIME = {
-    "application/pdf": ".pdf",
+    PDF: ".pdf",
     "image/jpeg": ".jpg",
     "image/png": ".png",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ".xlsx",
-    "application/vnd.oasis.opendocument.text": ".odt",
+    "image/webp": ".webp",
+    DOCX: ".docx",
+    XLSX: ".xlsx",
+    ODT: ".odt",
 }
 _BY_SUFFIX = {suffix: mime for mime, suffix in ACCEPTED_MIME.items()} | {".jpeg": "image/jpeg"}
+
+# The parts an office file must list in its ZIP directory (ODT: its ``mimetype`` entry, checked apart).
+_OFFICE_PARTS = {DOCX: ("[Content_Types].xml", "word/document.xml"), XLSX: ("[Content_Types].xml", "xl/workbook.xml")}
+_ZIP_LOCAL_HEADER = b"PK\x03\x04"
+_HEAD_BYTES = 8192  # what filetype reads of a file
+_ODT_MIMETYPE_MAX = 64  # the ``mimetype`` entry is a short, stored (uncompressed) text
+
+PART = ".part"
 
 
 @dataclass(frozen=True)
@@ -41,16 +70,25 @@ class Candidate:
     media_group_id: str | None
 
     @property
-    def suffix(self) -> str:
-        return ACCEPTED_MIME[self.mime_type]
+    def stem(self) -> str:
+        """The file's name in its folder, without suffix: Telegram's unique id, reduced to safe characters."""
+        return "".join(ch for ch in self.file_unique_id if ch.isalnum() or ch in "-_") or "file"
+
+
+_REFUSALS = {"too_big": "evidence.too_big", "bad_type": "evidence.bad_type", "bad_content": "evidence.bad_content"}
 
 
 class Refused(Exception):
-    """Not acceptable evidence; ``reason`` is a catalog key suffix: too_big or bad_type."""
+    """Not acceptable evidence: ``reason`` is too_big, bad_type (not a kind we take) or bad_content (the
+    content is not what the file claims to be); ``key`` is the catalog text that tells the person."""
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(reason)
+
+    @property
+    def key(self) -> str:
+        return _REFUSALS[self.reason]
 
 
 def candidate(message: Message) -> Candidate | None:
@@ -100,28 +138,102 @@ def folder(year: int, assessment_id: int, indicator: int | None = None) -> Path:
     return base if indicator is None else base / str(indicator)
 
 
-def relative_path(year: int, assessment_id: int, indicator: int, item: Candidate) -> Path:
-    """Where a file is kept under EVIDENCE_DIR: a folder per assessment and indicator, named by its unique id."""
-    safe_id = "".join(ch for ch in item.file_unique_id if ch.isalnum() or ch in "-_")
-    return Path(str(year), str(assessment_id), str(indicator), f"{safe_id}{item.suffix}")
+# --------------------------------------------------------------------------- content
 
 
-async def download(bot: Bot, item: Candidate, path: Path) -> tuple[int, str]:
-    """Downloads through getFile; returns (size, SHA-256). Refused if the real size is over the limit."""
-    telegram_file = await bot.get_file(item.file_id)
-    if telegram_file.file_size is not None and telegram_file.file_size > MAX_BYTES:
-        raise Refused("too_big")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(path.suffix + ".part")
-    await telegram_file.download_to_drive(partial)
+def content_type(path: Path, claimed: str) -> str | None:
+    """The MIME type ``path`` really has if its content is what ``claimed`` says (any of JPEG/PNG/WebP for an
+    image), else None. Reads the first bytes, and for an office file the ZIP's central directory only."""
+    with path.open("rb") as fh:
+        head = fh.read(_HEAD_BYTES)
+    if claimed in IMAGES:
+        found = filetype.guess_mime(head)
+        return found if found in IMAGES else None
+    if claimed == PDF:
+        return PDF if filetype.guess_mime(head) == PDF and head.startswith(b"%PDF-") else None
+    if claimed in (DOCX, XLSX, ODT):
+        # Starting with a local header rules out an executable with a ZIP appended (a self-extractor).
+        return claimed if head.startswith(_ZIP_LOCAL_HEADER) and _office_parts_present(path, claimed) else None
+    return None
+
+
+def _office_parts_present(path: Path, claimed: str) -> bool:
+    """Whether the ZIP's directory lists the parts of ``claimed``. Opening a ZipFile reads only the central
+    directory; the one member read, ODT's ``mimetype``, is taken only when stored uncompressed and tiny."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if claimed == ODT:
+                info = archive.getinfo("mimetype")
+                if info.compress_type != zipfile.ZIP_STORED or info.file_size > _ODT_MIMETYPE_MAX:
+                    return False
+                return archive.read(info).strip() == ODT.encode()
+            names = set(archive.namelist())
+            return all(part in names for part in _OFFICE_PARTS[claimed])
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError, NotImplementedError, RuntimeError):
+        return False  # damaged, encrypted, or not the parts we need: not that document
+
+
+def _inspect(path: Path, claimed: str) -> tuple[int, str, str]:
+    """(size, SHA-256, real MIME type) of a downloaded file; Refused if too big or not what it claims."""
     digest = hashlib.sha256()
     size = 0
-    with partial.open("rb") as fh:
+    with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 16), b""):
             digest.update(chunk)
             size += len(chunk)
-    partial.replace(path)
-    return size, digest.hexdigest()
+    if size > MAX_BYTES:
+        raise Refused("too_big")
+    real = content_type(path, claimed)
+    if real is None:
+        raise Refused("bad_content")
+    return size, digest.hexdigest(), real
+
+
+# --------------------------------------------------------------------------- download
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A downloaded, checked file under its temporary name, waiting for its row to commit."""
+
+    root: Path  # EVIDENCE_DIR
+    temp: Path  # absolute
+    relative: Path  # the final name under root: what the Evidence row stores
+    size: int
+    sha256: str
+    mime_type: str
+
+    def keep(self) -> None:
+        """Gives the file its final name; call only once its row has committed. A failure is logged, not
+        raised: the row is stored, and the file waits under its temporary name."""
+        try:
+            self.temp.replace(self.root / self.relative)
+        except OSError as exc:
+            log.warning("evidence file could not take its final name: %s", type(exc).__name__)
+
+    def discard(self) -> None:
+        """Removes the file (no row points to it), and its folders if that left them empty."""
+        _remove(self.temp, self.root)
+
+
+async def download(bot: Bot, item: Candidate, root: Path, where: Path) -> Fetched:
+    """Downloads through getFile into ``root/where`` under a temporary name and checks the content.
+    Refused (and nothing left on disk) if the real size is over the limit or the content is not what it
+    claims to be."""
+    telegram_file = await bot.get_file(item.file_id)
+    if telegram_file.file_size is not None and telegram_file.file_size > MAX_BYTES:
+        raise Refused("too_big")
+    directory = root / where
+    directory.mkdir(parents=True, exist_ok=True)
+    temp = directory / f"{item.stem}.{secrets.token_hex(4)}{PART}"
+    try:
+        await telegram_file.download_to_drive(temp)
+        # Hashing 20 MB and reading a ZIP directory are blocking work: off the event loop.
+        size, digest, real = await asyncio.to_thread(_inspect, temp, item.mime_type)
+    except BaseException:
+        _remove(temp, root)
+        raise
+    return Fetched(root, temp, where / f"{item.stem}{ACCEPTED_MIME[real]}", size, digest, real)
 
 
 def _remove(path: Path, root: Path) -> bool:
@@ -150,7 +262,7 @@ def _prune(directory: Path, root: Path) -> None:
 def erase(root: Path, erased: Erased) -> int:
     """Removes from disk everything of an erased person: the files their rows named and every file left in
     their assessments' folders (a download that never committed), then those folders. Returns how many
-    files went. Call after the erasure has committed: a crash before this leaves only orphans to sweep."""
+    files went. Call after the erasure has committed: a crash before this leaves only files no row names."""
     removed = 0
     for path in erased.evidence_paths:
         removed += _remove(root / path, root)

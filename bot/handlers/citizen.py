@@ -483,7 +483,7 @@ async def _retire_buttons(message: Message) -> None:
 
 
 async def evidence(update: Update, context: Context) -> None:
-    """Downloads a photo or document into the evidence folder and records it for the current indicator."""
+    """Downloads a photo or document, checks its content, and records it for the current indicator."""
     message = update.effective_message
     assert message is not None
     # First transaction: is a file expected now, and is this one acceptable?
@@ -498,43 +498,66 @@ async def evidence(update: Update, context: Context) -> None:
         try:
             item = ev.candidate(message)
         except ev.Refused as refused:
-            await say(
-                message,
-                t.render.t("evidence." + refused.reason, mb=ev.MAX_BYTES // (1024 * 1024)),
-                t.render.evidence_buttons(t.journey),
-            )
+            await _refuse(message, t.render, refused, t.render.evidence_buttons(t.journey))
             return
         assert item is not None
         assessment_id, indicator, year = t.journey.assessment.id, state.indicator, t.journey.assessment.year
+        assert assessment_id is not None
         if await ra.has_evidence(
             session=t.session, assessment_id=assessment_id, indicator=indicator, file_unique_id=item.file_unique_id
         ):
             await say(message, t.render.t("evidence.duplicate"), t.render.evidence_buttons(t.journey))
             return
-        render = t.render
+        render, buttons = t.render, t.render.evidence_buttons(t.journey)
     # The download happens outside any transaction: no row lock is held while bytes travel.
-    relative = ev.relative_path(year, assessment_id, indicator, item)
+    root = context.settings.evidence_dir
     try:
-        size, digest = await ev.download(context.bot, item, context.settings.evidence_dir / relative)
+        fetched = await ev.download(context.bot, item, root, ev.folder(year, assessment_id, indicator))
     except ev.Refused as refused:
-        await say(message, render.t("evidence." + refused.reason, mb=ev.MAX_BYTES // (1024 * 1024)))
+        await _refuse(message, render, refused, buttons)  # nothing stored; the person stays on the step
         return
-    except TelegramError as exc:
+    except (TelegramError, OSError) as exc:
         log.warning("evidence download failed: %s", type(exc).__name__)
         await say(message, render.t("evidence.download_failed"))
         return
-    # Second transaction: the step may have moved meanwhile; record only if the file is still wanted.
+    # The file keeps its temporary name until its row has committed: a crash before leaves no final file.
+    try:
+        recorded, reply = await _record(update, context, message, item, fetched, indicator)
+    except BaseException:
+        fetched.discard()
+        raise
+    if recorded:
+        fetched.keep()
+    else:
+        fetched.discard()
+    if reply is not None:
+        await acknowledge(context, message, *reply)
+
+
+async def _refuse(message: Message, render: Renderer, refused: ev.Refused, buttons: InlineKeyboardMarkup) -> None:
+    """Says why a file is not accepted and what is; the evidence step's buttons stay at hand."""
+    await say(message, render.t(refused.key, mb=ev.MAX_BYTES // (1024 * 1024)), buttons)
+
+
+async def _record(
+    update: Update, context: Context, message: Message, item: ev.Candidate, fetched: ev.Fetched, indicator: int
+) -> tuple[bool, tuple[str, InlineKeyboardMarkup] | None]:
+    """Second transaction: the step may have moved meanwhile; records the file only if it is still wanted.
+    Returns, once committed, whether a new row points to the file, and the reply still to send (if any)."""
     async with turn(update, context) as t:
-        assert t is not None
+        if t is None:  # erased (/deleteme) while the file travelled
+            return False, None
         try:
             await advance(t, context, flow.AttachedEvidence(indicator))
         except FlowError:
             await show(message, t, ("evidence.not_now",))
-            return
-        assert t.journey.assessment is not None
-        if not await ra.has_evidence(
+            return False, None
+        assert t.journey.assessment is not None and t.journey.assessment.id is not None
+        assessment_id = t.journey.assessment.id
+        recorded = not await ra.has_evidence(
             session=t.session, assessment_id=assessment_id, indicator=indicator, file_unique_id=item.file_unique_id
-        ):
+        )
+        if recorded:
             await ra.add_evidence(
                 session=t.session,
                 evidence=Evidence(
@@ -544,10 +567,10 @@ async def evidence(update: Update, context: Context) -> None:
                     file_id=item.file_id,
                     file_unique_id=item.file_unique_id,
                     file_name=item.file_name,
-                    mime_type=item.mime_type,
-                    size=size,
-                    sha256=digest,
-                    path=str(relative),
+                    mime_type=fetched.mime_type,
+                    size=fetched.size,
+                    sha256=fetched.sha256,
+                    path=fetched.relative.as_posix(),
                     media_group_id=item.media_group_id,
                 ),
             )
@@ -555,9 +578,8 @@ async def evidence(update: Update, context: Context) -> None:
         t.journey = await jr.load(
             session=t.session, registry=context.registry, person=t.person, year=context.year(), lock=False
         )
-        text = t.render.t("evidence.received", n=indicator, count=count)
-        markup = t.render.evidence_buttons(t.journey)
-    await acknowledge(context, message, text, markup)
+        reply = (t.render.t("evidence.received", n=indicator, count=count), t.render.evidence_buttons(t.journey))
+    return recorded, reply
 
 
 async def acknowledge(context: Context, message: Message, text: str, markup: InlineKeyboardMarkup) -> None:

@@ -12,8 +12,9 @@ from sqlmodel import select
 from bot.callbacks import Button, Verb
 from storage.db import Sessions
 from storage.models import Answer, Assessment, Evidence, Person
-from tests.bot.harness import Harness, User
+from tests.bot.harness import Harness, User, jpeg
 from tests.bot.test_citizen_journey import make_unit, register
+from tests.fakes import documents
 
 
 @pytest.fixture
@@ -151,7 +152,7 @@ async def test_office_file_sent_as_octet_stream_is_accepted_by_its_name(bot: Har
     await make_unit(sessions)
     lan = User(bot, 2012)
     await at_evidence_step(lan)
-    await lan.document("chung-chi.docx", "application/octet-stream", b"PK\x03\x04 docx")
+    await lan.document("chung-chi.docx", "application/octet-stream", documents.docx())
     async with sessions() as s:
         ev = (await s.exec(select(Evidence))).one()
     assert ev.mime_type.endswith("wordprocessingml.document") and ev.path.endswith(".docx")
@@ -173,7 +174,7 @@ async def test_same_file_twice_is_stored_once(bot: Harness, sessions: Sessions) 
     await make_unit(sessions)
     lan = User(bot, 2014)
     await at_evidence_step(lan)
-    file = lan.serve(b"the same photo")
+    file = lan.serve(jpeg(b"the same photo"))
     await lan.photo(file=file)
     await lan.photo(file=file)
     assert "đã có trong minh chứng" in lan.last_text()

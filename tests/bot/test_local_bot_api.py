@@ -36,7 +36,7 @@ async def test_the_bot_talks_to_the_configured_local_bot_api(
         telegram_file_base_url=f"{emulator.base}/file/bot",
     )
     app = build_application(settings, sessions)  # no fake transport: python-telegram-bot's httpx request
-    emulator.api.files["PHOTO1"] = b"\xff\xd8 evidence over http"
+    emulator.api.files["PHOTO1"] = b"\xff\xd8\xff\xe0 evidence over http"
     async with app:
         user = {"id": 4242, "is_bot": False, "first_name": "Lan", "language_code": "vi"}
         chat = {"id": 4242, "type": "private"}
@@ -98,4 +98,4 @@ async def test_the_bot_talks_to_the_configured_local_bot_api(
     assert any("Đã lưu minh chứng cho chỉ tiêu 1" in t for t in texts)
     async with sessions() as s:
         ev = (await s.exec(select(Evidence))).one()
-    assert (tmp_path / "ev" / ev.path).read_bytes() == b"\xff\xd8 evidence over http"
+    assert (tmp_path / "ev" / ev.path).read_bytes() == b"\xff\xd8\xff\xe0 evidence over http"
