@@ -20,6 +20,7 @@ from telegram.ext import (
 from telegram.request import BaseRequest
 
 from bot.context import BotData, Context, _utcnow
+from bot.evidence import schedule_sweep as schedule_evidence_sweep
 from bot.handlers import citizen, officers, reminders, reports
 from bot.handlers.errors import on_error
 from bot.inbox import InboxApplication, InboxQueue, schedule_pruning
@@ -108,6 +109,7 @@ def build_application(
     # An officer's broadcast text, likewise (its own group: one handler runs per group).
     app.add_handlers(reminders.early_handlers(), group=reminders.TEXT_GROUP)
     schedule_reminders(app)  # planning and dispatch jobs, unless SCHEDULER_ENABLED is off
+    schedule_evidence_sweep(app)  # daily: files no evidence row points to, likewise
     schedule_pruning(app)  # handled updates leave the inbox after a while
     app.add_error_handler(on_error)
     return app

@@ -8,23 +8,33 @@ file the names in its ZIP directory. Nothing in a ZIP is ever decompressed, so a
 
 A downloaded file waits under a temporary name (``<id>.<random>.part``) until the row that points to it has
 committed, and only then takes its final name (:meth:`Fetched.keep`). So a final name always has its row,
-and a crash in between leaves only a ``.part`` file, which no row names.
+and a crash in between leaves a ``.part`` file that :func:`sweep` removes (or renames, if its row did commit).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime as dt
 import hashlib
 import logging
+import os
 import secrets
 import shutil
+import time
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
 import filetype
 from telegram import Bot, Message
+from telegram.ext import Application
 
+from bot.context import Context
+from bot.settings import Settings
+from storage import repo_assessments as ra
+from storage.db import Sessions
 from storage.repo_people import Erased
 
 log = logging.getLogger(__name__)
@@ -55,6 +65,7 @@ _HEAD_BYTES = 8192  # what filetype reads of a file
 _ODT_MIMETYPE_MAX = 64  # the ``mimetype`` entry is a short, stored (uncompressed) text
 
 PART = ".part"
+STALE_SECONDS = 3600  # a temporary file older than this belongs to no download still running
 
 
 @dataclass(frozen=True)
@@ -205,7 +216,7 @@ class Fetched:
 
     def keep(self) -> None:
         """Gives the file its final name; call only once its row has committed. A failure is logged, not
-        raised: the row is stored, and the file waits under its temporary name."""
+        raised: the row is stored, and the sweep finishes the rename later."""
         try:
             self.temp.replace(self.root / self.relative)
         except OSError as exc:
@@ -262,7 +273,7 @@ def _prune(directory: Path, root: Path) -> None:
 def erase(root: Path, erased: Erased) -> int:
     """Removes from disk everything of an erased person: the files their rows named and every file left in
     their assessments' folders (a download that never committed), then those folders. Returns how many
-    files went. Call after the erasure has committed: a crash before this leaves only files no row names."""
+    files went. Call after the erasure has committed: a crash before this leaves only orphans to sweep."""
     removed = 0
     for path in erased.evidence_paths:
         removed += _remove(root / path, root)
@@ -274,3 +285,153 @@ def erase(root: Path, erased: Erased) -> int:
         shutil.rmtree(directory, ignore_errors=True)
         _prune(directory.parent, root)
     return removed
+
+
+# --------------------------------------------------------------------------- sweep
+
+SWEEP_JOB = "evidence:sweep"
+SWEEP_AT = dt.time(3, 30)  # local time, daily: nobody is sending evidence then
+_DEPTH = 3  # <year>/<assessment>/<indicator>/<file>: the sweep looks at nothing else under EVIDENCE_DIR
+
+
+class SweepRefused(Exception):
+    """The sweep would remove every file: the database is likely the wrong one. Nothing was touched."""
+
+
+@dataclass
+class SweepReport:
+    """What one sweep did (or, in a dry run, would do): counts only, never names."""
+
+    orphans: int = 0  # files no Evidence row points to, removed
+    stale: int = 0  # temporary files of downloads that never committed, removed
+    restored: int = 0  # temporary files whose row did commit, given their final name
+    folders: int = 0  # folders left empty, removed
+
+    def line(self, dry_run: bool) -> str:
+        remove, restore = ("would remove", "would restore") if dry_run else ("removed", "restored")
+        return (
+            f"evidence sweep: {remove} {self.orphans} orphaned files, {self.stale} stale temporary files and "
+            f"{self.folders} empty folders; {restore} {self.restored} files"
+        )
+
+
+def _walk(root: Path) -> Iterator[tuple[Path, list[str], list[str]]]:
+    """os.walk, bottom-up, over the evidence layout only: folders named by numbers, files at the fourth level.
+    A mistaken EVIDENCE_DIR (a home folder, say) thus exposes nothing else to removal."""
+    found: list[tuple[Path, list[str], list[str]]] = []
+    for dirpath, dirs, files in os.walk(root):
+        directory = Path(dirpath)
+        depth = len(directory.relative_to(root).parts)
+        dirs[:] = [d for d in dirs if d.isdigit()] if depth < _DEPTH else []
+        found.append((directory, list(dirs), files if depth == _DEPTH else []))
+    return reversed(found)
+
+
+def _listing(root: Path) -> list[tuple[Path, float]]:
+    """Every evidence file under ``root`` (relative) with its modification time."""
+    out = []
+    for directory, _dirs, files in _walk(root):
+        for name in files:
+            path = directory / name
+            try:
+                out.append((path.relative_to(root), path.lstat().st_mtime))
+            except FileNotFoundError:
+                continue  # removed meanwhile
+    return out
+
+
+def _key(relative: PurePath) -> str:
+    """A file's place without suffix: ``2026/7/3/AgAD`` for both ``AgAD.jpg`` and ``AgAD.1a2b3c4d.part``."""
+    return (relative.parent / relative.name.split(".", 1)[0]).as_posix()
+
+
+def _sweep_files(
+    root: Path, listing: list[tuple[Path, float]], wanted: set[str], now: float, dry_run: bool
+) -> SweepReport:
+    if not wanted and any(not p.name.endswith(PART) for p, _ in listing):
+        raise SweepRefused(
+            f"{len(listing)} files under EVIDENCE_DIR but no evidence in the database: "
+            "check DATABASE_URL and EVIDENCE_DIR (nothing was removed)"
+        )
+    report = SweepReport()
+    final_of = {_key(PurePath(p)): p for p in wanted}
+    gone: set[Path] = set()
+    for relative, mtime in listing:
+        if not relative.name.endswith(PART):
+            if relative.as_posix() not in wanted:
+                report.orphans += 1
+                gone.add(root / relative)
+            continue
+        if now - mtime < STALE_SECONDS:
+            continue  # a download may still be writing it, or its row be committing
+        final = final_of.get(_key(relative))
+        if final is not None and not (root / final).exists():
+            report.restored += 1  # the row committed, the rename was lost: finish it
+            if not dry_run:
+                (root / relative).replace(root / final)
+        else:
+            report.stale += 1
+            gone.add(root / relative)
+    empty = _empty_folders(root, gone)
+    report.folders = len(empty)
+    if not dry_run:
+        for path in gone:
+            path.unlink(missing_ok=True)
+        for directory in empty:  # deepest first
+            with contextlib.suppress(OSError):  # a download arrived meanwhile: keep it
+                directory.rmdir()
+    return report
+
+
+def _empty_folders(root: Path, gone: set[Path]) -> list[Path]:
+    """Evidence folders that hold nothing once the files in ``gone`` are removed, deepest first."""
+    empty: set[Path] = set()
+    order: list[Path] = []
+    for directory, dirs, files in _walk(root):
+        if directory == root or any(directory / d not in empty for d in dirs):
+            continue
+        if all(directory / f in gone for f in files) and not _holds_other(directory, dirs, files):
+            empty.add(directory)
+            order.append(directory)
+    return order
+
+
+def _holds_other(directory: Path, dirs: list[str], files: list[str]) -> bool:
+    """Whether the folder holds entries outside the layout (which the walk does not show): left alone."""
+    try:
+        return len(os.listdir(directory)) != len(dirs) + len(files)
+    except OSError:
+        return True
+
+
+async def sweep(sessions: Sessions, root: Path, *, dry_run: bool = False, now: float | None = None) -> SweepReport:
+    """Removes evidence files that no Evidence row points to, and temporary files older than an hour (or
+    renames one whose row did commit); then the folders this left empty. SweepRefused, touching nothing,
+    when the database holds no evidence at all but the folder does.
+
+    The folder is listed *before* the rows are read: a file renamed after the listing is not looked at, and
+    a file in the listing got its final name only after its row committed, so the rows read next include it.
+    """
+    listing = await asyncio.to_thread(_listing, root)  # nothing when the folder does not exist yet
+    async with sessions() as session:
+        wanted = await ra.evidence_paths(session=session)
+    at = time.time() if now is None else now
+    return await asyncio.to_thread(_sweep_files, root, listing, wanted, at, dry_run)
+
+
+def schedule_sweep(app: Application) -> None:
+    """Installs the daily sweep on the JobQueue, next to the reminder jobs (unless SCHEDULER_ENABLED is off)."""
+    settings: Settings = app.bot_data.settings
+    if not settings.scheduler_enabled or app.job_queue is None:
+        return
+    app.job_queue.run_daily(_sweep_job, time=SWEEP_AT.replace(tzinfo=settings.zone), name=SWEEP_JOB)
+
+
+async def _sweep_job(context: Context) -> None:
+    try:
+        report = await sweep(context.db, context.settings.evidence_dir)
+    except SweepRefused as exc:
+        log.warning("evidence sweep skipped: %s", exc)
+        return
+    if report != SweepReport():
+        log.info("%s", report.line(dry_run=False))

@@ -97,6 +97,11 @@ async def list_evidence(*, session: AsyncSession, assessment_id: int, indicator:
     return list((await session.exec(stmt.order_by(Evidence.id))).all())
 
 
+async def evidence_paths(*, session: AsyncSession) -> set[str]:
+    """Every stored evidence file's path under EVIDENCE_DIR: what the sweep must keep."""
+    return set((await session.exec(select(Evidence.path))).all())
+
+
 async def record_audit(
     *,
     session: AsyncSession,

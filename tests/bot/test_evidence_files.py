@@ -4,6 +4,8 @@ otherwise, nothing kept), a file keeps a temporary name until its row commits, a
 
 from __future__ import annotations
 
+import os
+import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +23,9 @@ from tests.bot.harness import Harness, User, jpeg
 from tests.bot.test_bad_input import at_evidence_step, snapshot
 from tests.bot.test_citizen_journey import make_unit
 from tests.fakes import documents
+
+LATER = 2 * ev.STALE_SECONDS  # seconds ahead: a leftover temporary file counts as stale
+
 
 @pytest.fixture
 async def bot(sessions: Sessions, tmp_path: Path):
@@ -153,6 +158,49 @@ async def test_a_failed_commit_leaves_no_file(
     assert on_disk(bot) == []
 
 
+async def test_a_crash_before_the_commit_leaves_a_temporary_file_the_sweep_removes(
+    bot: Harness, sessions: Sessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await make_unit(sessions)
+    lan = User(bot, 4005)
+    await at_evidence_step(lan)
+    await lan.photo(b"kept")
+    # The process dies after the download, before the commit: its row never exists, nobody cleans up.
+    monkeypatch.setattr(repo_assessments, "add_evidence", _dies)
+    monkeypatch.setattr(ev.Fetched, "discard", lambda self: None)
+    await lan.photo(b"downloaded when the process died")
+    monkeypatch.undo()
+    [kept] = await stored(sessions)
+    files = [p for p in on_disk(bot) if "." in p]
+    assert len(files) == 2 and kept.path in files
+    [leftover] = [p for p in files if p != kept.path]
+    assert leftover.endswith(ev.PART)  # never under a final name: that only comes after the commit
+
+    root = bot.app.bot_data.settings.evidence_dir
+    fresh = await ev.sweep(bot.app.bot_data.sessions, root)
+    assert fresh == ev.SweepReport()  # as young as a download in progress: left alone
+    report = await ev.sweep(bot.app.bot_data.sessions, root, now=time.time() + LATER)
+    assert (report.stale, report.orphans, report.restored) == (1, 0, 0)
+    assert [p for p in on_disk(bot) if "." in p] == [kept.path]
+
+
+async def test_a_crash_after_the_commit_is_finished_by_the_sweep(
+    bot: Harness, sessions: Sessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await make_unit(sessions)
+    lan = User(bot, 4006)
+    await at_evidence_step(lan)
+    monkeypatch.setattr(ev.Fetched, "keep", lambda self: None)  # the row commits, then the process dies
+    await lan.photo(b"committed, not renamed")
+    monkeypatch.undo()
+    [row] = await stored(sessions)
+    root = bot.app.bot_data.settings.evidence_dir
+    assert not (root / row.path).exists()
+    report = await ev.sweep(bot.app.bot_data.sessions, root, now=time.time() + LATER)
+    assert report.restored == 1
+    assert (root / row.path).read_bytes() == jpeg(b"committed, not renamed")
+
+
 async def test_deleteme_after_crashes_leaves_nothing_on_disk(
     bot: Harness, sessions: Sessions, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -183,3 +231,28 @@ async def test_deleteme_after_crashes_leaves_nothing_on_disk(
 
 async def _dies(**_kw: object) -> None:
     raise OperationalError("INSERT INTO evidence", {}, Exception("server closed the connection"))
+
+
+# --------------------------------------------------------------------------- the daily job
+
+
+async def test_the_daily_sweep_job_removes_orphans(sessions: Sessions, tmp_path: Path) -> None:
+    h = await Harness.start(sessions, tmp_path / "evidence", scheduler_enabled=True, planning_interval=3600)
+    try:
+        await make_unit(sessions)
+        lan = User(h, 4009)
+        await at_evidence_step(lan)
+        await lan.photo(b"stored")
+        [row] = await stored(sessions)
+        root = tmp_path / "evidence"
+        orphan = (root / row.path).with_name("Uorphan.jpg")
+        orphan.write_bytes(b"no row")
+        stale = (root / row.path).with_name("Ugone.1234abcd.part")
+        stale.write_bytes(b"half")
+        os.utime(stale, (time.time() - LATER, time.time() - LATER))
+        [job] = h.app.job_queue.get_jobs_by_name(ev.SWEEP_JOB)  # type: ignore[union-attr]
+        await job.run(h.app)
+        assert not orphan.exists() and not stale.exists()
+        assert (root / row.path).exists()
+    finally:
+        await h.stop()
