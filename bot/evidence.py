@@ -23,7 +23,7 @@ import secrets
 import shutil
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
@@ -234,17 +234,26 @@ async def download(bot: Bot, item: Candidate, root: Path, where: Path) -> Fetche
     telegram_file = await bot.get_file(item.file_id)
     if telegram_file.file_size is not None and telegram_file.file_size > MAX_BYTES:
         raise Refused("too_big")
+    return await receive(telegram_file.download_to_drive, root, where, item.stem, item.mime_type)
+
+
+async def receive(
+    write: Callable[[Path], Awaitable[object]], root: Path, where: Path, stem: str, claimed: str
+) -> Fetched:
+    """The one way a file enters EVIDENCE_DIR, whatever the messenger: ``write`` puts the bytes at a temporary
+    name in ``root/where``, then the size and content are checked against ``claimed``. Refused, or any
+    failure, leaves nothing on disk."""
     directory = root / where
     directory.mkdir(parents=True, exist_ok=True)
-    temp = directory / f"{item.stem}.{secrets.token_hex(4)}{PART}"
+    temp = directory / f"{stem}.{secrets.token_hex(4)}{PART}"
     try:
-        await telegram_file.download_to_drive(temp)
+        await write(temp)
         # Hashing 20 MB and reading a ZIP directory are blocking work: off the event loop.
-        size, digest, real = await asyncio.to_thread(_inspect, temp, item.mime_type)
+        size, digest, real = await asyncio.to_thread(_inspect, temp, claimed)
     except BaseException:
         _remove(temp, root)
         raise
-    return Fetched(root, temp, where / f"{item.stem}{ACCEPTED_MIME[real]}", size, digest, real)
+    return Fetched(root, temp, where / f"{stem}{ACCEPTED_MIME[real]}", size, digest, real)
 
 
 def _remove(path: Path, root: Path) -> bool:
