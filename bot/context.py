@@ -24,8 +24,15 @@ class BotData:
     sessions: Sessions
     registry: Registry
     clock: Callable[[], datetime] = field(default=_utcnow)
-    # Album replies waiting for the album's last file (see handlers.citizen.acknowledge).
+    # Album replies waiting for the album's last file (see bot.telegram.citizen).
     album_replies: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def year(self) -> int:
+        """The assessment cycle now: 01/01–31/12 in the configured time zone."""
+        return self.now().astimezone(self.settings.zone).year
 
 
 class Context(CallbackContext[ExtBot, dict, dict, BotData]):
@@ -47,8 +54,8 @@ class Context(CallbackContext[ExtBot, dict, dict, BotData]):
         return self.bot_data.registry
 
     def now(self) -> datetime:
-        return self.bot_data.clock()
+        return self.bot_data.now()
 
     def year(self) -> int:
         """The assessment cycle now: 01/01–31/12 in the configured time zone."""
-        return self.now().astimezone(self.settings.zone).year
+        return self.bot_data.year()

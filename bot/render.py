@@ -1,7 +1,8 @@
-"""Turns a journey (step, pack, facts) into the text and buttons a person sees, in their language.
+"""Turns a journey (step, pack, facts) into the screen a person sees, in their language.
 
-Every word comes from the catalogs in locales/ or from the criteria pack's own translations; names and
-other values are HTML-escaped because messages are sent with parse_mode HTML.
+A screen is neutral (bot.screens): its choices carry the encoded event and the words a person may type for
+them; each messenger draws it its own way. Every word comes from the catalogs in locales/ or from the
+criteria pack's own translations; names and other values are HTML-escaped (both messengers read HTML).
 """
 
 from __future__ import annotations
@@ -11,16 +12,28 @@ from html import escape
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import InlineKeyboardMarkup
 
 from bot.callbacks import Button, Verb
+from bot.screens import Choice, Screen, one_per_row
+from bot.telegram.draw import keyboard
 from conversations.criteria import Indicator, Pack, Registry
 from conversations.flow import Step
 from conversations.scoring import HoldsBack, Score
 from locales import gettext
 from storage.journey import Journey, packs_for_unit, score_of
 
-Reply = tuple[str, InlineKeyboardMarkup | None]
+# The words a person may type for a choice, besides its number and its label (catalog keys typed.*).
+_TYPED = {
+    Verb.CONSENT_YES: "typed.agree",
+    Verb.CONSENT_NO: "typed.disagree",
+    Verb.DONE: "typed.done",
+    Verb.BACK: "typed.back",
+    Verb.SUBMIT: "typed.submit",
+    Verb.CONFIRM_SUBMIT: "typed.submit",
+    Verb.SKIP: "typed.skip",
+    Verb.CONTINUE: "typed.continue",
+}
 
 
 class Renderer:
@@ -36,10 +49,13 @@ class Renderer:
 
     # ------------------------------------------------------------------ buttons
 
-    def _btn(
-        self, journey: Journey, label_key: str, verb: Verb, arg: str = "", **values: object
-    ) -> InlineKeyboardButton:
-        return InlineKeyboardButton(self.t(label_key, **values), callback_data=self.data(journey, verb, arg))
+    def choice(self, label: str, data: str, verb: Verb | None = None) -> Choice:
+        """A choice with its label; the words typed for it are the label's and its verb's synonyms."""
+        words = (label, *(self.t(_TYPED[verb]).split("|") if verb in _TYPED else ()))
+        return Choice(label, data, words)
+
+    def _btn(self, journey: Journey, label_key: str, verb: Verb, arg: str = "", **values: object) -> Choice:
+        return self.choice(self.t(label_key, **values), self.data(journey, verb, arg), verb)
 
     def data(self, journey: Journey, verb: Verb, arg: str = "") -> str:
         scope, owner = journey.owner
@@ -47,25 +63,24 @@ class Renderer:
 
     # ------------------------------------------------------------------ the current step
 
-    def step(self, journey: Journey) -> Reply:
-        """The message for the step the person is on."""
+    def screen(self, journey: Journey) -> Screen:
+        """The screen for the step the person is on."""
         s = journey.state
         match s.step:
             case Step.CONSENT:
-                return self.t("consent.ask"), InlineKeyboardMarkup(
-                    [
-                        [self._btn(journey, "btn.agree", Verb.CONSENT_YES)],
-                        [self._btn(journey, "btn.disagree", Verb.CONSENT_NO)],
-                    ]
+                return Screen(
+                    self.t("consent.ask"),
+                    one_per_row(
+                        self._btn(journey, "btn.agree", Verb.CONSENT_YES),
+                        self._btn(journey, "btn.disagree", Verb.CONSENT_NO),
+                    ),
                 )
             case Step.DECLINED:
-                return self.t("consent.declined"), InlineKeyboardMarkup(
-                    [[self._btn(journey, "btn.restart", Verb.RESTART)]]
-                )
+                return Screen(self.t("consent.declined"), one_per_row(self._btn(journey, "btn.restart", Verb.RESTART)))
             case Step.NAME:
-                return self.t("name.ask"), None
+                return Screen(self.t("name.ask"))
             case Step.UNIT:
-                return self.t("unit.ask"), InlineKeyboardMarkup([[self._btn(journey, "btn.back", Verb.BACK)]])
+                return Screen(self.t("unit.ask"), one_per_row(self._btn(journey, "btn.back", Verb.BACK)))
             case Step.GROUP:
                 return self._group(journey)
             case Step.LEVEL:
@@ -74,35 +89,45 @@ class Renderer:
                 return self._evidence(journey)
             case Step.SKIP_WARNING:
                 assert journey.pack is not None
-                return self.t("skip.warning", n=s.indicator), InlineKeyboardMarkup(
-                    [
-                        [self._btn(journey, "btn.skip", Verb.SKIP, str(s.indicator))],
-                        [self._btn(journey, "btn.add_evidence", Verb.MORE, str(s.indicator))],
-                    ]
+                return Screen(
+                    self.t("skip.warning", n=s.indicator),
+                    one_per_row(
+                        self._btn(journey, "btn.skip", Verb.SKIP, str(s.indicator)),
+                        self._btn(journey, "btn.add_evidence", Verb.MORE, str(s.indicator)),
+                    ),
                 )
             case Step.REVIEW:
                 return self._review(journey)
             case Step.CONFIRM_SUBMIT:
-                return self.t("confirm.ask"), InlineKeyboardMarkup(
-                    [
-                        [self._btn(journey, "btn.confirm_submit", Verb.CONFIRM_SUBMIT)],
-                        [self._btn(journey, "btn.back", Verb.BACK)],
-                    ]
+                return Screen(
+                    self.t("confirm.ask"),
+                    one_per_row(
+                        self._btn(journey, "btn.confirm_submit", Verb.CONFIRM_SUBMIT),
+                        self._btn(journey, "btn.back", Verb.BACK),
+                    ),
                 )
             case Step.SUBMITTED:
-                return self.result(journey), None
+                return Screen(self.result(journey))
         raise AssertionError(s.step)
 
-    def _group(self, journey: Journey) -> Reply:
-        rows = []
+    # Telegram's drawing, until every caller takes screens (bot.telegram.draw).
+    def step(self, journey: Journey) -> tuple[str, InlineKeyboardMarkup | None]:
+        screen = self.screen(journey)
+        return screen.text, keyboard(screen)
+
+    def evidence_buttons(self, journey: Journey) -> InlineKeyboardMarkup | None:
+        return keyboard(self.evidence_screen(journey, ""))
+
+    def _group(self, journey: Journey) -> Screen:
+        choices = []
         packs = packs_for_unit(self.registry, journey.unit)
         for group, _ in self.registry.groups():
             if group.code in packs:
                 label = group.label.get(self.locale)
-                rows.append([InlineKeyboardButton(label, callback_data=self.data(journey, Verb.GROUP, group.code))])
-        rows.append([self._btn(journey, "btn.back", Verb.BACK)])
+                choices.append(self.choice(label, self.data(journey, Verb.GROUP, group.code)))
+        choices.append(self._btn(journey, "btn.back", Verb.BACK))
         unit = escape(journey.unit.name) if journey.unit else ""
-        return self.t("group.ask", unit=unit), InlineKeyboardMarkup(rows)
+        return Screen(self.t("group.ask", unit=unit), one_per_row(*choices))
 
     def indicator_text(self, pack: Pack, ind: Indicator) -> str:
         lang = self.locale
@@ -125,7 +150,7 @@ class Renderer:
         ]
         return "\n".join(lines)
 
-    def _level(self, journey: Journey) -> Reply:
+    def _level(self, journey: Journey) -> Screen:
         pack = journey.pack
         assert pack is not None
         ind = pack.indicator(journey.state.indicator)
@@ -134,34 +159,29 @@ class Renderer:
         if current is not None:
             text += "\n\n" + self.t("level.current", points=current)
         text += "\n\n" + self.t("level.choose")
-        rows = [
-            [
-                InlineKeyboardButton(
-                    ("✅ " if lv.points == current else "") + self.t("btn.points", points=lv.points),
-                    callback_data=self.data(journey, Verb.LEVEL, f"{ind.number}:{lv.points}"),
-                )
-            ]
+        choices = [
+            self.choice(
+                ("✅ " if lv.points == current else "") + self.t("btn.points", points=lv.points),
+                self.data(journey, Verb.LEVEL, f"{ind.number}:{lv.points}"),
+            )
             for lv in ind.levels
         ]
-        rows.append([self._btn(journey, "btn.back", Verb.BACK)])
-        return text, InlineKeyboardMarkup(rows)
+        return Screen(text, one_per_row(*choices, self._btn(journey, "btn.back", Verb.BACK)))
 
-    def _evidence(self, journey: Journey) -> Reply:
+    def _evidence(self, journey: Journey) -> Screen:
         n = journey.state.indicator
         count = journey.facts.evidence.get(n, 0)
-        text = self.t("evidence.ask", n=n, count=count)
-        return text, self.evidence_buttons(journey)
+        return self.evidence_screen(journey, self.t("evidence.ask", n=n, count=count))
 
-    def evidence_buttons(self, journey: Journey) -> InlineKeyboardMarkup:
+    def evidence_screen(self, journey: Journey, text: str) -> Screen:
+        """``text`` with the evidence step's choices (done, back), e.g. after a file was received."""
         n = journey.state.indicator
-        return InlineKeyboardMarkup(
-            [
-                [self._btn(journey, "btn.done", Verb.DONE, str(n))],
-                [self._btn(journey, "btn.back", Verb.BACK)],
-            ]
+        return Screen(
+            text,
+            one_per_row(self._btn(journey, "btn.done", Verb.DONE, str(n)), self._btn(journey, "btn.back", Verb.BACK)),
         )
 
-    def _review(self, journey: Journey) -> Reply:
+    def _review(self, journey: Journey) -> Screen:
         pack = journey.pack
         assert pack is not None
         facts = journey.facts
@@ -182,13 +202,10 @@ class Renderer:
             ]
         lines += ["", self.holds_back(result.holds_back) if result.holds_back else self.t("review.would_pass")]
         editable = [n for n in pack.numbers if facts.editable is None or n in facts.editable]
-        edit_buttons = [
-            InlineKeyboardButton(self.t("btn.edit", n=n), callback_data=self.data(journey, Verb.EDIT, str(n)))
-            for n in editable
-        ]
-        rows = [edit_buttons[i : i + 5] for i in range(0, len(edit_buttons), 5)]
-        rows.append([self._btn(journey, "btn.submit", Verb.SUBMIT)])
-        return "\n".join(lines), InlineKeyboardMarkup(rows)
+        edits = [self.choice(self.t("btn.edit", n=n), self.data(journey, Verb.EDIT, str(n))) for n in editable]
+        rows = [tuple(edits[i : i + 5]) for i in range(0, len(edits), 5)]
+        rows.append((self._btn(journey, "btn.submit", Verb.SUBMIT),))
+        return Screen("\n".join(lines), tuple(rows))
 
     def _summary_line(self, ind: Indicator, chosen: int | None, files: int, points: int) -> str:
         text = escape(_short(ind.text.get(self.locale)))
