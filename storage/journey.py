@@ -6,6 +6,7 @@ store the outcome in the caller's transaction, so the database alone carries the
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,6 +20,8 @@ from storage import repo_assessments as ra
 from storage import repo_outbox as ro
 from storage import repo_people as rp
 from storage.models import Assessment, AssessmentStatus, Person, Unit
+
+log = logging.getLogger(__name__)
 
 READY = "ready"  # Person.step once registration is over; the assessment then carries the step
 LOCKED_STATUSES = frozenset(
@@ -62,11 +65,18 @@ class Journey:
 
 
 def packs_for_unit(registry: Registry, unit: Unit | None) -> dict[str, Pack]:
-    """Group code -> the pack a person of that group in ``unit`` is assessed with (unit overrides applied)."""
-    overrides = unit.pack_overrides if unit else {}
+    """Group code -> the pack a person of that group in ``unit`` is assessed with (unit overrides applied).
+
+    An override the loaded packs cannot serve (its pack was removed since) falls back to the group's own pack
+    with a warning: the citizen can still go on, and ``cdht run`` names the unit at the next start."""
+    overrides = (unit.pack_overrides or {}) if unit else {}
     out = {}
     for group, pack_id in registry.groups():
         chosen = overrides.get(pack_id, pack_id)
+        if chosen != pack_id and (problem := registry.override_problem(pack_id, chosen)) is not None:
+            assert unit is not None
+            log.warning("unit %s: %s cannot replace %s (%s); %s is used", unit.code, chosen, pack_id, problem, pack_id)
+            chosen = pack_id
         out[group.code] = registry.latest(chosen)
     return out
 

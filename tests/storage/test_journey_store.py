@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime
 
 import pytest
@@ -186,3 +187,21 @@ async def test_concurrent_presses_of_one_button_apply_once(sessions: Sessions, d
     assert sorted(outcomes) == ["applied", "stale"]
     async with sessions() as s:
         assert len((await s.exec(select(Answer))).all()) == 1
+
+
+async def test_a_stale_unit_override_falls_back_to_the_group_pack(
+    sessions: Sessions, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The unit's override names a pack the registry no longer holds: the citizen gets the group's own pack and
+    the log names the unit and the pack, not the person."""
+    await make_person(sessions, code="TRUONG")
+    async with unit_of_work(sessions) as s:
+        unit = await rp.find_unit(session=s, code="TRUONG")
+        assert unit is not None
+        unit.pack_overrides = {"phu-luc-iv": "phu-luc-iv-removed"}  # as a pack removed after the unit was set up
+    with caplog.at_level(logging.WARNING, logger="storage.journey"):
+        j = await step(sessions, 1, flow.ChoseGroup("staff"))
+    assert j.assessment is not None and (j.assessment.pack_id, j.assessment.pack_version) == ("phu-luc-iv", 1)
+    assert j.state == flow.State(Step.LEVEL, 1)
+    warnings = [r.getMessage() for r in caplog.records if r.name == "storage.journey"]
+    assert warnings and all("TRUONG" in w and "phu-luc-iv-removed" in w and "Lan" not in w for w in warnings)
