@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 
 from bot.settings import Settings
+from conversations.criteria import PackError
 from storage.db import DatabaseUnavailable, SchemaNotReady, Sessions, explain, make_sessions, open_database
 
 T = TypeVar("T")
@@ -80,6 +81,8 @@ def failure(exc: BaseException) -> tuple[int, str] | None:
     which keeps its traceback)."""
     if isinstance(exc, DeskError):
         return exc.status, str(exc)
+    if isinstance(exc, PackError):  # a broken file in the criteria folder: its name and first problems
+        return EXIT_USAGE, exc.summary()
     if isinstance(exc, SchemaNotReady):
         return EXIT_SCHEMA, str(exc)
     if isinstance(exc, DatabaseUnavailable):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import uuid
 from pathlib import Path
 
@@ -221,3 +222,24 @@ def test_a_second_file_with_the_same_id_and_version(packs: Path, capsys: pytest.
     assert main(["criteria", "list"]) == 1
     err = capsys.readouterr().err
     assert err == "cdht: criteria/z-copy.yaml: phu-luc-i version 1 is already loaded from criteria/phu-luc-i.yaml\n"
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_run_and_export_name_a_broken_pack_file_on_one_line(
+    packs: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["unit", "add", "X1", "Xóm 1"]) == 0
+    capsys.readouterr()
+    (packs / "x.yaml").write_text("id: phu-luc-x\nindicators: [1, 2\n  - : : :\n", encoding="utf-8")
+    monkeypatch.setattr("conversations.criteria._default", {})  # each cdht command is a process of its own
+    monkeypatch.setenv("BOT_TOKEN", "123:abc")
+    monkeypatch.setenv("TELEGRAM_API_BASE_URL", f"http://127.0.0.1:{_closed_port()}/bot")  # never the internet
+    for argv in (["run"], ["export", "--unit", "X1", "--out", str(packs.parent)]):
+        assert main(argv) == 2, argv
+        assert _one_error_line(capsys).startswith("cdht: criteria/x.yaml: not valid YAML: line "), argv
+
