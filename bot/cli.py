@@ -44,7 +44,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"cdht: {exc}", file=sys.stderr)
         return 3
     except StartupError as exc:
-        print(f"cdht: {exc}", file=sys.stderr)
+        for line in exc.lines:
+            print(f"cdht: {line}", file=sys.stderr)
         return 1
     return 0
 

@@ -25,7 +25,9 @@ from bot.app import build_application
 from bot.inbox import replay
 from bot.settings import Settings
 from bot.web import build_web_app, health, telegram_webhook
+from conversations.criteria import default_registry
 from storage.db import make_sessions, open_database
+from storage.repo_units import check_unit_overrides
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +36,11 @@ TELEGRAM_API = "https://api.telegram.org/bot"  # python-telegram-bot's default, 
 
 
 class StartupError(Exception):
-    """The bot cannot start for a reason the operator can fix; the message is the one line to show."""
+    """The bot cannot start for reasons the operator can fix; ``lines`` are the lines to show, one per problem."""
+
+    def __init__(self, *lines: str) -> None:
+        super().__init__("; ".join(lines))
+        self.lines = list(lines)
 
 
 def api_base(settings: Settings) -> str:
@@ -48,10 +54,16 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
         if stop is None:
             stop = asyncio.Event()
             signals.enter_context(_stop_on_signals(stop))
+        registry = default_registry()  # a broken file in the criteria folder: PackError, one line for the CLI
         # Reachable and migrated (SQLite: migrated here), or DatabaseUnavailable / SchemaNotReady for the CLI.
         async with open_database(settings.database_url) as engine:
+            sessions = make_sessions(engine)
+            async with sessions() as session:
+                # A unit whose override no loaded pack serves would fail its citizens: refuse to start instead.
+                if problems := await check_unit_overrides(session=session, registry=registry):
+                    raise StartupError(*problems)
             settings.evidence_dir.mkdir(parents=True, exist_ok=True)
-            app = build_application(settings, make_sessions(engine))
+            app = build_application(settings, sessions, registry=registry)
             await run(app, settings, engine, stop)
 
 

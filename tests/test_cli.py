@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sqlite3
 import uuid
 from pathlib import Path
 
@@ -243,3 +244,37 @@ def test_run_and_export_name_a_broken_pack_file_on_one_line(
         assert main(argv) == 2, argv
         assert _one_error_line(capsys).startswith("cdht: criteria/x.yaml: not valid YAML: line "), argv
 
+
+# --------------------------------------------------------------------------- cdht run and the units' overrides
+
+
+def test_run_refuses_units_whose_override_no_pack_serves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A pack removed after units were set up to use it: one line per unit and pack, naming the fix, and the bot
+    does not start (Telegram is never called: a closed port would be a different line)."""
+    assert main(["unit", "add", "A1", "Ấp 1"]) == 0
+    assert main(["unit", "add", "B2", "Trường B", "--override", "phu-luc-iv=phu-luc-iv-i67"]) == 0
+    assert main(["unit", "add", "C3", "Xóm 3"]) == 0
+    capsys.readouterr()
+    with sqlite3.connect(tmp_path / "cdht.db") as db:  # `unit add` refuses such overrides now; older data has them
+        db.execute("update unit set pack_overrides = ? where code = 'A1'", ['{"phu-luc-iv": "phu-luc-iv-old"}'])
+        db.execute("update unit set pack_overrides = ? where code = 'C3'", ['{"phu-luc-4": "phu-luc-iv-i67"}'])
+    monkeypatch.setenv("BOT_TOKEN", "123:abc")
+    monkeypatch.setenv("TELEGRAM_API_BASE_URL", f"http://127.0.0.1:{_closed_port()}/bot")
+    assert main(["run"]) == 1
+    out, err = capsys.readouterr()
+    lines = err.splitlines()
+    assert out == "" and "Traceback" not in err and len(lines) == 2, err
+    assert lines[0].startswith("cdht: unit A1 uses phu-luc-iv-old instead of phu-luc-iv: no criteria pack ")
+    assert lines[0].endswith(
+        "(fix: cdht unit override A1 phu-luc-iv=PACK, or cdht unit override A1 --clear phu-luc-iv)"
+    )
+    assert lines[1].startswith("cdht: unit C3 uses phu-luc-iv-i67 instead of phu-luc-4: ")
+    assert "cdht unit override C3 --clear phu-luc-4" in lines[1]
+    # Cleared as the line says, the bot gets as far as Telegram (closed here): the units no longer stop it.
+    assert main(["unit", "override", "A1", "--clear", "phu-luc-iv"]) == 0
+    assert main(["unit", "override", "C3", "--clear", "phu-luc-4"]) == 0
+    capsys.readouterr()
+    assert main(["run"]) == 1
+    assert _one_error_line(capsys).startswith("cdht: cannot reach Telegram at http://127.0.0.1:")
