@@ -13,6 +13,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import JSON, Column, Field, SQLModel
 
+from conversations.identity import Contact
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -80,9 +82,15 @@ class Unit(SQLModel, table=True):
 
 
 class Person(SQLModel, table=True):
+    """Someone who reached the bot on one messenger: a person is (channel, external id), both strings."""
+
+    __table_args__ = (sa.UniqueConstraint("channel", "external_id", name="uq_person_channel_external_id"),)
     id: int | None = Field(default=None, primary_key=True)
-    telegram_id: int = Field(sa_column=Column(sa.BigInteger, unique=True, nullable=False, index=True))
-    chat_id: int | None = Field(default=None, sa_column=Column(sa.BigInteger, nullable=True))
+    channel: str = Field(max_length=16)  # conversations.identity.Channel: "telegram" | "zalo"
+    external_id: str = Field(max_length=64)  # the messenger's user id, as text (Telegram's numbers too)
+    chat_id: str | None = Field(default=None, max_length=64)  # where to write to them; None: external_id
+    # The messenger's name for them, refreshed on every contact, so officers see names rather than ids.
+    display_name: str | None = Field(default=None, max_length=128)
     full_name: str | None = Field(default=None, max_length=80)
     unit_id: int | None = Field(default=None, foreign_key="unit.id", index=True)
     locale: str = Field(default="vi", max_length=8)
@@ -93,6 +101,10 @@ class Person(SQLModel, table=True):
     reminders: bool = Field(default=True)
     blocked_at: datetime | None = _ts(nullable=True)  # the person blocked the bot: send nothing
     created_at: datetime = _ts(nullable=False, default=utcnow)
+
+    @property
+    def contact(self) -> Contact:
+        return Contact(self.channel, self.external_id)
 
 
 class Role(SQLModel, table=True):
@@ -191,6 +203,8 @@ class Outbox(SQLModel, table=True):
     )
     id: int | None = Field(default=None, primary_key=True)
     person_id: int = Field(foreign_key="person.id", ondelete="CASCADE", index=True)
+    # The person's messenger, copied when the row is written, so the dispatcher paces each channel on its own.
+    channel: str = Field(default="telegram", max_length=16, sa_column_kwargs={"server_default": "telegram"})
     kind: str = Field(max_length=32)
     cycle: str = Field(max_length=64)  # e.g. "2026" or "2026:d7" or "broadcast:12"
     due_at: datetime = _ts(nullable=False)
