@@ -96,8 +96,9 @@ async def seed(sessions: Any, count: int) -> None:
         unit = await rp.add_unit(session=s, code="XA1", name="Xã Văn Bình", kind="commune")
         people = [
             {
-                "telegram_id": 10_000_000 + i,
-                "chat_id": 10_000_000 + i,
+                "channel": "telegram",
+                "external_id": str(10_000_000 + i),
+                "chat_id": str(10_000_000 + i),
                 "locale": "vi" if i % 5 else "en",
                 "step": "ready",
                 "rev": 1,
@@ -192,7 +193,7 @@ async def run(count: int, postgres: str | None, batch: int | None) -> int:
         await app.shutdown()
         async with sessions() as s:
             statuses = dict((await s.exec(select(Outbox.status, func.count()).group_by(Outbox.status))).all())
-            chats = set((await s.exec(select(Person.chat_id))).all())
+            chats = {int(chat) for chat in (await s.exec(select(Person.chat_id))).all() if chat}
         times = api.delivery_times
         span = times[-1] - times[0] if len(times) > 1 else 0.0
         sustained = (len(times) - 1) / span if span else 0.0

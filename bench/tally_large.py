@@ -127,8 +127,9 @@ def build(communes: int, villages: int, people: int, seed: int = 7) -> dict[str,
             persons.append(
                 dict(
                     id=pid,
-                    telegram_id=10_000_000 + pid,
-                    chat_id=10_000_000 + pid,
+                    channel="telegram",
+                    external_id=str(10_000_000 + pid),
+                    chat_id=str(10_000_000 + pid),
                     full_name=f"Người dùng {pid}",
                     unit_id=leaf["id"],
                     locale="vi",

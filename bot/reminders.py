@@ -73,7 +73,7 @@ def policy_for(settings: Settings) -> Policy:
 
 @dataclass(frozen=True)
 class Composed:
-    chat_id: int
+    chat_id: str
     text: str
     markup: InlineKeyboardMarkup | None = None
 
@@ -126,7 +126,7 @@ class TelegramSender:
         if person.blocked_at is not None:
             return Unreachable("blocked earlier")
         render = Renderer(person.locale, self.registry, self.settings.zone)
-        chat_id = person.chat_id or person.telegram_id
+        chat_id = person.chat_id or person.external_id
         match row.kind:
             case planning.CITIZEN_REMINDER:
                 return await self._reminder(session, row, person, render, chat_id)
@@ -148,7 +148,7 @@ class TelegramSender:
         return self.clock().astimezone(self.settings.zone).date()
 
     async def _reminder(
-        self, session: AsyncSession, row: Outbox, person: Person, render: Renderer, chat_id: int
+        self, session: AsyncSession, row: Outbox, person: Person, render: Renderer, chat_id: str
     ) -> Composed | Outcome:
         year = int(row.payload.get("year") or row.cycle.split(":", 1)[0])
         if not person.reminders:
@@ -163,7 +163,7 @@ class TelegramSender:
         return Composed(chat_id, text, InlineKeyboardMarkup([[button]]))
 
     async def _review(
-        self, session: AsyncSession, person: Person, render: Renderer, chat_id: int
+        self, session: AsyncSession, person: Person, render: Renderer, chat_id: str
     ) -> Composed | Outcome:
         if not person.reminders:
             return Skipped("reminders off")
@@ -174,7 +174,7 @@ class TelegramSender:
         return Composed(chat_id, render.t("reminders.review_pending", count=count))
 
     async def _report(
-        self, session: AsyncSession, row: Outbox, person: Person, render: Renderer, chat_id: int
+        self, session: AsyncSession, row: Outbox, person: Person, render: Renderer, chat_id: str
     ) -> Composed | Outcome:
         if not person.reminders:
             return Skipped("reminders off")
@@ -191,7 +191,7 @@ class TelegramSender:
         return Composed(chat_id, "\n".join(lines))
 
     async def _broadcast(
-        self, session: AsyncSession, row: Outbox, render: Renderer, chat_id: int
+        self, session: AsyncSession, row: Outbox, render: Renderer, chat_id: str
     ) -> Composed | Outcome:
         broadcast = await ro.get_broadcast(session=session, broadcast_id=int(row.payload["broadcast_id"]))
         if broadcast is None or broadcast.status == ro.BroadcastStatus.CANCELLED:
@@ -199,7 +199,7 @@ class TelegramSender:
         unit = await rp.get_unit(session=session, unit_id=broadcast.unit_id)
         return Composed(chat_id, broadcast_text(render, unit.name if unit else "", broadcast.text))
 
-    async def _summary(self, session: AsyncSession, row: Outbox, render: Renderer, chat_id: int) -> Composed | Outcome:
+    async def _summary(self, session: AsyncSession, row: Outbox, render: Renderer, chat_id: str) -> Composed | Outcome:
         broadcast = await ro.get_broadcast(session=session, broadcast_id=int(row.payload["broadcast_id"]))
         if broadcast is None:
             return Skipped("broadcast gone")
@@ -217,7 +217,7 @@ class TelegramSender:
         )
 
     async def _decision(
-        self, session: AsyncSession, row: Outbox, person: Person, render: Renderer, chat_id: int
+        self, session: AsyncSession, row: Outbox, person: Person, render: Renderer, chat_id: str
     ) -> Composed | Outcome:
         """The head's decision on the person's assessment, as it is recorded now."""
         assessment = await session.get(Assessment, int(row.payload.get("assessment_id", 0)))
@@ -246,7 +246,7 @@ class TelegramSender:
         )
 
     async def _returned(
-        self, session: AsyncSession, row: Outbox, person: Person, render: Renderer, chat_id: int
+        self, session: AsyncSession, row: Outbox, person: Person, render: Renderer, chat_id: str
     ) -> Composed | Outcome:
         """What the team asks the person to fix, with a Continue button that still works days later."""
         assessment = await session.get(Assessment, int(row.payload.get("assessment_id", 0)))

@@ -23,6 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from conversations.identity import Channel
 from storage.models import (
     Assessment,
     AssessmentStatus,
@@ -61,27 +62,34 @@ def _insert(session: AsyncSession) -> Any:
 
 
 async def enqueue_many(*, session: AsyncSession, rows: Iterable[Owed]) -> int:
-    """Inserts the rows not already owed (same person, kind, cycle); returns how many were new."""
-    values = [
-        {
-            "person_id": r.person_id,
-            "kind": r.kind,
-            "cycle": r.cycle,
-            "due_at": r.due_at,
-            "status": OutboxStatus.PENDING,
-            "attempts": 0,
-            "payload": r.payload,
-            "created_at": utcnow(),
-        }
-        for r in rows
-    ]
+    """Inserts the rows not already owed (same person, kind, cycle); returns how many were new. Each row
+    carries its person's channel, so the dispatcher can pace every messenger on its own."""
+    owed = list(rows)
     inserted = 0
-    for start in range(0, len(values), _INSERT_CHUNK):
-        stmt = (
-            _insert(session)
-            .values(values[start : start + _INSERT_CHUNK])
-            .on_conflict_do_nothing(index_elements=["person_id", "kind", "cycle"])
+    for start in range(0, len(owed), _INSERT_CHUNK):
+        chunk = owed[start : start + _INSERT_CHUNK]
+        channels = dict(
+            (
+                await session.exec(
+                    select(Person.id, Person.channel).where(col(Person.id).in_([r.person_id for r in chunk]))
+                )
+            ).all()
         )
+        values = [
+            {
+                "person_id": r.person_id,
+                "channel": channels.get(r.person_id, Channel.TELEGRAM.value),  # unknown: the insert's key check refuses
+                "kind": r.kind,
+                "cycle": r.cycle,
+                "due_at": r.due_at,
+                "status": OutboxStatus.PENDING,
+                "attempts": 0,
+                "payload": r.payload,
+                "created_at": utcnow(),
+            }
+            for r in chunk
+        ]
+        stmt = _insert(session).values(values).on_conflict_do_nothing(index_elements=["person_id", "kind", "cycle"])
         result = await session.exec(stmt)
         inserted += max(result.rowcount or 0, 0)
     return inserted
@@ -382,12 +390,16 @@ async def start_broadcast(*, session: AsyncSession, officer_id: int, unit_id: in
     return found
 
 
-async def awaiting_text(*, session: AsyncSession, telegram_id: int) -> tuple[Person, Broadcast] | None:
-    """The officer with this Telegram id and the broadcast they are typing, if any."""
+async def awaiting_text(*, session: AsyncSession, channel: str, external_id: str) -> tuple[Person, Broadcast] | None:
+    """The officer the messenger knows by ``external_id`` and the broadcast they are typing, if any."""
     stmt = (
         select(Person, Broadcast)
         .join(Broadcast, col(Broadcast.officer_id) == Person.id)
-        .where(col(Person.telegram_id) == telegram_id, col(Broadcast.status) == BroadcastStatus.AWAITING_TEXT)
+        .where(
+            col(Person.channel) == channel,
+            col(Person.external_id) == external_id,
+            col(Broadcast.status) == BroadcastStatus.AWAITING_TEXT,
+        )
         .order_by(col(Broadcast.id).desc())
         .with_for_update(of=Broadcast)
     )

@@ -14,16 +14,25 @@ from storage.models import Answer, Assessment, Broadcast, Evidence, Person, Unit
 from storage.repo_outbox import BroadcastStatus
 
 
-async def get_person(*, session: AsyncSession, telegram_id: int, lock: bool = False) -> Person | None:
-    """The person for a Telegram user; ``lock`` serialises concurrent updates of one person (PostgreSQL)."""
-    stmt = select(Person).where(Person.telegram_id == telegram_id)
+async def get_person(*, session: AsyncSession, channel: str, external_id: str, lock: bool = False) -> Person | None:
+    """The person a messenger knows by ``external_id``; ``lock`` serialises concurrent updates of one person
+    (PostgreSQL)."""
+    stmt = select(Person).where(Person.channel == channel, Person.external_id == external_id)
     if lock:
         stmt = stmt.with_for_update()
     return (await session.exec(stmt)).first()
 
 
-async def create_person(*, session: AsyncSession, telegram_id: int, chat_id: int, locale: str) -> Person:
-    person = Person(telegram_id=telegram_id, chat_id=chat_id, locale=locale)
+async def create_person(
+    *,
+    session: AsyncSession,
+    channel: str,
+    external_id: str,
+    chat_id: str | None,
+    locale: str,
+    display_name: str | None = None,
+) -> Person:
+    person = Person(channel=channel, external_id=external_id, chat_id=chat_id, locale=locale, display_name=display_name)
     session.add(person)
     await session.flush()
     return person
@@ -75,7 +84,9 @@ async def person_data(*, session: AsyncSession, person: Person) -> dict[str, Any
     """Everything stored about a person, for the right to see one's own data."""
     assessments = (await session.exec(select(Assessment).where(Assessment.person_id == person.id))).all()
     out: dict[str, Any] = {
-        "telegram_id": person.telegram_id,
+        "channel": person.channel,
+        "external_id": person.external_id,
+        "display_name": person.display_name,
         "full_name": person.full_name,
         "unit_id": person.unit_id,
         "locale": person.locale,

@@ -15,6 +15,7 @@ from sqlalchemy import Select, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from conversations.identity import Contact
 from storage.models import Person, Role, RoleInvite, RoleName, Unit
 from storage.repo_assessments import record_audit
 
@@ -64,10 +65,10 @@ async def revoke(*, session: AsyncSession, person: Person, role: str, unit: Unit
 
 
 async def may(
-    *, session: AsyncSession, person: Person, roles: Iterable[str], unit: Unit, admin_ids: Iterable[int] = ()
+    *, session: AsyncSession, person: Person, roles: Iterable[str], unit: Unit, admin_ids: Iterable[Contact] = ()
 ) -> bool:
     """Whether ``person`` holds one of ``roles`` on ``unit`` or an ancestor of it (admins hold every role)."""
-    if person.telegram_id in set(admin_ids):
+    if person.contact in set(admin_ids):
         return True
     wanted = set(roles) | {RoleName.ADMIN}
     for role in await roles_of(session=session, person_id=person.id or 0):
@@ -84,10 +85,10 @@ async def may(
 
 
 async def scope_roots(
-    *, session: AsyncSession, person: Person, roles: Iterable[str], admin_ids: Iterable[int] = ()
+    *, session: AsyncSession, person: Person, roles: Iterable[str], admin_ids: Iterable[Contact] = ()
 ) -> list[Unit] | None:
     """The top units of the person's scope for ``roles``; None means everywhere (admin)."""
-    if person.telegram_id in set(admin_ids):
+    if person.contact in set(admin_ids):
         return None
     wanted = set(roles) | {RoleName.ADMIN}
     units = []
@@ -124,7 +125,7 @@ def token_hash(token: str) -> str:
 
 
 async def may_grant(
-    *, session: AsyncSession, person: Person, role: str, unit: Unit, admin_ids: Iterable[int] = ()
+    *, session: AsyncSession, person: Person, role: str, unit: Unit, admin_ids: Iterable[Contact] = ()
 ) -> bool:
     """Admins grant any role; an officer grants officer, reviewer and head roles inside their own subtree."""
     if role not in GRANTABLE:
@@ -156,7 +157,7 @@ async def revoke_recorded(
     revoked_by: Person | None,
     via: str,
     now: datetime,
-    admin_ids: Iterable[int] = (),
+    admin_ids: Iterable[Contact] = (),
 ) -> int | None:
     """``revoke``, written to the audit trail, voiding the role links the person can no longer back.
 
@@ -184,7 +185,7 @@ async def void_invites(
     unit: Unit | None,
     voided_by: Person | None,
     now: datetime,
-    admin_ids: Iterable[int] = (),
+    admin_ids: Iterable[Contact] = (),
 ) -> list[int]:
     """Voids the open links ``person`` made on ``unit``'s subtree (None: everywhere) that they may no longer
     grant, and records it; returns the voided links' ids. Links another role of theirs still backs stay open."""
@@ -257,7 +258,7 @@ async def create_invite(
 
 
 async def redeem_invite(
-    *, session: AsyncSession, token: str, person: Person, now: datetime, admin_ids: Iterable[int] = ()
+    *, session: AsyncSession, token: str, person: Person, now: datetime, admin_ids: Iterable[Contact] = ()
 ) -> tuple[Role, Unit]:
     """Uses a role link once: grants its role to ``person``; raises InviteError (changing nothing) otherwise.
 

@@ -27,6 +27,7 @@ from bot.handlers import officer_roles
 from bot.render import Renderer
 from conversations import flow
 from conversations.flow import FlowError, Step
+from conversations.identity import Channel, shown_name
 from locales import negotiate
 from storage import journey as jr
 from storage import repo_assessments as ra
@@ -38,6 +39,7 @@ from storage.models import Evidence, Person
 log = logging.getLogger(__name__)
 
 MAX_CODE = 32
+TELEGRAM = Channel.TELEGRAM.value  # every person these handlers meet came through Telegram
 
 
 # --------------------------------------------------------------------------- plumbing
@@ -72,18 +74,20 @@ async def turn(update: Update, context: Context, *, create: bool = False) -> Asy
     chat = update.effective_chat
     assert user is not None and chat is not None
     async with unit_of_work(context.db) as session:
-        person = await rp.get_person(session=session, telegram_id=user.id, lock=True)
+        person = await rp.get_person(session=session, channel=TELEGRAM, external_id=str(user.id), lock=True)
         if person is None and create:
             person = await rp.create_person(
                 session=session,
-                telegram_id=user.id,
-                chat_id=chat.id,
+                channel=TELEGRAM,
+                external_id=str(user.id),
+                chat_id=str(chat.id),
                 locale=locale_for(update, None, context.settings.default_locale),
             )
         if person is None:
             yield None
             return
-        person.chat_id = chat.id
+        person.chat_id = str(chat.id)
+        person.display_name = shown_name(user.full_name)
         journey = await jr.load(session=session, registry=context.registry, person=person, year=context.year())
         t = Turn(session, journey, Renderer(person.locale, context.registry, context.settings.zone))
         yield t
@@ -195,7 +199,7 @@ async def reply_in_own_language(update: Update, context: Context, key: str) -> N
     message, user = update.effective_message, update.effective_user
     assert message is not None and user is not None
     async with context.db() as session:
-        person = await rp.get_person(session=session, telegram_id=user.id)
+        person = await rp.get_person(session=session, channel=TELEGRAM, external_id=str(user.id))
     locale = locale_for(update, person, context.settings.default_locale)
     await say(message, Renderer(locale, context.registry, context.settings.zone).t(key))
 
@@ -299,7 +303,9 @@ async def my_data(message: Message, t: Turn, context: Context) -> None:
             "mydata.fields",
             name=_e(data["full_name"]),
             unit=_e(t.journey.unit.name if t.journey.unit else "—"),
-            telegram_id=data["telegram_id"],
+            channel=data["channel"].capitalize(),
+            external_id=_e(data["external_id"]),
+            display_name=_e(data["display_name"]),
             locale=data["locale"],
             consent=r.when(data["consent_at"]) if data["consent_at"] else "—",
         ),
@@ -452,14 +458,14 @@ async def _set_language(t: Turn, context: Context, code: str) -> None:
     t.render = Renderer(code, context.registry, context.settings.zone)
     message = context.bot  # the chat to answer is the person's own
     await message.send_message(
-        t.person.chat_id or t.person.telegram_id, t.render.t("language.set"), parse_mode=ParseMode.HTML
+        t.person.chat_id or t.person.external_id, t.render.t("language.set"), parse_mode=ParseMode.HTML
     )
 
 
 async def _delete(t: Turn, context: Context, confirmed: bool) -> None:
     """Erases the person; their files, folders included, go once the erasure has committed (a crash in
     between leaves only files no row points to, which the evidence sweep removes)."""
-    chat_id = t.person.chat_id or t.person.telegram_id
+    chat_id = t.person.chat_id or t.person.external_id
     if not confirmed:
         await context.bot.send_message(chat_id, t.render.t("deleteme.kept"), parse_mode=ParseMode.HTML)
         return
@@ -617,7 +623,7 @@ async def membership(update: Update, context: Context) -> None:
     if change is None or change.chat.type != ChatType.PRIVATE:
         return
     async with unit_of_work(context.db) as session:
-        person = await rp.get_person(session=session, telegram_id=change.from_user.id, lock=True)
+        person = await rp.get_person(session=session, channel=TELEGRAM, external_id=str(change.from_user.id), lock=True)
         if person is None:
             return
         blocked = change.new_chat_member.status in (ChatMemberStatus.BANNED, ChatMemberStatus.LEFT)

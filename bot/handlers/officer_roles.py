@@ -13,7 +13,8 @@ from babel.dates import format_datetime
 from telegram import InputFile, Update
 
 from bot.context import Context
-from bot.handlers.officer_scope import OFFICERS, asker_locale, officer_scope
+from bot.handlers.officer_scope import OFFICERS, asker_locale, officer_scope, telegram_contact
+from conversations.identity import shown_name
 from locales import gettext
 from storage import repo_people as rp
 from storage import repo_roles as rr
@@ -113,12 +114,18 @@ async def redeem(update: Update, context: Context, payload: str) -> None:
     assert message is not None and user is not None and chat is not None
     token = payload.removeprefix(ROLE_PREFIX)
     async with unit_of_work(context.db) as session:
-        person = await rp.get_person(session=session, telegram_id=user.id, lock=True)
+        asker = telegram_contact(user.id)
+        person = await rp.get_person(session=session, channel=asker.channel, external_id=asker.external_id, lock=True)
         if person is None:
             person = await rp.create_person(
-                session=session, telegram_id=user.id, chat_id=chat.id, locale=asker_locale(update, context)
+                session=session,
+                channel=asker.channel,
+                external_id=asker.external_id,
+                chat_id=str(chat.id),
+                locale=asker_locale(update, context),
             )
-        person.chat_id = chat.id
+        person.chat_id = str(chat.id)
+        person.display_name = shown_name(user.full_name)
         locale = person.locale
         try:
             held, unit = await rr.redeem_invite(
@@ -172,8 +179,8 @@ async def roles_command(update: Update, context: Context) -> None:
             gettext(
                 "officer.roles.line",
                 scope.locale,
-                name=escape(person.full_name or "—"),
-                telegram_id=person.telegram_id,
+                name=escape(person.full_name or person.display_name or "—"),
+                contact=escape(str(person.contact)),
                 role=role_label(role.role, scope.locale),
                 code=escape(held.code),
             )

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
-from telegram import Update
+from telegram import Update, User
 
 from bot.context import Context
+from conversations.identity import Channel, Contact, shown_name
 from locales import gettext, negotiate
 from storage import repo_people as rp
 from storage import repo_roles as rr
@@ -38,8 +39,9 @@ class Scope:
     """Who asked, about which unit and year; plain values, safe to use after the transaction closed."""
 
     officer_id: int  # Person.id of the officer
-    telegram_id: int
-    chat_id: int
+    channel: str  # the officer's messenger and their id there
+    external_id: str
+    chat_id: str
     locale: str
     unit_id: int
     unit_code: str
@@ -84,25 +86,33 @@ def split_args(args: Sequence[str]) -> tuple[str | None, int | None, tuple[str, 
 async def resolve_scope(
     *,
     session: AsyncSession,
-    telegram_id: int,
-    chat_id: int,
+    asker: Contact,
+    chat_id: str,
     fallback_locale: str,
     roles: Iterable[str],
     args: Sequence[str],
     current_year: int,
-    admin_ids: Iterable[int],
+    admin_ids: Iterable[Contact],
+    display_name: str | None = None,
 ) -> Scope | Refusal:
-    """The scope for ``args`` inside an open session; a Refusal when the asker may not act there."""
+    """The scope for ``args`` inside an open session; a Refusal when the asker may not act there.
+    ``display_name``, the messenger's name for the asker, is refreshed on their row."""
     admins = set(admin_ids)
-    person = await rp.get_person(session=session, telegram_id=telegram_id)
-    if person is None and telegram_id in admins:
+    person = await rp.get_person(session=session, channel=asker.channel, external_id=asker.external_id)
+    if person is None and asker in admins:
         # An admin named in ADMIN_IDS may use officer commands before ever registering as a citizen.
         person = await rp.create_person(
-            session=session, telegram_id=telegram_id, chat_id=chat_id, locale=fallback_locale
+            session=session,
+            channel=asker.channel,
+            external_id=asker.external_id,
+            chat_id=chat_id,
+            locale=fallback_locale,
         )
     locale = person.locale if person else fallback_locale
     if person is None:
         return Refusal("officer.scope.no_role", locale)
+    if display_name is not None:
+        person.display_name = display_name
     code, year, rest = split_args(args)
     year = year or current_year
     if not FIRST_YEAR <= year <= current_year + 1:
@@ -126,7 +136,8 @@ async def resolve_scope(
     assert person.id is not None and unit.id is not None
     return Scope(
         officer_id=person.id,
-        telegram_id=person.telegram_id,
+        channel=person.channel,
+        external_id=person.external_id,
         chat_id=person.chat_id or chat_id,
         locale=locale,
         unit_id=unit.id,
@@ -139,7 +150,7 @@ async def resolve_scope(
     )
 
 
-async def _default_unit(session: AsyncSession, person: Person, roles: set[str], admins: set[int]) -> Unit | Refusal:
+async def _default_unit(session: AsyncSession, person: Person, roles: set[str], admins: set[Contact]) -> Unit | Refusal:
     roots = await rr.scope_roots(session=session, person=person, roles=roles, admin_ids=admins)
     if roots is None:  # admin: the single top unit, if the tree has one
         roots = list((await session.exec(select(Unit).where(Unit.parent_id == None))).all())  # noqa: E711
@@ -153,14 +164,28 @@ async def _default_unit(session: AsyncSession, person: Person, roles: set[str], 
     return roots[0]
 
 
-async def is_admin_person(*, session: AsyncSession, person: Person, admin_ids: Iterable[int]) -> bool:
+async def is_admin_person(*, session: AsyncSession, person: Person, admin_ids: Iterable[Contact]) -> bool:
     """Named in ADMIN_IDS or holding the admin role everywhere."""
-    if person.telegram_id in set(admin_ids):
+    if person.contact in set(admin_ids):
         return True
     return any(
         r.role == RoleName.ADMIN and r.unit_id is None
         for r in await rr.roles_of(session=session, person_id=person.id or 0)
     )
+
+
+def telegram_contact(user_id: int) -> Contact:
+    """A Telegram user as a person is known here: the channel and the id as text."""
+    return Contact(Channel.TELEGRAM.value, str(user_id))
+
+
+async def officer_of(session: AsyncSession, user: User) -> Person | None:
+    """The person behind an officer's button press, their display name refreshed; None for a stranger."""
+    asker = telegram_contact(user.id)
+    officer = await rp.get_person(session=session, channel=asker.channel, external_id=asker.external_id)
+    if officer is not None:
+        officer.display_name = shown_name(user.full_name)
+    return officer
 
 
 def asker_locale(update: Update, context: Context) -> str:
@@ -178,13 +203,14 @@ async def officer_scope(
     async with unit_of_work(context.db) as session:
         found = await resolve_scope(
             session=session,
-            telegram_id=user.id,
-            chat_id=chat.id,
+            asker=telegram_contact(user.id),
+            chat_id=str(chat.id),
             fallback_locale=asker_locale(update, context),
             roles=roles,
             args=list(context.args or []) if args is None else list(args),
             current_year=context.year(),
             admin_ids=context.settings.admin_ids,
+            display_name=shown_name(user.full_name),
         )
     if isinstance(found, Refusal):
         if message is not None:

@@ -43,7 +43,7 @@ class EvidenceSet:
 
 @dataclass
 class Message:
-    chat_id: int
+    chat_id: str
     text: str = ""
     markup: InlineKeyboardMarkup | None = None
     evidence: tuple[EvidenceSet, ...] = ()
@@ -58,10 +58,10 @@ class Replies:
     def owed(self) -> None:
         self.notices_owed = True
 
-    def say(self, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+    def say(self, chat_id: str, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
         self.items.append(Message(chat_id, text, markup))
 
-    def lines(self, chat_id: int, lines: list[str], markup: InlineKeyboardMarkup | None = None) -> None:
+    def lines(self, chat_id: str, lines: list[str], markup: InlineKeyboardMarkup | None = None) -> None:
         """A long list, split into as many messages as it takes; the buttons go with the last."""
         chunks: list[list[str]] = [[]]
         size = 0
@@ -74,10 +74,10 @@ class Replies:
         for i, chunk in enumerate(chunks):
             self.say(chat_id, "\n".join(chunk), markup if i == len(chunks) - 1 else None)
 
-    def edit(self, chat_id: int, message_id: int, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+    def edit(self, chat_id: str, message_id: int, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
         self.items.append(Message(chat_id, text, markup, edit_id=message_id))
 
-    def evidence(self, chat_id: int, sets: tuple[EvidenceSet, ...]) -> None:
+    def evidence(self, chat_id: str, sets: tuple[EvidenceSet, ...]) -> None:
         if sets:
             self.items.append(Message(chat_id, evidence=sets))
 
@@ -117,7 +117,7 @@ async def _edited(context: Context, item: Message) -> bool:
     return True
 
 
-async def _send_evidence(context: Context, chat_id: int, found: EvidenceSet) -> None:
+async def _send_evidence(context: Context, chat_id: str, found: EvidenceSet) -> None:
     photos = [f for f in found.files if f.kind == "photo"]
     documents = [f for f in found.files if f.kind != "photo"]
     try:

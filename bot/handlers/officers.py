@@ -24,6 +24,7 @@ from telegram.ext import (
 from bot.context import Context
 from bot.handlers import officer_roles, recognition, review
 from bot.handlers.officer_buttons import PATTERN, BadOfficerButton, OVerb, decode
+from bot.handlers.officer_scope import telegram_contact
 from bot.handlers.officer_send import Replies, deliver
 from locales import gettext
 from storage import repo_people as rp
@@ -80,7 +81,8 @@ async def pending_text(update: Update, context: Context) -> None:
     assert message is not None and message.text is not None and user is not None
     replies = Replies()
     async with unit_of_work(context.db) as session:
-        officer = await rp.get_person(session=session, telegram_id=user.id)
+        asker = telegram_contact(user.id)
+        officer = await rp.get_person(session=session, channel=asker.channel, external_id=asker.external_id)
         if officer is None:
             return
         pending = await rv.get_pending(session=session, person_id=officer.id or 0, now=context.now())
@@ -99,7 +101,8 @@ async def cancel(update: Update, context: Context) -> None:
     message, user = update.effective_message, update.effective_user
     assert message is not None and user is not None
     async with unit_of_work(context.db) as session:
-        officer = await rp.get_person(session=session, telegram_id=user.id)
+        asker = telegram_contact(user.id)
+        officer = await rp.get_person(session=session, channel=asker.channel, external_id=asker.external_id)
         if officer is None or not await rv.clear_pending(session=session, person_id=officer.id or 0):
             return
         locale = officer.locale

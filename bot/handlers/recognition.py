@@ -16,14 +16,13 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from bot.context import Context
 from bot.handlers.officer_buttons import OButton, OVerb
-from bot.handlers.officer_scope import HEADS, Scope, officer_scope
+from bot.handlers.officer_scope import HEADS, Scope, officer_of, officer_scope
 from bot.handlers.officer_send import Replies, deliver
 from bot.reminders import policy_for, show_date
 from bot.render import Renderer
 from locales import gettext
 from scheduler import planning
 from storage import repo_outbox as ro
-from storage import repo_people as rp
 from storage import repo_review as rv
 from storage import repo_roles as rr
 from storage.db import unit_of_work
@@ -156,12 +155,12 @@ async def on_button(update: Update, context: Context, pressed: OButton) -> None:
     replies = Replies()
     alert = None
     async with unit_of_work(context.db) as session:
-        head = await rp.get_person(session=session, telegram_id=user.id)
+        head = await officer_of(session, user)
         unit = await session.get(Unit, pressed.owner)
         if head is None or unit is None or not await _may(session, context, head, unit):
             locale = head.locale if head else context.settings.default_locale
             alert = gettext("officer.scope.no_role", locale)
-            replies.say(head.chat_id or user.id if head else user.id, alert)
+            replies.say(head.chat_id or head.external_id if head else str(user.id), alert)
         else:
             await rv.set_pending(
                 session=session,
@@ -171,7 +170,8 @@ async def on_button(update: Update, context: Context, pressed: OButton) -> None:
                 unit_id=unit.id,
                 year=pressed.rev,
             )
-            replies.say(head.chat_id or user.id, gettext("officer.recognise.ask", head.locale, year=pressed.rev))
+            asked = gettext("officer.recognise.ask", head.locale, year=pressed.rev)
+            replies.say(head.chat_id or head.external_id, asked)
     await query.answer(alert)
     await deliver(context, replies)
 
@@ -184,7 +184,7 @@ async def on_text(
     session: AsyncSession, context: Context, replies: Replies, head: Person, pending: OfficerPending, text: str
 ) -> None:
     """The typed decision number and date."""
-    chat_id = head.chat_id or head.telegram_id
+    chat_id = head.chat_id or head.external_id
     unit = await session.get(Unit, pending.unit_id) if pending.unit_id else None
     year = pending.year or context.year()
     if unit is None or not await _may(session, context, head, unit):
@@ -204,7 +204,7 @@ async def apply_decision(
     context: Context,
     replies: Replies,
     head_id: int,
-    chat_id: int,
+    chat_id: str,
     locale: str,
     unit: Unit,
     year: int,

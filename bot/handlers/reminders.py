@@ -34,7 +34,7 @@ from telegram.ext import (
 
 from bot.context import Context
 from bot.handlers import citizen
-from bot.handlers.officer_scope import asker_locale, officer_scope
+from bot.handlers.officer_scope import asker_locale, officer_of, officer_scope, telegram_contact
 from bot.reminders import CONTINUE_DATA, broadcast_text, policy_for
 from bot.render import Renderer
 from locales import gettext
@@ -88,7 +88,8 @@ async def toggle(update: Update, context: Context) -> None:
     assert message is not None and user is not None
     wanted = (context.args[0].lower() if context.args else "").strip()
     async with unit_of_work(context.db) as session:
-        person = await rp.get_person(session=session, telegram_id=user.id, lock=True)
+        asker = telegram_contact(user.id)
+        person = await rp.get_person(session=session, channel=asker.channel, external_id=asker.external_id, lock=True)
         if person is None:
             locale = asker_locale(update, context)
         else:
@@ -150,7 +151,8 @@ async def broadcast_body(update: Update, context: Context) -> None:
     message, user = update.effective_message, update.effective_user
     assert message is not None and user is not None and message.text is not None
     async with unit_of_work(context.db) as session:
-        found = await ro.awaiting_text(session=session, telegram_id=user.id)
+        asker = telegram_contact(user.id)
+        found = await ro.awaiting_text(session=session, channel=asker.channel, external_id=asker.external_id)
         if found is None:
             return  # not a broadcast: the ordinary handlers take this text
         person, draft = found
@@ -207,7 +209,7 @@ async def broadcast_button(update: Update, context: Context) -> None:
     assert matched is not None
     broadcast_id, verb = int(matched.group(1)), matched.group(2)
     async with unit_of_work(context.db) as session:
-        person = await rp.get_person(session=session, telegram_id=user.id)
+        person = await officer_of(session, user)
         draft = await ro.get_broadcast(session=session, broadcast_id=broadcast_id, lock=True)
         locale = person.locale if person else asker_locale(update, context)
         reply: str
@@ -251,7 +253,8 @@ async def cancel_broadcast(update: Update, context: Context) -> None:
     message, user = update.effective_message, update.effective_user
     assert message is not None and user is not None
     async with unit_of_work(context.db) as session:
-        person = await rp.get_person(session=session, telegram_id=user.id)
+        asker = telegram_contact(user.id)
+        person = await rp.get_person(session=session, channel=asker.channel, external_id=asker.external_id)
         dropped = await ro.cancel_open_broadcasts(session=session, officer_id=person.id) if person else 0
         locale = person.locale if person else ""
     if not dropped:

@@ -20,7 +20,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from bot.context import Context
 from bot.handlers.officer_buttons import BadOfficerButton, OButton, OVerb
-from bot.handlers.officer_scope import REVIEWERS, officer_scope
+from bot.handlers.officer_scope import REVIEWERS, officer_of, officer_scope
 from bot.handlers.officer_send import EvidenceSet, File, Replies, deliver
 from conversations.criteria import Indicator, Pack
 from conversations.scoring import Score
@@ -28,7 +28,6 @@ from locales import gettext
 from scheduler import planning
 from storage import repo_assessments as ra
 from storage import repo_outbox as ro
-from storage import repo_people as rp
 from storage import repo_review as rv
 from storage import repo_roles as rr
 from storage.db import unit_of_work
@@ -45,7 +44,7 @@ class Viewer:
     """The reviewer looking at the chat: whom to answer, in which language."""
 
     officer_id: int
-    chat_id: int
+    chat_id: str
     locale: str
 
     def t(self, key: str, **values: object) -> str:
@@ -233,11 +232,11 @@ async def on_button(update: Update, context: Context, pressed: OButton) -> None:
     replies = Replies()
     alert: str | None = None
     async with unit_of_work(context.db) as session:
-        officer = await _officer(session, user.id)
+        officer = await officer_of(session, user)
         if officer is None:
             await query.answer()
             return
-        viewer = Viewer(officer.id or 0, officer.chat_id or user.id, officer.locale)
+        viewer = Viewer(officer.id or 0, officer.chat_id or officer.external_id, officer.locale)
         try:
             assessment, browse = await _load(session, context, officer, pressed.owner, pressed.first())
             if pressed.verb is OVerb.NEXT:
@@ -271,10 +270,6 @@ async def _show_current(
         await show_card(session, context, replies, viewer, assessment, browse, with_evidence=False)
     else:
         await show_next(session, context, replies, viewer, browse, assessment.year, assessment.id or 0)
-
-
-async def _officer(session: AsyncSession, telegram_id: int) -> Person | None:
-    return await rp.get_person(session=session, telegram_id=telegram_id)
 
 
 async def _load(
@@ -488,7 +483,7 @@ async def on_text(
     text: str,
 ) -> None:
     """A reason typed for a pending adjustment or return; anything else while picking points to the buttons."""
-    viewer = Viewer(officer.id or 0, officer.chat_id or officer.telegram_id, officer.locale)
+    viewer = Viewer(officer.id or 0, officer.chat_id or officer.external_id, officer.locale)
     try:
         a, browse = await _load(session, context, officer, pending.assessment_id or 0, pending.unit_id or 0)
     except Refused as refused:

@@ -27,12 +27,14 @@ async def seed_commune(sessions: Sessions) -> dict[str, int]:
         return {u.code: u.id or 0 for u in (xa1, t1, t2, xa2, t3)}
 
 
-async def give_role(sessions: Sessions, telegram_id: int, role: str, code: str | None, locale: str = "vi") -> None:
+async def give_role(sessions: Sessions, user_id: int, role: str, code: str | None, locale: str = "vi") -> None:
     """A role given at the desk (the person need not have opened the bot)."""
     async with unit_of_work(sessions) as s:
-        person = await rp.get_person(session=s, telegram_id=telegram_id)
+        person = await rp.get_person(session=s, channel="telegram", external_id=str(user_id))
         if person is None:
-            person = await rp.create_person(session=s, telegram_id=telegram_id, chat_id=telegram_id, locale=locale)
+            person = await rp.create_person(
+                session=s, channel="telegram", external_id=str(user_id), chat_id=str(user_id), locale=locale
+            )
         unit = await rp.find_unit(session=s, code=code) if code else None
         await rr.grant(session=s, person=person, role=role, unit=unit)
 
@@ -108,9 +110,9 @@ def last_to(user: User) -> str:
     return shown_to(user.h.api, user.id)[-1].get("text", "")
 
 
-async def person_id(sessions: Sessions, telegram_id: int) -> int:
+async def person_id(sessions: Sessions, user_id: int) -> int:
     async with sessions() as s:
-        person = (await s.exec(select(Person).where(Person.telegram_id == telegram_id))).one()
+        person = (await s.exec(select(Person).where(Person.external_id == str(user_id)))).one()
         return person.id or 0
 
 

@@ -33,7 +33,7 @@ async def at_evidence_step(user: User) -> None:
 
 async def snapshot(sessions: Sessions) -> tuple:
     async with sessions() as s:
-        people = [(p.telegram_id, p.step, p.rev, p.full_name) for p in (await s.exec(select(Person))).all()]
+        people = [(p.external_id, p.step, p.rev, p.full_name) for p in (await s.exec(select(Person))).all()]
         assessments = [
             (a.person_id, a.step, a.indicator, a.rev, a.status) for a in (await s.exec(select(Assessment))).all()
         ]
@@ -97,7 +97,7 @@ async def test_forged_callback_for_another_persons_assessment(bot: Harness, sess
     async with sessions() as s:
         lan_assessment = (
             await s.exec(
-                select(Assessment).join(Person, Person.id == Assessment.person_id).where(Person.telegram_id == 2005)
+                select(Assessment).join(Person, Person.id == Assessment.person_id).where(Person.external_id == "2005")
             )
         ).one()
     before = await snapshot(sessions)

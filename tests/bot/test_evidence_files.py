@@ -79,7 +79,7 @@ async def test_content_that_is_not_what_it_claims_is_refused(
     lan = User(bot, 4001)
     await at_evidence_step(lan)
     async with unit_of_work(sessions) as s:  # as if chosen with /language
-        person = await rp.get_person(session=s, telegram_id=lan.id)
+        person = await rp.get_person(session=s, channel="telegram", external_id=str(lan.id))
         assert person is not None
         person.locale = language
     before = await snapshot(sessions)

@@ -19,7 +19,7 @@ from storage.models import Evidence
 
 async def _rows(sessions: Sessions, paths: list[str]) -> None:
     async with unit_of_work(sessions) as s:
-        person = await rp.create_person(session=s, telegram_id=1, chat_id=1, locale="vi")
+        person = await rp.create_person(session=s, channel="telegram", external_id="1", chat_id="1", locale="vi")
         assessment = await ra.open_assessment(session=s, person=person, year=2026, step="evidence")
         for n, path in enumerate(paths):
             await ra.add_evidence(

@@ -37,8 +37,8 @@ async def bot(sessions: Sessions, tmp_path: Path):
     await h.stop()
 
 
-async def _assessment(sessions: Sessions, telegram_id: int) -> Assessment:
-    pid = await person_id(sessions, telegram_id)
+async def _assessment(sessions: Sessions, user_id: int) -> Assessment:
+    pid = await person_id(sessions, user_id)
     async with sessions() as s:
         return (await s.exec(select(Assessment).where(Assessment.person_id == pid))).one()
 

@@ -45,15 +45,15 @@ async def _rows(sessions: Sessions, kind: str) -> list[Outbox]:
         return list((await s.exec(select(Outbox).where(Outbox.kind == kind).order_by(Outbox.id))).all())
 
 
-async def _status(sessions: Sessions, telegram_id: int) -> str:
-    pid = await person_id(sessions, telegram_id)
+async def _status(sessions: Sessions, user_id: int) -> str:
+    pid = await person_id(sessions, user_id)
     async with sessions() as s:
         return (await s.exec(select(Assessment).where(Assessment.person_id == pid))).one().status
 
 
-async def _block(sessions: Sessions, telegram_id: int) -> None:
+async def _block(sessions: Sessions, user_id: int) -> None:
     async with unit_of_work(sessions) as s:
-        await s.exec(update(Person).where(col(Person.telegram_id) == telegram_id).values(blocked_at=NOW))
+        await s.exec(update(Person).where(col(Person.external_id) == str(user_id)).values(blocked_at=NOW))
 
 
 async def _reviewed_three(h: Harness) -> tuple[User, User, User]:

@@ -61,9 +61,9 @@ async def bot(sessions: Sessions, tmp_path: Path):
 
 async def _seed_actors(sessions: Sessions) -> None:
     await seed_commune(sessions)
-    for telegram_id, role, unit in ACTORS.values():
+    for user_id, role, unit in ACTORS.values():
         if role:
-            await give_role(sessions, telegram_id, role, unit)
+            await give_role(sessions, user_id, role, unit)
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
@@ -73,12 +73,10 @@ async def test_command_matrix(bot: Harness, sessions: Sessions, command: str) ->
     await register(lan, "THON1", "Nguyễn Thị Lan")
     await submit_all(lan, 10)
     wrong = []
-    for name, (telegram_id, _, _) in ACTORS.items():
+    for name, (user_id, _, _) in ACTORS.items():
         bot.api.clear()
-        await User(bot, telegram_id).say(command)
-        answers = texts_to(bot.api, telegram_id) + [
-            p.get("caption", "") for p in sent_to(bot.api, telegram_id, "sendDocument")
-        ]
+        await User(bot, user_id).say(command)
+        answers = texts_to(bot.api, user_id) + [p.get("caption", "") for p in sent_to(bot.api, user_id, "sendDocument")]
         refused = any(r in a for a in answers for r in REFUSALS)
         if refused == (name in COMMANDS[command]) or not answers:
             wrong.append((name, answers[-1:] if answers else "no answer"))
@@ -125,14 +123,14 @@ async def test_buttons_recheck_role_and_scope(bot: Harness, sessions: Sessions) 
 
     # The same button pressed by people who may not review THON1: a citizen, a sibling reviewer, a head;
     # and the sibling reviewer with the unit swapped for their own.
-    for telegram_id, data in [
+    for user_id, data in [
         (1001, confirm),
         (102, confirm),
         (104, confirm),
         (102, f"o|{verb}|{owner}|{rev}|{ids['THON2']}"),
     ]:
-        await User(bot, telegram_id).press(data)
-        assert (await _status(sessions)) == "submitted", telegram_id
+        await User(bot, user_id).press(data)
+        assert (await _status(sessions)) == "submitted", user_id
     # Forged data: nothing.
     await reviewer.press("o|rc|x|1|1")
     await reviewer.press("o|zz|1|1|1")

@@ -47,9 +47,9 @@ async def outbox(sessions: Sessions) -> list[Outbox]:
         return list((await s.exec(select(Outbox).order_by(Outbox.id))).all())
 
 
-async def person(sessions: Sessions, telegram_id: int) -> Person:
+async def person(sessions: Sessions, user_id: int) -> Person:
     async with sessions() as s:
-        found = await rp.get_person(session=s, telegram_id=telegram_id)
+        found = await rp.get_person(session=s, channel="telegram", external_id=str(user_id))
         assert found is not None
         return found
 
@@ -183,7 +183,8 @@ async def test_broadcast_preview_confirm_deliver_and_summary(bot: Harness, sessi
     for tid, code in citizens.items():
         await register(User(bot, tid, first_name=f"P{tid}"), code, next(names))
     async with unit_of_work(sessions) as s:
-        (await rp.get_person(session=s, telegram_id=1004)).blocked_at = NOW  # left earlier: not counted
+        left = await rp.get_person(session=s, channel="telegram", external_id="1004")
+        left.blocked_at = NOW  # left earlier: not counted
     await give_role(sessions, 2001, "officer", "XA1")
     officer = User(bot, 2001, first_name="Cán bộ")
     await officer.say("/broadcast XA1")

@@ -35,18 +35,23 @@ async def bot(sessions: Sessions, tmp_path: Path):
     await h.stop()
 
 
-async def officer(sessions: Sessions, telegram_id: int, role: str | None, code: str | None, locale: str = "vi") -> int:
+async def officer(sessions: Sessions, user_id: int, role: str | None, code: str | None, locale: str = "vi") -> int:
     """A person holding ``role`` on the unit ``code`` (no role when None)."""
     async with unit_of_work(sessions) as s:
         person = Person(
-            telegram_id=telegram_id, chat_id=telegram_id, full_name=f"Cán bộ {telegram_id}", locale=locale, step="ready"
+            channel="telegram",
+            external_id=str(user_id),
+            chat_id=str(user_id),
+            full_name=f"Cán bộ {user_id}",
+            locale=locale,
+            step="ready",
         )
         s.add(person)
         await s.flush()
         if role is not None:
             unit = await rp.find_unit(session=s, code=code) if code else None
             await rr.grant(session=s, person=person, role=role, unit=unit)
-    return telegram_id
+    return user_id
 
 
 def uploads(call: Call) -> list[tuple[str, bytes]]:
@@ -235,7 +240,7 @@ async def test_a_stranger_is_refused_without_being_registered(bot: Harness, sess
     sent = await run(bot, stranger, "/tally TINH")
     assert [c.method for c in sent] == ["sendMessage"] and "vai trò" in sent[0].params["text"]
     async with sessions() as s:
-        assert await rp.get_person(session=s, telegram_id=4242) is None
+        assert await rp.get_person(session=s, channel="telegram", external_id="4242") is None
 
 
 def test_long_tallies_are_split_between_lines() -> None:

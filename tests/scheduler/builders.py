@@ -8,7 +8,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 
 from sqlalchemy import insert
-from sqlmodel import select
+from sqlmodel import col, select
 
 from scheduler.dispatch import Outcome, Sent
 from storage import repo_outbox as ro
@@ -28,16 +28,15 @@ class Clock:
         self.now += timedelta(**delta)
 
 
-async def make_people(
-    sessions: Sessions, count: int, *, first_telegram_id: int = 10_000, code: str = "THON1"
-) -> list[int]:
+async def make_people(sessions: Sessions, count: int, *, first_user_id: int = 10_000, code: str = "THON1") -> list[int]:
     """``count`` registered people in one unit; returns their ids."""
     async with unit_of_work(sessions) as s:
         unit = await rp.find_unit(session=s, code=code) or await rp.add_unit(session=s, code=code, name="Thôn 1")
         rows = [
             {
-                "telegram_id": first_telegram_id + i,
-                "chat_id": first_telegram_id + i,
+                "channel": "telegram",
+                "external_id": str(first_user_id + i),
+                "chat_id": str(first_user_id + i),
                 "locale": "vi",
                 "step": "ready",
                 "rev": 1,
@@ -48,7 +47,8 @@ async def make_people(
             for i in range(count)
         ]
         await s.exec(insert(Person).values(rows))
-        ids = (await s.exec(select(Person.id).where(Person.telegram_id >= first_telegram_id).order_by(Person.id))).all()
+        made = [str(first_user_id + i) for i in range(count)]
+        ids = (await s.exec(select(Person.id).where(col(Person.external_id).in_(made)).order_by(Person.id))).all()
     return list(ids)[:count]
 
 

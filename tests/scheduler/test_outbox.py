@@ -100,7 +100,7 @@ async def test_plan_owes_reminders_to_those_with_something_left_once(sessions: S
     async with unit_of_work(sessions) as s:
         (await s.get(Person, off)).reminders = False
         (await s.get(Person, blocked)).blocked_at = NOW
-        mid_registration = Person(telegram_id=1, chat_id=1, step="name")
+        mid_registration = Person(channel="telegram", external_id="1", chat_id="1", step="name")
         s.add(mid_registration)
     report = await jobs.plan(sessions=sessions, policy=POLICY, now=NOW)
     assert report.reminders == 3
@@ -118,14 +118,14 @@ async def test_plan_notices_officers_of_pending_reviews_in_their_scope(sessions:
         commune = await rp.add_unit(session=s, code="XA1", name="Xã 1", parent=province)
         other = await rp.add_unit(session=s, code="XA2", name="Xã 2", parent=province)
     await make_people(sessions, 2, code="XA1")
-    ids = await make_people(sessions, 2, first_telegram_id=20_000, code="XA2")
+    ids = await make_people(sessions, 2, first_user_id=20_000, code="XA2")
     async with unit_of_work(sessions) as s:
         for pid in ids:
             person = await s.get(Person, pid)
             a = await ra.open_assessment(session=s, person=person, year=2026, step="submitted")
             a.status = AssessmentStatus.SUBMITTED
-        reviewer_a = Person(telegram_id=500, chat_id=500, step="ready")
-        reviewer_b = Person(telegram_id=501, chat_id=501, step="ready")
+        reviewer_a = Person(channel="telegram", external_id="500", chat_id="500", step="ready")
+        reviewer_b = Person(channel="telegram", external_id="501", chat_id="501", step="ready")
         s.add_all([reviewer_a, reviewer_b])
         await s.flush()
         await rr.grant(session=s, person=reviewer_a, role=RoleName.REVIEWER, unit=other)

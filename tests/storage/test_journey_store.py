@@ -23,18 +23,20 @@ NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 YEAR = 2026
 
 
-async def make_person(sessions: Sessions, telegram_id: int = 1, code: str = "T1") -> int:
+async def make_person(sessions: Sessions, user_id: int = 1, code: str = "T1") -> int:
     """A registered person in a new unit, at the group step."""
     async with unit_of_work(sessions) as s:
         unit = await rp.add_unit(session=s, code=code, name=f"Unit {code}")
-        person = await rp.create_person(session=s, telegram_id=telegram_id, chat_id=telegram_id, locale="vi")
+        person = await rp.create_person(
+            session=s, channel="telegram", external_id=str(user_id), chat_id=str(user_id), locale="vi"
+        )
         person.full_name, person.unit_id, person.consent_at, person.step = "Lan", unit.id, NOW, jr.READY
         return person.id
 
 
-async def step(sessions: Sessions, telegram_id: int, event: flow.Event) -> jr.Journey:
+async def step(sessions: Sessions, user_id: int, event: flow.Event) -> jr.Journey:
     async with unit_of_work(sessions) as s:
-        person = await rp.get_person(session=s, telegram_id=telegram_id, lock=True)
+        person = await rp.get_person(session=s, channel="telegram", external_id=str(user_id), lock=True)
         assert person is not None
         j = await jr.load(session=s, registry=default_registry(), person=person, year=YEAR)
         t = flow.transition(j.state, event, j.facts)
@@ -65,7 +67,7 @@ async def test_a_failed_transaction_leaves_neither_state_nor_answer(sessions: Se
     await step(sessions, 1, flow.ChoseGroup("community"))
     with pytest.raises(RuntimeError):
         async with unit_of_work(sessions) as s:
-            person = await rp.get_person(session=s, telegram_id=1, lock=True)
+            person = await rp.get_person(session=s, channel="telegram", external_id="1", lock=True)
             j = await jr.load(session=s, registry=default_registry(), person=person, year=YEAR)
             t = flow.transition(j.state, flow.ChoseLevel(1, 10), j.facts)
             await jr.apply(session=s, registry=default_registry(), journey=j, transition=t, year=YEAR, now=NOW)
@@ -152,9 +154,9 @@ async def test_delete_person_erases_everything_and_returns_file_paths(sessions: 
         )
         s.add(Outbox(person_id=person_id, kind="reminder", cycle="2026", due_at=NOW))
         await ra.record_audit(session=s, action="submitted", actor_id=person_id, assessment_id=1)
-    other = await make_person(sessions, telegram_id=2, code="T2")
+    other = await make_person(sessions, user_id=2, code="T2")
     async with unit_of_work(sessions) as s:
-        person = await rp.get_person(session=s, telegram_id=1)
+        person = await rp.get_person(session=s, channel="telegram", external_id="1")
         erased = await rp.delete_person(session=s, person=person)
     assert erased == rp.Erased(["2026/1/1/u.jpg"], [(2026, 1)])
     async with sessions() as s:
@@ -174,7 +176,7 @@ async def test_concurrent_presses_of_one_button_apply_once(sessions: Sessions, d
     async def press() -> None:
         try:
             async with unit_of_work(sessions) as s:
-                person = await rp.get_person(session=s, telegram_id=1, lock=True)
+                person = await rp.get_person(session=s, channel="telegram", external_id="1", lock=True)
                 j = await jr.load(session=s, registry=default_registry(), person=person, year=YEAR)
                 t = flow.transition(j.state, flow.ChoseLevel(1, 8), j.facts)
                 await asyncio.sleep(0.05)  # widen the window in which the other press waits

@@ -54,8 +54,9 @@ async def unit(s, code: str, kind: str, headcount: int, parent: Unit | None = No
 
 async def person(s, at: Unit | None, name: str, consent: datetime | None = FEBRUARY) -> Person:
     p = Person(
-        telegram_id=next(_ids),
-        chat_id=1,
+        channel="telegram",
+        external_id=str(next(_ids)),
+        chat_id="1",
         full_name=name,
         unit_id=at.id if at else None,
         consent_at=consent,

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import select
 
+from conversations.identity import parse_contact
 from storage import repo_people as rp
 from storage import repo_roles as rr
 from storage.db import Sessions, unit_of_work
@@ -18,18 +19,18 @@ NOW = datetime(2026, 6, 1, 3, 0, tzinfo=UTC)
 async def _setup(sessions: Sessions) -> str:
     async with unit_of_work(sessions) as s:
         xa = await rp.add_unit(session=s, code="XA1", name="Xã", kind="commune")
-        officer = await rp.create_person(session=s, telegram_id=1, chat_id=1, locale="vi")
+        officer = await rp.create_person(session=s, channel="telegram", external_id="1", chat_id="1", locale="vi")
         await rr.grant(session=s, person=officer, role=RoleName.OFFICER, unit=xa)  # a link needs a maker who may
-        await rp.create_person(session=s, telegram_id=2, chat_id=2, locale="vi")
-        await rp.create_person(session=s, telegram_id=3, chat_id=3, locale="vi")
+        await rp.create_person(session=s, channel="telegram", external_id="2", chat_id="2", locale="vi")
+        await rp.create_person(session=s, channel="telegram", external_id="3", chat_id="3", locale="vi")
         return await rr.create_invite(
             session=s, role=RoleName.REVIEWER, unit=xa, created_by=officer, now=NOW, ttl=timedelta(hours=72)
         )
 
 
-async def _redeem(sessions: Sessions, token: str, telegram_id: int, now: datetime) -> str:
+async def _redeem(sessions: Sessions, token: str, user_id: int, now: datetime) -> str:
     async with unit_of_work(sessions) as s:
-        person = await rp.get_person(session=s, telegram_id=telegram_id)
+        person = await rp.get_person(session=s, channel="telegram", external_id=str(user_id))
         assert person is not None
         try:
             role, unit = await rr.redeem_invite(session=s, token=token, person=person, now=now)
@@ -85,26 +86,28 @@ async def test_who_may_grant(
         xa = await rp.add_unit(session=s, code="XA1", name="Xã")
         await rp.add_unit(session=s, code="THON1", name="Thôn 1", parent=xa)
         await rp.add_unit(session=s, code="THON2", name="Thôn 2", parent=xa)
-        person = await rp.create_person(session=s, telegram_id=9, chat_id=9, locale="vi")
+        person = await rp.create_person(session=s, channel="telegram", external_id="9", chat_id="9", locale="vi")
         held = await rp.find_unit(session=s, code=on)
         await rr.grant(session=s, person=person, role=holder_role, unit=held)
         unit = await rp.find_unit(session=s, code=target)
         assert unit is not None
         assert await rr.may_grant(session=s, person=person, role=role, unit=unit) is allowed
         # Admins named in ADMIN_IDS may grant every role that links can carry.
-        assert await rr.may_grant(session=s, person=person, role=role, unit=unit, admin_ids=[9]) is (role != "admin")
+        admins = [parse_contact("9")]
+        assert await rr.may_grant(session=s, person=person, role=role, unit=unit, admin_ids=admins) is (role != "admin")
 
 
 async def test_desk_grant_and_revoke_are_audited(sessions: Sessions) -> None:
     from bot import cli_officers
 
+    someone = parse_contact("42")
     async with unit_of_work(sessions) as s:
         await rp.add_unit(session=s, code="XA1", name="Xã")
-    assert await cli_officers.role_change(sessions, 42, "head", "XA1", grant=True) == (0, ["42 is head of XA1"])
-    assert (await cli_officers.role_change(sessions, 42, "admin", None, grant=True))[0] == 0
-    assert (await cli_officers.role_change(sessions, 42, "admin", "XA1", grant=True))[0] == 2
-    assert (await cli_officers.role_change(sessions, 42, "head", "XA1", grant=False))[0] == 0
-    assert (await cli_officers.role_change(sessions, 42, "head", "XA1", grant=False))[0] == 1
+    assert await cli_officers.role_change(sessions, someone, "head", "XA1", grant=True) == (0, ["42 is head of XA1"])
+    assert (await cli_officers.role_change(sessions, someone, "admin", None, grant=True))[0] == 0
+    assert (await cli_officers.role_change(sessions, someone, "admin", "XA1", grant=True))[0] == 2
+    assert (await cli_officers.role_change(sessions, someone, "head", "XA1", grant=False))[0] == 0
+    assert (await cli_officers.role_change(sessions, someone, "head", "XA1", grant=False))[0] == 1
     async with sessions() as s:
         roles = [(r.role, r.unit_id) for r in (await s.exec(select(Role))).all()]
         audit = [(a.action, (a.after or a.before or {}).get("role")) for a in (await s.exec(select(AuditEvent)))]
@@ -120,8 +123,8 @@ async def test_an_officer_with_links_and_a_pending_step_can_still_be_erased(sess
     async with unit_of_work(sessions) as s:
         await rv.set_pending(session=s, person_id=2, kind="decision", now=NOW, year=2026)
     async with unit_of_work(sessions) as s:
-        for telegram_id in (1, 2):  # the link's maker and its user
-            person = await rp.get_person(session=s, telegram_id=telegram_id)
+        for user_id in (1, 2):  # the link's maker and its user
+            person = await rp.get_person(session=s, channel="telegram", external_id=str(user_id))
             assert person is not None
             await rp.delete_person(session=s, person=person)
     async with sessions() as s:
@@ -140,9 +143,11 @@ async def _officer_link(sessions: Sessions, maker: int, role: str, on: str, *, h
             xa = await rp.add_unit(session=s, code="XA1", name="Xã")
             await rp.add_unit(session=s, code="THON1", name="Thôn 1", parent=xa)
             await rp.add_unit(session=s, code="XA2", name="Xã bên")
-            for telegram_id in (1, 2, 3):
-                await rp.create_person(session=s, telegram_id=telegram_id, chat_id=telegram_id, locale="vi")
-        person = await rp.get_person(session=s, telegram_id=maker)
+            for user_id in (1, 2, 3):
+                await rp.create_person(
+                    session=s, channel="telegram", external_id=str(user_id), chat_id=str(user_id), locale="vi"
+                )
+        person = await rp.get_person(session=s, channel="telegram", external_id=str(maker))
         assert person is not None
         await rr.grant(session=s, person=person, role=RoleName.OFFICER, unit=await rp.find_unit(session=s, code=held))
         unit = await rp.find_unit(session=s, code=on)
@@ -152,9 +157,9 @@ async def _officer_link(sessions: Sessions, maker: int, role: str, on: str, *, h
         )
 
 
-async def _revoke(sessions: Sessions, telegram_id: int, role: str, code: str) -> int | None:
+async def _revoke(sessions: Sessions, user_id: int, role: str, code: str) -> int | None:
     async with unit_of_work(sessions) as s:
-        person = await rp.get_person(session=s, telegram_id=telegram_id)
+        person = await rp.get_person(session=s, channel="telegram", external_id=str(user_id))
         assert person is not None
         return await rr.revoke_recorded(
             session=s,
@@ -173,9 +178,9 @@ async def test_revoking_the_maker_voids_their_open_links(sessions: Sessions) -> 
     used = await _officer_link(sessions, 1, RoleName.HEAD, "XA1")
     assert await _redeem(sessions, used, 3, NOW) == "head@XA1"
     assert await _revoke(sessions, 1, RoleName.OFFICER, "XA1") == 2
-    for telegram_id in (2, 1):  # someone else, and the maker themselves
-        assert await _redeem(sessions, on_commune, telegram_id, NOW + timedelta(hours=1)) == "revoked"
-        assert await _redeem(sessions, on_village, telegram_id, NOW + timedelta(hours=1)) == "revoked"
+    for user_id in (2, 1):  # someone else, and the maker themselves
+        assert await _redeem(sessions, on_commune, user_id, NOW + timedelta(hours=1)) == "revoked"
+        assert await _redeem(sessions, on_village, user_id, NOW + timedelta(hours=1)) == "revoked"
     async with sessions() as s:
         roles = [(r.person_id, r.role) for r in (await s.exec(select(Role))).all()]
         invites = (await s.exec(select(RoleInvite).order_by(RoleInvite.id))).all()
@@ -191,7 +196,7 @@ async def test_a_link_is_checked_against_its_makers_right_when_used(sessions: Se
     # The role goes without the audited path (no voiding): the check at use time still refuses.
     token = await _officer_link(sessions, 1, RoleName.REVIEWER, "THON1")
     async with unit_of_work(sessions) as s:
-        maker = await rp.get_person(session=s, telegram_id=1)
+        maker = await rp.get_person(session=s, channel="telegram", external_id="1")
         assert maker is not None
         await rr.revoke(session=s, person=maker, role=RoleName.OFFICER, unit=await rp.find_unit(session=s, code="XA1"))
     assert await _redeem(sessions, token, 2, NOW + timedelta(hours=1)) == "revoked"
@@ -201,7 +206,7 @@ async def test_a_link_is_checked_against_its_makers_right_when_used(sessions: Se
         assert (invite.used_at, invite.revoked_at) == (None, None)  # refused, nothing changed
     # Given back the right, the maker's link works again.
     async with unit_of_work(sessions) as s:
-        maker = await rp.get_person(session=s, telegram_id=1)
+        maker = await rp.get_person(session=s, channel="telegram", external_id="1")
         assert maker is not None
         await rr.grant(session=s, person=maker, role=RoleName.OFFICER, unit=await rp.find_unit(session=s, code="XA1"))
     assert await _redeem(sessions, token, 2, NOW + timedelta(hours=1)) == "reviewer@THON1"
@@ -230,7 +235,7 @@ async def test_another_makers_link_outlives_a_colleagues_revocation(sessions: Se
 async def test_a_link_whose_maker_was_erased_grants_nothing(sessions: Sessions) -> None:
     token = await _officer_link(sessions, 1, RoleName.REVIEWER, "THON1")
     async with unit_of_work(sessions) as s:
-        maker = await rp.get_person(session=s, telegram_id=1)
+        maker = await rp.get_person(session=s, channel="telegram", external_id="1")
         assert maker is not None
         await rp.delete_person(session=s, person=maker)
     assert await _redeem(sessions, token, 2, NOW + timedelta(hours=1)) == "revoked"
