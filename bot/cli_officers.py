@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bot.cli_desk import load_settings, run_desk, show
 from conversations.criteria import PackError, Registry, default_registry
+from conversations.identity import CONTACT_FORMS, Channel, Contact, parse_contact
 from conversations.units import HEADCOUNT_MAX, code_problem, format_overrides, name_problem, parse_overrides
 from storage import repo_people as rp
 from storage import repo_roles as rr
@@ -22,6 +23,7 @@ from storage.unit_import import ImportFileError, describe, parse_file
 Result = tuple[int, list[str]]  # exit status, lines to print
 
 ROLES = [r.value for r in RoleName]
+PERSON_HELP = f"who: {CONTACT_FORMS}"
 
 
 # --------------------------------------------------------------------------- the work
@@ -192,27 +194,31 @@ async def units_list(sessions: Sessions, code: str | None) -> Result:
         return 0, lines or ["no units yet: cdht units import FILE"]
 
 
-async def person_move(sessions: Sessions, telegram_id: int, code: str, year: int) -> Result:
+def _unknown(who: Contact) -> str:
+    return f"cdht: nobody with {who.channel.capitalize()} id {who.external_id} has used the bot"
+
+
+async def person_move(sessions: Sessions, who: Contact, code: str, year: int) -> Result:
     async with unit_of_work(sessions) as session:
-        person = await rp.get_person(session=session, telegram_id=telegram_id, lock=True)
+        person = await rp.get_person(session=session, channel=who.channel, external_id=who.external_id, lock=True)
         if person is None:
-            return 2, [f"cdht: nobody with Telegram id {telegram_id} has used the bot"]
+            return 2, [_unknown(who)]
         unit = await rp.find_unit(session=session, code=code)
         if unit is None:
             return 2, [f"cdht: no unit with code {code}"]
         moved = await ru.move_person(session=session, person=person, unit=unit, year=year, actor_id=None)
         extra = f"; the {year} assessment moved with them" if moved else ""
-        return 0, [f"person {telegram_id} moved to {unit.code}{extra}; earlier assessments keep their unit"]
+        return 0, [f"person {who} moved to {unit.code}{extra}; earlier assessments keep their unit"]
 
 
 async def role_change(
     sessions: Sessions,
-    telegram_id: int,
+    who: Contact,
     role: str,
     code: str | None,
     *,
     grant: bool,
-    admin_ids: Iterable[int] = (),
+    admin_ids: Iterable[Contact] = (),
     now: datetime | None = None,
 ) -> Result:
     """Grants or revokes ``role``: admin without a unit (everywhere), the others on a unit's subtree.
@@ -229,16 +235,24 @@ async def role_change(
             unit = await rp.find_unit(session=session, code=code)
             if unit is None:
                 return 2, [f"cdht: no unit with code {code}"]
-        person = await rp.get_person(session=session, telegram_id=telegram_id, lock=True)
+        person = await rp.get_person(session=session, channel=who.channel, external_id=who.external_id, lock=True)
         if person is None:
             if not grant:
-                return 2, [f"cdht: nobody with Telegram id {telegram_id} has used the bot"]
-            # Officers may be named before they ever open the bot: only the Telegram id is stored.
-            person = await rp.create_person(session=session, telegram_id=telegram_id, chat_id=telegram_id, locale="vi")
+                return 2, [_unknown(who)]
+            # Officers may be named before they ever open the bot: only their messenger and id are stored
+            # (on Telegram, a person's private chat has their user id).
+            telegram = who.channel == Channel.TELEGRAM
+            person = await rp.create_person(
+                session=session,
+                channel=who.channel,
+                external_id=who.external_id,
+                chat_id=who.external_id if telegram else None,
+                locale="vi",
+            )
         where = unit.code if unit else "everywhere"
         if grant:
             await rr.grant_recorded(session=session, person=person, role=role, unit=unit, granted_by=None, via="cli")
-            return 0, [f"{telegram_id} is {role} of {where}"]
+            return 0, [f"{who} is {role} of {where}"]
         voided = await rr.revoke_recorded(
             session=session,
             person=person,
@@ -250,9 +264,9 @@ async def role_change(
             admin_ids=admin_ids,
         )
         if voided is None:
-            return 1, [f"{telegram_id} did not hold {role} of {where}"]
+            return 1, [f"{who} did not hold {role} of {where}"]
         links = f"; {voided} open role link(s) they made there voided" if voided else ""
-        return 0, [f"{telegram_id} is no longer {role} of {where}{links}"]
+        return 0, [f"{who} is no longer {role} of {where}{links}"]
 
 
 # --------------------------------------------------------------------------- argparse wiring
@@ -271,15 +285,12 @@ def run_with_packs(work: Callable[[Sessions, Registry], Awaitable[Result]]) -> i
     return _run(lambda s: work(s, registry))
 
 
-def telegram_id(text: str) -> int:
-    """An argparse type: Telegram user ids are positive whole numbers."""
+def contact(text: str) -> Contact:
+    """An argparse type: a person as ``123456789`` (Telegram) or ``channel:id`` (``zalo:abc``)."""
     try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a Telegram id (a positive whole number, e.g. 123456789)")
-    return value
+        return parse_contact(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def headcount(text: str) -> int:
@@ -297,7 +308,7 @@ def _this_year() -> int:
     return datetime.now(load_settings().zone).year
 
 
-def _admin_ids() -> list[int]:
+def _admin_ids() -> list[Contact]:
     from bot.cli import _settings
 
     return _settings().admin_ids
@@ -328,21 +339,19 @@ def register(sub: argparse._SubParsersAction, units: argparse._SubParsersAction)
 
     person = sub.add_parser("person", help="people").add_subparsers(dest="person_command", required=True)
     pmove = person.add_parser("move", help="move a person to another unit, keeping their history")
-    pmove.add_argument("telegram_id", type=telegram_id)
+    pmove.add_argument("person", type=contact, help=PERSON_HELP)
     pmove.add_argument("unit_code")
     pmove.add_argument("--year", type=int, help="the cycle whose open assessment follows (default: this year)")
-    pmove.set_defaults(
-        func=lambda a: _run(lambda s: person_move(s, a.telegram_id, a.unit_code, a.year or _this_year()))
-    )
+    pmove.set_defaults(func=lambda a: _run(lambda s: person_move(s, a.person, a.unit_code, a.year or _this_year())))
 
     for name, granting in (("grant", True), ("revoke", False)):
         cmd = sub.add_parser(name, help=f"{name} a role (admin: everywhere; others: on a unit's subtree)")
-        cmd.add_argument("telegram_id", type=telegram_id)
+        cmd.add_argument("person", type=contact, help=PERSON_HELP)
         cmd.add_argument("role", choices=ROLES)
         cmd.add_argument("unit_code", nargs="?")
         cmd.set_defaults(
             func=lambda a, g=granting: _run(
-                lambda s: role_change(s, a.telegram_id, a.role, a.unit_code, grant=g, admin_ids=_admin_ids())
+                lambda s: role_change(s, a.person, a.role, a.unit_code, grant=g, admin_ids=_admin_ids())
             )
         )
 

@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from conversations.identity import Contact, parse_contact
+
 SUPPORTED_LOCALES = ("vi", "en")
 # The Zalo Bot Platform's address (docs: /bot<TOKEN>/<method> under it); ZALO_API_BASE_URL overrides it.
 DEFAULT_BASE_URL = "https://bot-api.zaloplatforms.com"
@@ -35,7 +37,8 @@ class Settings(BaseSettings):
     webhook_listen: str = "127.0.0.1"
     webhook_port: int = 8443
     log_level: str = "INFO"  # LOG_LEVEL for `cdht run`: DEBUG, INFO, WARNING, ERROR
-    admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)  # ADMIN_IDS="1,2"
+    # ADMIN_IDS="123456789, zalo:abc": people (a Telegram id, or channel:id) with every officer right.
+    admin_ids: Annotated[list[Contact], NoDecode] = Field(default_factory=list)
     album_settle_seconds: float = 1.5  # an album's files arrive as separate updates: answer once, after this
     role_invite_hours: int = Field(default=72, ge=1)  # how long a one-time /grant link stays usable
     rate_limit: bool = True  # python-telegram-bot's AIORateLimiter; tests switch it off for speed
@@ -60,9 +63,11 @@ class Settings(BaseSettings):
 
     @field_validator("admin_ids", mode="before")
     @classmethod
-    def _split_ids(cls, value: object) -> object:
+    def _parse_contacts(cls, value: object) -> object:
         if isinstance(value, str):
-            return [int(v) for v in value.replace(" ", "").split(",") if v]
+            value = [v for v in value.split(",") if v.strip()]
+        if isinstance(value, list | tuple | set):
+            return [v if isinstance(v, Contact) else parse_contact(str(v)) for v in value]
         return value
 
     @field_validator("reminder_offsets", mode="before")

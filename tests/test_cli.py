@@ -278,3 +278,58 @@ def test_run_refuses_units_whose_override_no_pack_serves(
     capsys.readouterr()
     assert main(["run"]) == 1
     assert _one_error_line(capsys).startswith("cdht: cannot reach Telegram at http://127.0.0.1:")
+
+
+# --------------------------------------------------------------------------- people: a Telegram id or channel:id
+
+
+def test_people_are_a_telegram_number_or_channel_and_id(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["unit", "add", "XA1", "Xã Một"]) == 0
+    capsys.readouterr()
+    assert main(["grant", "zalo:8f3a2c", "officer", "XA1"]) == 0
+    assert main(["grant", "telegram:42", "admin"]) == 0
+    assert main(["revoke", "42", "admin"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "zalo:8f3a2c is officer of XA1",
+        "42 is admin of everywhere",
+        "42 is no longer admin of everywhere",
+    ]
+    assert main(["person", "move", "zalo:8f3a2c", "XA1"]) == 0
+    assert main(["person", "move", "42", "XA1"]) == 0  # Telegram's 42, named by the grant above
+    assert capsys.readouterr().out.splitlines()[0].startswith("person zalo:8f3a2c moved to XA1")
+    assert main(["person", "move", "zalo:someone", "XA1"]) == 2
+    assert _one_error_line(capsys) == "cdht: nobody with Zalo id someone has used the bot"
+
+
+@pytest.mark.parametrize(
+    ("argv", "why"),
+    [
+        (["grant", "zalo:", "admin"], "names no one"),
+        (["grant", "facebook:1", "admin"], "unknown messenger 'facebook'"),
+        (["person", "move", "telegram:0", "XA1"], "not a Telegram id"),
+        (["revoke", "telegram:-5", "admin"], "not a Telegram id"),
+        (["revoke", "8f3a2c", "officer", "XA1"], "not a Telegram id"),  # a Zalo id needs its zalo: prefix
+    ],
+)
+def test_a_person_the_parser_refuses(argv: list[str], why: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert why in err and "Traceback" not in err
+
+
+def test_help_says_how_to_name_a_person(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["grant", "--help"], ["person", "move", "--help"]):
+        with pytest.raises(SystemExit):
+            main(argv)
+        assert "zalo:" in capsys.readouterr().out
+
+
+def test_admin_ids_take_both_forms(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["unit", "add", "XA1", "Xã Một"]) == 0
+    monkeypatch.setenv("ADMIN_IDS", "123, zalo:8f3a2c")
+    assert main(["grant", "zalo:8f3a2c", "officer", "XA1"]) == 0
+    monkeypatch.setenv("ADMIN_IDS", "123,-5")
+    with pytest.raises(SystemExit, match=r"ADMIN_IDS.*'-5' is not a Telegram id"):
+        main(["grant", "zalo:8f3a2c", "officer", "XA1"])

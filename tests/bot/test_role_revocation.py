@@ -9,6 +9,7 @@ import pytest
 from sqlmodel import col, select
 
 from bot import cli_officers
+from conversations.identity import parse_contact
 from storage.db import Sessions
 from storage.models import Role, RoleInvite
 from tests.bot.harness import Harness, User
@@ -29,8 +30,8 @@ async def _link(officer: User, command: str) -> str:
     return text.split("?start=", 1)[1].split()[0]
 
 
-async def _roles_of(sessions: Sessions, telegram_id: int) -> list[tuple[str, int | None]]:
-    pid = await person_id(sessions, telegram_id)
+async def _roles_of(sessions: Sessions, user_id: int) -> list[tuple[str, int | None]]:
+    pid = await person_id(sessions, user_id)
     async with sessions() as s:
         return [(r.role, r.unit_id) for r in (await s.exec(select(Role).where(Role.person_id == pid))).all()]
 
@@ -41,13 +42,15 @@ async def test_a_revoked_officers_link_grants_nothing(bot: Harness, sessions: Se
     officer, colleague = User(bot, 1004), User(bot, 1005)
     lan, minh = User(bot, 1006, "vi"), User(bot, 1007, "en")
 
-    assert (await cli_officers.role_change(sessions, 1004, "officer", "XA1", grant=True))[0] == 0
-    assert (await cli_officers.role_change(sessions, 1005, "officer", "XA1", grant=True))[0] == 0
+    assert (await cli_officers.role_change(sessions, parse_contact("1004"), "officer", "XA1", grant=True))[0] == 0
+    assert (await cli_officers.role_change(sessions, parse_contact("1005"), "officer", "XA1", grant=True))[0] == 0
     revoked_link = await _link(officer, "/grant officer XA1")
     second = await _link(officer, "/grant reviewer THON1")
     kept_link = await _link(colleague, "/grant reviewer THON1")
 
-    status, lines = await cli_officers.role_change(sessions, 1004, "officer", "XA1", grant=False, now=now)
+    status, lines = await cli_officers.role_change(
+        sessions, parse_contact("1004"), "officer", "XA1", grant=False, now=now
+    )
     assert (status, lines) == (0, ["1004 is no longer officer of XA1; 2 open role link(s) they made there voided"])
 
     # Someone else, in either language, gets a clear refusal and no role.

@@ -11,6 +11,7 @@ from sqlmodel import select
 
 from bot import cli, cli_officers
 from conversations.criteria import default_registry
+from conversations.identity import parse_contact
 from storage import repo_people as rp
 from storage import repo_units as ru
 from storage.db import Sessions, unit_of_work
@@ -157,12 +158,12 @@ async def test_person_moves_with_the_open_assessment_and_keeps_history(sessions:
     async with unit_of_work(sessions) as s:
         a = await rp.add_unit(session=s, code="A", name="A")
         b = await rp.add_unit(session=s, code="B", name="B")
-        person = await rp.create_person(session=s, telegram_id=55, chat_id=55, locale="vi")
+        person = await rp.create_person(session=s, channel="telegram", external_id="55", chat_id="55", locale="vi")
         person.unit_id = a.id
         s.add(Assessment(person_id=person.id, unit_id=a.id, year=2025, status=AssessmentStatus.RECOGNISED))
         s.add(Assessment(person_id=person.id, unit_id=a.id, year=2026, status=AssessmentStatus.DRAFT))
         a_id, b_id = a.id, b.id
-    status, lines = await cli_officers.person_move(sessions, 55, "b", 2026)
+    status, lines = await cli_officers.person_move(sessions, parse_contact("55"), "b", 2026)
     assert status == 0 and "2026 assessment moved" in lines[0]
     async with sessions() as s:
         person = (await s.exec(select(Person))).one()
@@ -171,14 +172,14 @@ async def test_person_moves_with_the_open_assessment_and_keeps_history(sessions:
     assert person.unit_id == b_id
     assert years == {2025: a_id, 2026: b_id}
     assert (audit.action, audit.before["unit"], audit.after["unit"]) == ("person_moved", "A", "B")
-    assert (await cli_officers.person_move(sessions, 999, "B", 2026))[0] == 2
+    assert (await cli_officers.person_move(sessions, parse_contact("999"), "B", 2026))[0] == 2
 
 
 async def test_a_decided_assessment_stays_in_its_unit(sessions: Sessions) -> None:
     async with unit_of_work(sessions) as s:
         a = await rp.add_unit(session=s, code="A", name="A")
         b = await rp.add_unit(session=s, code="B", name="B")
-        person = await rp.create_person(session=s, telegram_id=56, chat_id=56, locale="vi")
+        person = await rp.create_person(session=s, channel="telegram", external_id="56", chat_id="56", locale="vi")
         s.add(Assessment(person_id=person.id, unit_id=a.id, year=2026, status=AssessmentStatus.REVIEWED))
         await s.flush()
         moved = await ru.move_person(session=s, person=person, unit=b, year=2026, actor_id=None)
