@@ -21,12 +21,13 @@ from telegram.request import BaseRequest
 
 from bot.context import BotData, Context, _utcnow
 from bot.evidence import schedule_sweep as schedule_evidence_sweep
-from bot.handlers import citizen, officers, reminders, reports
+from bot.handlers import officers, reminders, reports
 from bot.handlers.errors import on_error
 from bot.inbox import InboxApplication, InboxQueue, schedule_pruning
 from bot.reminders import rate_limiter as reminder_rate_limiter
 from bot.reminders import schedule as schedule_reminders
 from bot.settings import Settings
+from bot.telegram import citizen
 from conversations.criteria import Registry, default_registry
 from locales import gettext
 from storage.db import Sessions

@@ -1,34 +1,37 @@
-"""The citizen's handlers: each turns one update into a flow event inside one transaction, then replies.
+"""The citizen's handlers, written once for every messenger: each takes one person's update as plain values
+(a command, typed text, a chosen option, a file), turns it into a flow event inside one transaction, and
+returns the reply plan that the messenger's adapter sends after the commit (bot.telegram.citizen, bot.zalo).
 
 Nothing is kept in memory between updates: the person's step is read from the database on every update
-and written back in the same transaction as the change it caused.
+and written back in the same transaction as the change it caused. A choice comes back as the data it was
+shown with (a pressed Telegram button, or the number typed on Zalo for the screen the person is on now), so
+the stale-or-forged rule is the same on both messengers.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from html import escape
+from pathlib import Path
+from typing import Concatenate, ParamSpec
 
 from sqlmodel.ext.asyncio.session import AsyncSession
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.constants import ChatMemberStatus, ChatType, ParseMode
-from telegram.error import BadRequest, TelegramError
 
 from bot import evidence as ev
 from bot.callbacks import BadCallback, Button, Verb, decode, int_args
-from bot.context import Context
-from bot.handlers import officer_roles
+from bot.context import BotData
 from bot.render import Renderer
+from bot.replies import Plan
+from bot.screens import Screen, one_per_row
 from conversations import flow
 from conversations.flow import FlowError, Step
-from conversations.identity import Channel, shown_name
-from locales import negotiate
+from conversations.typed_choice import Chosen, OutOfRange, fold, match_choice
+from locales import gettext, negotiate
 from storage import journey as jr
 from storage import repo_assessments as ra
 from storage import repo_people as rp
@@ -39,7 +42,21 @@ from storage.models import Evidence, Person
 log = logging.getLogger(__name__)
 
 MAX_CODE = 32
-TELEGRAM = Channel.TELEGRAM.value  # every person these handlers meet came through Telegram
+P = ParamSpec("P")
+# Fetches an accepted file into EVIDENCE_DIR (root, folder) under a temporary name: the messenger's download.
+Fetch = Callable[[Path, Path], Awaitable[ev.Fetched]]
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who sent the update, as the messenger names them."""
+
+    channel: str  # "telegram" | "zalo"
+    external_id: str
+    chat_id: str
+    display_name: str | None = None
+    language_code: str | None = None  # the messenger's, if it says (Telegram does, Zalo does not)
+    buttons: bool = True  # False: choices are typed back by number (Zalo)
 
 
 # --------------------------------------------------------------------------- plumbing
@@ -47,78 +64,74 @@ TELEGRAM = Channel.TELEGRAM.value  # every person these handlers meet came throu
 
 @dataclass
 class Turn:
-    """One update's view: the open transaction, the person's journey and a renderer in their language."""
+    """One update's view: the open transaction, the person's journey, a renderer in their language, and
+    the plan of what to send once the transaction has committed."""
 
     session: AsyncSession
     journey: Journey
     render: Renderer
+    data: BotData
+    who: Sender
+    plan: Plan
     # Work that must wait until the transaction has committed (removing an erased person's files).
     after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    created: bool = False  # this update is the person's first contact
 
     @property
     def person(self) -> Person:
         return self.journey.person
 
 
-def locale_for(update: Update, person: Person | None, default: str) -> str:
-    if person is not None:
-        return person.locale
-    user = update.effective_user
-    return negotiate(user.language_code if user else None, default)
-
-
 @asynccontextmanager
-async def turn(update: Update, context: Context, *, create: bool = False) -> AsyncIterator[Turn | None]:
+async def turn(data: BotData, who: Sender, plan: Plan, *, create: bool = False) -> AsyncIterator[Turn | None]:
     """Opens the update's transaction and loads the sender's journey (None for a stranger)."""
-    user = update.effective_user
-    chat = update.effective_chat
-    assert user is not None and chat is not None
-    async with unit_of_work(context.db) as session:
-        person = await rp.get_person(session=session, channel=TELEGRAM, external_id=str(user.id), lock=True)
-        if person is None and create:
+    async with unit_of_work(data.sessions) as session:
+        person = await rp.get_person(session=session, channel=who.channel, external_id=who.external_id, lock=True)
+        created = person is None and create
+        if created:
             person = await rp.create_person(
                 session=session,
-                channel=TELEGRAM,
-                external_id=str(user.id),
-                chat_id=str(chat.id),
-                locale=locale_for(update, None, context.settings.default_locale),
+                channel=who.channel,
+                external_id=who.external_id,
+                chat_id=who.chat_id,
+                locale=negotiate(who.language_code, data.settings.default_locale),
+                display_name=who.display_name,
             )
         if person is None:
+            plan.locale = negotiate(who.language_code, data.settings.default_locale)
             yield None
             return
-        person.chat_id = str(chat.id)
-        person.display_name = shown_name(user.full_name)
-        journey = await jr.load(session=session, registry=context.registry, person=person, year=context.year())
-        t = Turn(session, journey, Renderer(person.locale, context.registry, context.settings.zone))
+        person.chat_id = who.chat_id
+        if who.display_name and person.display_name != who.display_name:
+            person.display_name = who.display_name
+        journey = await jr.load(session=session, registry=data.registry, person=person, year=data.year())
+        plan.locale = person.locale
+        t = Turn(session, journey, Renderer(person.locale, data.registry, data.settings.zone), data, who, plan)
+        t.created = created
         yield t
     for then in t.after_commit:
         await then()
 
 
-async def advance(t: Turn, context: Context, event: flow.Event) -> tuple[str, ...]:
+async def advance(t: Turn, event: flow.Event) -> tuple[str, ...]:
     """Applies ``event`` to the journey (raises FlowError, changing nothing, if it is not allowed)."""
     transition = flow.transition(t.journey.state, event, t.journey.facts)
     t.journey = await jr.apply(
         session=t.session,
-        registry=context.registry,
+        registry=t.data.registry,
         journey=t.journey,
         transition=transition,
-        year=context.year(),
-        now=context.now(),
+        year=t.data.year(),
+        now=t.data.now(),
     )
     return transition.notices
 
 
-async def say(message: Message, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
-    await message.reply_html(text, reply_markup=markup, disable_web_page_preview=True)
-
-
-async def show(message: Message, t: Turn, notices: tuple[str, ...] = ()) -> None:
-    """Sends the notices, then the current step with its buttons."""
+def show(t: Turn, notices: tuple[str, ...] = ()) -> None:
+    """Plans the notices, then the current step with its choices."""
     for key in notices:
-        await say(message, t.render.t(key, unit=_unit_name(t)))
-    text, markup = t.render.step(t.journey)
-    await say(message, text, markup)
+        t.plan.say(t.render.t(key, unit=_unit_name(t)))
+    t.plan.show(t.render.screen(t.journey))
 
 
 def _unit_name(t: Turn) -> str:
@@ -129,110 +142,103 @@ def _refusal_key(error: FlowError) -> str:
     return {"stale": "flow.stale", "forged": "flow.forged", "locked": "flow.locked"}.get(error.reason, "flow.stale")
 
 
-async def not_registered(update: Update, context: Context) -> None:
-    await reply_in_own_language(update, context, "status.not_registered")
+def for_registered(
+    handler: Callable[Concatenate[Turn, P], Awaitable[None]],
+) -> Callable[Concatenate[BotData, Sender, P], Awaitable[Plan]]:
+    """Runs ``handler`` inside the sender's transaction with their journey; a stranger is told to /start."""
+
+    @functools.wraps(handler)
+    async def wrapped(data: BotData, who: Sender, /, *args: P.args, **kwargs: P.kwargs) -> Plan:
+        plan = Plan()
+        async with turn(data, who, plan) as t:
+            if t is None:
+                plan.say(gettext("status.not_registered", plan.locale))
+                return plan
+            await handler(t, *args, **kwargs)
+        return plan
+
+    return wrapped
+
+
+async def reply_in_own_language(data: BotData, who: Sender, key: str) -> Plan:
+    """One catalog text in the sender's language (stored, else the messenger's); changes nothing."""
+    async with data.sessions() as session:
+        person = await rp.get_person(session=session, channel=who.channel, external_id=who.external_id)
+    plan = Plan(locale=person.locale if person else negotiate(who.language_code, data.settings.default_locale))
+    plan.say(gettext(key, plan.locale))
+    return plan
 
 
 # --------------------------------------------------------------------------- commands
 
 
-def for_registered(
-    handler: Callable[[Message, Turn, Context], Awaitable[None]],
-) -> Callable[[Update, Context], Awaitable[None]]:
-    """Runs ``handler`` inside the sender's transaction with their journey; a stranger is told to /start."""
-
-    @functools.wraps(handler)
-    async def wrapped(update: Update, context: Context) -> None:
-        message = update.effective_message
-        assert message is not None
-        async with turn(update, context) as t:
-            if t is None:
-                await not_registered(update, context)
-                return
-            await handler(message, t, context)
-
-    return wrapped
-
-
-async def start(update: Update, context: Context) -> None:
+async def start(data: BotData, who: Sender, args: Sequence[str] = ()) -> Plan:
     """Greets a newcomer with the consent request, or shows a returning person the step they are on."""
-    message = update.effective_message
-    assert message is not None
-    if context.args and context.args[0].startswith(officer_roles.ROLE_PREFIX):
-        await officer_roles.redeem(update, context, context.args[0])  # a one-time role link, not a join code
-        return
-    code = (context.args[0] if context.args else "")[:MAX_CODE] or None
-    async with turn(update, context, create=True) as t:
+    code = (args[0] if args else "")[:MAX_CODE] or None
+    plan = Plan()
+    async with turn(data, who, plan, create=True) as t:
         assert t is not None
         notices: tuple[str, ...] = ()
         if t.journey.state.step is Step.DECLINED:
-            notices = await advance(t, context, flow.Restart())
+            notices = await advance(t, flow.Restart())
         if code:
-            notices += await _offer_code(t, context, code)
-        await show(message, t, notices)
+            notices += await _offer_code(t, code)
+        show(t, notices)
+    return plan
 
 
-async def _offer_code(t: Turn, context: Context, code: str) -> tuple[str, ...]:
+async def _offer_code(t: Turn, code: str) -> tuple[str, ...]:
     """A join code from a deep link: kept until consent, used at the unit step, ignored once in a unit."""
     person = t.person
     if person.unit_id is not None:
         unit = await rp.find_unit(session=t.session, code=code)
         return ("unit.already",) if unit is None or unit.id != person.unit_id else ()
     if t.journey.state.step is Step.UNIT:
-        return await _join(t, context, code)
+        return await _join(t, code)
     person.pending_code = code
-    t.journey = await jr.load(session=t.session, registry=context.registry, person=person, year=context.year())
+    t.journey = await jr.load(session=t.session, registry=t.data.registry, person=person, year=t.data.year())
     return ()
 
 
-async def _join(t: Turn, context: Context, code: str) -> tuple[str, ...]:
+async def _join(t: Turn, code: str) -> tuple[str, ...]:
     unit = await rp.find_unit(session=t.session, code=code)
     if unit is not None:
         t.person.unit_id = unit.id
         t.person.pending_code = None
         t.journey.unit = unit
-    return await advance(t, context, flow.JoinedUnit(found=unit is not None))
+    return await advance(t, flow.JoinedUnit(found=unit is not None))
 
 
-async def reply_in_own_language(update: Update, context: Context, key: str) -> None:
-    """Answers with one catalog text in the sender's language (stored, else Telegram's); changes nothing."""
-    message, user = update.effective_message, update.effective_user
-    assert message is not None and user is not None
-    async with context.db() as session:
-        person = await rp.get_person(session=session, channel=TELEGRAM, external_id=str(user.id))
-    locale = locale_for(update, person, context.settings.default_locale)
-    await say(message, Renderer(locale, context.registry, context.settings.zone).t(key))
-
-
-async def help_command(update: Update, context: Context) -> None:
+async def help_command(data: BotData, who: Sender) -> Plan:
     """Explains the title, the rule and the commands."""
-    await reply_in_own_language(update, context, "help.text")
+    return await reply_in_own_language(data, who, "help.text")
 
 
-async def status(update: Update, context: Context) -> None:
-    """Shows the year's progress and a button to continue where the person left off."""
-    message = update.effective_message
-    assert message is not None
-    async with turn(update, context) as t:
-        if t is None or t.journey.state.step in flow.REGISTRATION_STEPS:
-            if t is None:
-                await not_registered(update, context)
-            else:
-                await show(message, t, ("status.registering",))
-            return
-        await say(
-            message,
-            status_text(t, context.year()),
-            InlineKeyboardMarkup(
-                [
-                    [
-                        InlineKeyboardButton(
-                            t.render.t("btn.continue"), callback_data=t.render.data(t.journey, Verb.CONTINUE)
-                        )
-                    ]
-                ]
-            ),
-        )
+async def unknown_command(data: BotData, who: Sender) -> Plan:
+    """Answers a command the bot does not know by pointing to /help."""
+    return await reply_in_own_language(data, who, "unknown.command")
+
+
+async def not_registered(data: BotData, who: Sender) -> Plan:
+    return await reply_in_own_language(data, who, "status.not_registered")
+
+
+@for_registered
+async def status(t: Turn) -> None:
+    """Shows the year's progress and how to continue where the person left off."""
+    if t.journey.state.step in flow.REGISTRATION_STEPS:
+        show(t, ("status.registering",))
+        return
+    text = status_text(t, t.data.year())
+    if t.who.buttons:
+        t.plan.show(Screen(text, one_per_row(t.render.choice(t.render.t("btn.continue"), _data(t, Verb.CONTINUE)))))
+    else:  # typed answers apply to the step itself: show it right away
+        t.plan.say(text)
+        show(t)
+
+
+def _data(t: Turn, verb: Verb, arg: str = "") -> str:
+    return t.render.data(t.journey, verb, arg)
 
 
 def status_text(t: Turn, year: int) -> str:
@@ -262,38 +268,46 @@ def status_text(t: Turn, year: int) -> str:
 
 
 @for_registered
-async def cancel(message: Message, t: Turn, context: Context) -> None:
+async def cancel(t: Turn) -> None:
     """Stops the current action; everything entered so far stays saved."""
     if t.journey.state.step in (Step.CONFIRM_SUBMIT, Step.SKIP_WARNING):
-        notices = await advance(t, context, flow.Cancel())
-        await show(message, t, notices)
+        show(t, await advance(t, flow.Cancel()))
     else:
-        await say(message, t.render.t("flow.cancelled"))
+        t.plan.say(t.render.t("flow.cancelled"))
 
 
-async def language(update: Update, context: Context) -> None:
+# Each language by its own name (the same in every catalog), and the names a person may type for it.
+_LANGUAGES = (("vi", "Tiếng Việt"), ("en", "English"))
+_LANGUAGE_WORDS = {"vi": ("tiếng việt", "vietnamese"), "en": ("english", "tiếng anh")}
+
+
+def language_of(typed: str) -> str | None:
+    """The locale a typed language name asks for ("English", "tiếng việt"), else None."""
+    wanted = fold(typed)
+    for code, words in _LANGUAGE_WORDS.items():
+        if wanted in {fold(w) for w in words}:
+            return code
+    return None
+
+
+async def language(data: BotData, who: Sender) -> Plan:
     """Offers Vietnamese or English."""
-    message = update.effective_message
-    assert message is not None
-    async with turn(update, context, create=True) as t:
+    plan = Plan()
+    async with turn(data, who, plan, create=True) as t:
         assert t is not None
-        data = [Button("p", t.person.id or 0, 0, Verb.LANGUAGE, code).encode() for code in ("vi", "en")]
-        await say(
-            message,
-            t.render.t("language.ask"),
-            InlineKeyboardMarkup(
-                [
-                    [
-                        InlineKeyboardButton("Tiếng Việt", callback_data=data[0]),
-                        InlineKeyboardButton("English", callback_data=data[1]),
-                    ]
-                ]
-            ),
-        )
+        if who.buttons:
+            owner = t.person.id or 0
+            choices = [
+                t.render.choice(name, Button("p", owner, 0, Verb.LANGUAGE, code).encode()) for code, name in _LANGUAGES
+            ]
+            plan.show(Screen(t.render.t("language.ask"), (tuple(choices),)))
+        else:
+            plan.say(t.render.t("language.ask_typed"))
+    return plan
 
 
 @for_registered
-async def my_data(message: Message, t: Turn, context: Context) -> None:
+async def my_data(t: Turn) -> None:
     """Shows everything stored about the person (Decree 13/2023: the right to see one's data)."""
     data = await rp.person_data(session=t.session, person=t.person)
     r = t.render
@@ -321,7 +335,7 @@ async def my_data(message: Message, t: Turn, context: Context) -> None:
             )
         )
     lines.append(r.t("mydata.rights"))
-    await say(message, "\n".join(lines))
+    t.plan.say("\n".join(lines))
 
 
 def _e(value: object) -> str:
@@ -329,55 +343,84 @@ def _e(value: object) -> str:
 
 
 @for_registered
-async def delete_me(message: Message, t: Turn, context: Context) -> None:
+async def delete_me(t: Turn) -> None:
     """Asks for confirmation before erasing everything stored about the person."""
     p = t.person
-    await say(
-        message,
-        t.render.t("deleteme.ask"),
-        InlineKeyboardMarkup(
-            [
-                [
-                    InlineKeyboardButton(
-                        t.render.t("btn.delete"),
-                        callback_data=Button("p", p.id or 0, p.rev, Verb.DELETE_ME).encode(),
-                    )
-                ],
-                [
-                    InlineKeyboardButton(
-                        t.render.t("btn.keep"), callback_data=Button("p", p.id or 0, p.rev, Verb.KEEP_ME).encode()
-                    )
-                ],
-            ]
-        ),
-    )
+    if t.who.buttons:
+        choices = one_per_row(
+            t.render.choice(t.render.t("btn.delete"), Button("p", p.id or 0, p.rev, Verb.DELETE_ME).encode()),
+            t.render.choice(t.render.t("btn.keep"), Button("p", p.id or 0, p.rev, Verb.KEEP_ME).encode()),
+        )
+        t.plan.show(Screen(t.render.t("deleteme.ask"), choices))
+    else:  # typed: a phrase nobody types by chance
+        t.plan.say(t.render.t("deleteme.ask_typed", phrase=t.render.t("typed.deleteme_confirm").split("|")[0]))
 
 
-async def unknown_command(update: Update, context: Context) -> None:
-    """Answers a command the bot does not know by pointing to /help."""
-    await reply_in_own_language(update, context, "unknown.command")
+def _confirms_deletion(typed: str, locale: str) -> bool:
+    return fold(typed) in {fold(w) for w in gettext("typed.deleteme_confirm", locale).split("|")}
 
 
 # --------------------------------------------------------------------------- typed text
 
 
-@for_registered
-async def text(message: Message, t: Turn, context: Context) -> None:
-    """Takes a typed name or join code; elsewhere, points to the buttons and shows the step again."""
-    assert message.text is not None
+async def text(data: BotData, who: Sender, typed: str) -> Plan:
+    """Typed text: on a messenger without buttons first an answer to the choices on screen; then a name or
+    join code where one is asked; elsewhere, says what the step wants and shows it again. Where there are no
+    commands to find (Zalo), a stranger's first words ("Xin chào") are the start."""
+    plan = Plan()
+    async with turn(data, who, plan, create=not who.buttons) as t:
+        if t is None:
+            plan.say(gettext("status.not_registered", plan.locale))
+        elif t.created:
+            show(t)
+        else:
+            await _typed(t, typed)
+    return plan
+
+
+async def _typed(t: Turn, typed: str) -> None:
+    if not t.who.buttons and await _typed_answer(t, typed):
+        return
     step = t.journey.state.step
     if step is Step.NAME:
-        notices = await advance(t, context, flow.GaveName(message.text))
+        notices = await advance(t, flow.GaveName(typed))
     elif step is Step.UNIT:
-        notices = await _join(t, context, message.text.strip()[:MAX_CODE])
+        notices = await _join(t, typed.strip()[:MAX_CODE])
     elif step in (Step.EVIDENCE, Step.SKIP_WARNING):
         notices = ("evidence.wrong_input",)
     else:
-        notices = ("flow.use_buttons",)
-    await show(message, t, notices)
+        notices = ("flow.use_buttons",) if t.who.buttons else ("zalo.not_understood",)
+    show(t, notices)
 
 
-# --------------------------------------------------------------------------- buttons
+async def _typed_answer(t: Turn, typed: str) -> bool:
+    """Takes a typed number or word for a choice on the current screen (or a language name, or the
+    deletion phrase); True when the text was such an answer and has been handled."""
+    wanted = language_of(typed)
+    if wanted is not None and t.journey.state.step is not Step.NAME:
+        _set_language(t, wanted)
+        show(t)
+        return True
+    if _confirms_deletion(typed, t.render.locale):
+        await _delete(t, confirmed=True)
+        return True
+    screen = t.render.screen(t.journey)
+    if not screen.choices:
+        return False
+    found = match_choice(typed, [c.words for c in screen.choices])
+    if isinstance(found, Chosen):
+        choice = screen.choices[found.index]
+        t.plan.say(t.render.t("zalo.you_chose", label=choice.label))
+        await _choose(t, choice.data)
+        return True
+    if isinstance(found, OutOfRange):
+        t.plan.say(t.render.t("zalo.out_of_range", count=len(screen.choices)))
+        show(t)
+        return True
+    return False
+
+
+# --------------------------------------------------------------------------- choices
 
 _VERB_EVENTS = {
     Verb.CONSENT_YES: lambda b: flow.Consented(),
@@ -395,51 +438,46 @@ _VERB_EVENTS = {
 }
 
 
-async def button(update: Update, context: Context) -> None:
-    """Checks that a pressed button belongs to the presser and to the current step, then applies it."""
-    query = update.callback_query
-    assert query is not None
-    message = query.message if isinstance(query.message, Message) else None
-    async with turn(update, context) as t:
-        if t is None or message is None:
-            await query.answer()
-            if message is not None:
-                await not_registered(update, context)
-            return
-        try:
-            pressed = decode(query.data)
-            notices = await _press(t, context, pressed)
-        except (BadCallback, FlowError) as exc:
-            reason = "flow.forged" if isinstance(exc, BadCallback) else _refusal_key(exc)
-            log.info("refused button: %s", reason)
-            await query.answer(t.render.t(reason), show_alert=False)
-            await show(message, t, (reason,))
-            return
-        except _Handled:
-            await query.answer()
-            return
-        await query.answer()
-        await _retire_buttons(message)
-        await show(message, t, notices)
+@for_registered
+async def press(t: Turn, raw: str | None) -> None:
+    """A chosen option (a pressed button): checked against the presser and the current step, then applied."""
+    await _choose(t, raw)
+
+
+async def _choose(t: Turn, raw: str | None) -> None:
+    try:
+        notices = await _press(t, decode(raw))
+    except (BadCallback, FlowError) as exc:
+        reason = "flow.forged" if isinstance(exc, BadCallback) else _refusal_key(exc)
+        log.info("refused choice: %s", reason)
+        t.plan.toast = t.render.t(reason)
+        show(t, (reason,))
+        return
+    except _Handled:
+        return
+    t.plan.retire_pressed = True
+    show(t, notices)
 
 
 class _Handled(Exception):
-    """The button was fully answered by its own code (language, deletion)."""
+    """The choice was fully answered by its own code (language, deletion)."""
 
 
-async def _press(t: Turn, context: Context, pressed: Button) -> tuple[str, ...]:
+async def _press(t: Turn, pressed: Button) -> tuple[str, ...]:
     person, assessment = t.person, t.journey.assessment
     mine = {"p": person.id, "a": assessment.id if assessment else None}
     if pressed.owner != mine[pressed.scope]:
         raise BadCallback("not the presser's")
     if pressed.verb is Verb.LANGUAGE:
-        await _set_language(t, context, pressed.arg)
+        if pressed.arg not in ("vi", "en"):
+            raise BadCallback(pressed.arg)
+        _set_language(t, pressed.arg)
         raise _Handled
     if pressed.verb in (Verb.DELETE_ME, Verb.KEEP_ME):
         # Person-level, whatever step the assessment is on; a confirmation from before a change is stale.
         if pressed.scope != "p" or pressed.rev != person.rev:
             raise FlowError(t.journey.state, pressed, "stale")
-        await _delete(t, context, pressed.verb is Verb.DELETE_ME)
+        await _delete(t, pressed.verb is Verb.DELETE_ME)
         raise _Handled
     if (pressed.scope, pressed.owner, pressed.rev) != (*t.journey.owner, t.journey.rev):
         raise FlowError(t.journey.state, pressed, "stale")
@@ -448,87 +486,72 @@ async def _press(t: Turn, context: Context, pressed: Button) -> tuple[str, ...]:
     make = _VERB_EVENTS.get(pressed.verb)
     if make is None:
         raise BadCallback(pressed.verb)
-    return await advance(t, context, make(pressed))
+    return await advance(t, make(pressed))
 
 
-async def _set_language(t: Turn, context: Context, code: str) -> None:
-    if code not in ("vi", "en"):
-        raise BadCallback(code)
+def _set_language(t: Turn, code: str) -> None:
     t.person.locale = code
-    t.render = Renderer(code, context.registry, context.settings.zone)
-    message = context.bot  # the chat to answer is the person's own
-    await message.send_message(
-        t.person.chat_id or t.person.external_id, t.render.t("language.set"), parse_mode=ParseMode.HTML
-    )
+    t.render = Renderer(code, t.data.registry, t.data.settings.zone)
+    t.plan.locale = code
+    t.plan.say(t.render.t("language.set"))
 
 
-async def _delete(t: Turn, context: Context, confirmed: bool) -> None:
+async def _delete(t: Turn, confirmed: bool) -> None:
     """Erases the person; their files, folders included, go once the erasure has committed (a crash in
     between leaves only files no row points to, which the evidence sweep removes)."""
-    chat_id = t.person.chat_id or t.person.external_id
     if not confirmed:
-        await context.bot.send_message(chat_id, t.render.t("deleteme.kept"), parse_mode=ParseMode.HTML)
+        t.plan.say(t.render.t("deleteme.kept"))
         return
     erased = await rp.delete_person(session=t.session, person=t.person)
-    render, root = t.render, context.settings.evidence_dir
+    render, root, plan = t.render, t.data.settings.evidence_dir, t.plan
 
     async def remove_files() -> None:
         removed = await asyncio.to_thread(ev.erase, root, erased)
-        await context.bot.send_message(chat_id, render.t("deleteme.done", files=removed), parse_mode=ParseMode.HTML)
+        plan.say(render.t("deleteme.done", files=removed))
 
     t.after_commit.append(remove_files)
-
-
-async def _retire_buttons(message: Message) -> None:
-    """Removes the buttons of a message once used, so the chat shows only live ones."""
-    with contextlib.suppress(BadRequest):  # already gone, or too old to edit: harmless
-        await message.edit_reply_markup(reply_markup=None)
 
 
 # --------------------------------------------------------------------------- evidence
 
 
-async def evidence(update: Update, context: Context) -> None:
-    """Downloads a photo or document, checks its content, and records it for the current indicator."""
-    message = update.effective_message
-    assert message is not None
+async def evidence(data: BotData, who: Sender, item: ev.Candidate | ev.Refused, fetch: Fetch) -> Plan:
+    """Downloads a photo or document, checks its content, and records it for the current indicator.
+    ``item`` is the file the message offers, or why the messenger's side already refused it."""
+    plan = Plan(coalesce=item.media_group_id if isinstance(item, ev.Candidate) else None)
     # First transaction: is a file expected now, and is this one acceptable?
-    async with turn(update, context) as t:
+    async with turn(data, who, plan) as t:
         if t is None:
-            await not_registered(update, context)
-            return
+            plan.say(gettext("status.not_registered", plan.locale))
+            return plan
         state = t.journey.state
         if state.step not in (Step.EVIDENCE, Step.SKIP_WARNING) or t.journey.assessment is None:
-            await show(message, t, ("evidence.not_now",))
-            return
-        try:
-            item = ev.candidate(message)
-        except ev.Refused as refused:
-            await _refuse(message, t.render, refused, t.render.evidence_buttons(t.journey))
-            return
-        assert item is not None
+            show(t, ("evidence.not_now",))
+            return plan
+        if isinstance(item, ev.Refused):
+            _refuse(t, item)
+            return plan
         assessment_id, indicator, year = t.journey.assessment.id, state.indicator, t.journey.assessment.year
         assert assessment_id is not None
         if await ra.has_evidence(
             session=t.session, assessment_id=assessment_id, indicator=indicator, file_unique_id=item.file_unique_id
         ):
-            await say(message, t.render.t("evidence.duplicate"), t.render.evidence_buttons(t.journey))
-            return
-        render, buttons = t.render, t.render.evidence_buttons(t.journey)
+            plan.show(t.render.evidence_screen(t.journey, t.render.t("evidence.duplicate")))
+            return plan
+        render, journey = t.render, t.journey
     # The download happens outside any transaction: no row lock is held while bytes travel.
-    root = context.settings.evidence_dir
     try:
-        fetched = await ev.download(context.bot, item, root, ev.folder(year, assessment_id, indicator))
-    except ev.Refused as refused:
-        await _refuse(message, render, refused, buttons)  # nothing stored; the person stays on the step
-        return
-    except (TelegramError, OSError) as exc:
+        fetched = await fetch(data.settings.evidence_dir, ev.folder(year, assessment_id, indicator))
+    except ev.Refused as refused:  # nothing stored; the person stays on the step
+        plan.show(render.evidence_screen(journey, render.t(refused.key, mb=ev.MAX_BYTES // (1024 * 1024))))
+        return plan
+    except Exception as exc:  # the messenger or the disk failed: say so, keep the step
         log.warning("evidence download failed: %s", type(exc).__name__)
-        await say(message, render.t("evidence.download_failed"))
-        return
+        plan.say(render.t("evidence.download_failed"))
+        return plan
     # The file keeps its temporary name until its row has committed: a crash before leaves no final file.
     try:
-        recorded, reply = await _record(update, context, message, item, fetched, indicator)
+        recorded = await _record(data, who, plan, item, fetched, indicator)
     except BaseException:
         fetched.discard()
         raise
@@ -536,28 +559,28 @@ async def evidence(update: Update, context: Context) -> None:
         fetched.keep()
     else:
         fetched.discard()
-    if reply is not None:
-        await acknowledge(context, message, *reply)
+    return plan
 
 
-async def _refuse(message: Message, render: Renderer, refused: ev.Refused, buttons: InlineKeyboardMarkup) -> None:
-    """Says why a file is not accepted and what is; the evidence step's buttons stay at hand."""
-    await say(message, render.t(refused.key, mb=ev.MAX_BYTES // (1024 * 1024)), buttons)
+def _refuse(t: Turn, refused: ev.Refused) -> None:
+    """Says why a file is not accepted and what is; the evidence step's choices stay at hand."""
+    text = t.render.t(refused.key, mb=ev.MAX_BYTES // (1024 * 1024))
+    t.plan.show(t.render.evidence_screen(t.journey, text))
 
 
 async def _record(
-    update: Update, context: Context, message: Message, item: ev.Candidate, fetched: ev.Fetched, indicator: int
-) -> tuple[bool, tuple[str, InlineKeyboardMarkup] | None]:
+    data: BotData, who: Sender, plan: Plan, item: ev.Candidate, fetched: ev.Fetched, indicator: int
+) -> bool:
     """Second transaction: the step may have moved meanwhile; records the file only if it is still wanted.
-    Returns, once committed, whether a new row points to the file, and the reply still to send (if any)."""
-    async with turn(update, context) as t:
+    Returns, once committed, whether a new row points to the file."""
+    async with turn(data, who, plan) as t:
         if t is None:  # erased (/deleteme) while the file travelled
-            return False, None
+            return False
         try:
-            await advance(t, context, flow.AttachedEvidence(indicator))
+            await advance(t, flow.AttachedEvidence(indicator))
         except FlowError:
-            await show(message, t, ("evidence.not_now",))
-            return False, None
+            show(t, ("evidence.not_now",))
+            return False
         assert t.journey.assessment is not None and t.journey.assessment.id is not None
         assessment_id = t.journey.assessment.id
         recorded = not await ra.has_evidence(
@@ -582,49 +605,33 @@ async def _record(
             )
         count = len(await ra.list_evidence(session=t.session, assessment_id=assessment_id, indicator=indicator))
         t.journey = await jr.load(
-            session=t.session, registry=context.registry, person=t.person, year=context.year(), lock=False
+            session=t.session, registry=data.registry, person=t.person, year=data.year(), lock=False
         )
-        reply = (t.render.t("evidence.received", n=indicator, count=count), t.render.evidence_buttons(t.journey))
-    return recorded, reply
-
-
-async def acknowledge(context: Context, message: Message, text: str, markup: InlineKeyboardMarkup) -> None:
-    """One reply per file, but one per album: each file of an album postpones the reply a little, so the
-    count is given once, after the last. Only the reply waits in memory; the files are already stored."""
-    group = message.media_group_id
-    delay = context.settings.album_settle_seconds
-    if group is None or delay <= 0:
-        await say(message, text, markup)
-        return
-    pending = context.bot_data.album_replies
-    key = f"{message.chat_id}:{group}"
-    earlier = pending.get(key)
-    if earlier is not None and not earlier.done():
-        earlier.cancel()
-
-    async def reply_when_settled() -> None:
-        await asyncio.sleep(delay)
-        pending.pop(key, None)
-        await say(message, text, markup)
-
-    pending[key] = context.application.create_task(reply_when_settled(), name=f"album:{key}")
+        plan.show(t.render.evidence_screen(t.journey, t.render.t("evidence.received", n=indicator, count=count)))
+    return recorded
 
 
 @for_registered
-async def other_media(message: Message, t: Turn, context: Context) -> None:
-    """A sticker, voice note, location, video … is not evidence: say what is accepted."""
+async def other_media(t: Turn, *, photos_only: bool = False) -> None:
+    """A sticker, voice note, location, video … is not evidence: say what is accepted. ``photos_only``: the
+    messenger passes bots nothing but photos (Zalo), so a paper must be photographed."""
     wanted = t.journey.state.step in (Step.EVIDENCE, Step.SKIP_WARNING)
-    await show(message, t, ("evidence.wrong_input" if wanted else "flow.use_buttons",))
+    if wanted:
+        notice = "zalo.photos_only" if photos_only else "evidence.wrong_input"
+    else:
+        notice = "flow.use_buttons" if t.who.buttons else "zalo.not_understood"
+    show(t, (notice,))
 
 
-async def membership(update: Update, context: Context) -> None:
-    """Notes when a person blocks or unblocks the bot, so nothing is sent to someone who left."""
-    change = update.my_chat_member
-    if change is None or change.chat.type != ChatType.PRIVATE:
-        return
-    async with unit_of_work(context.db) as session:
-        person = await rp.get_person(session=session, channel=TELEGRAM, external_id=str(change.from_user.id), lock=True)
-        if person is None:
-            return
-        blocked = change.new_chat_member.status in (ChatMemberStatus.BANNED, ChatMemberStatus.LEFT)
-        person.blocked_at = context.now() if blocked else None
+async def set_blocked(data: BotData, who: Sender, blocked: bool) -> None:
+    """Notes that a person blocked (or unblocked) the bot, so nothing is sent to someone who left."""
+    async with unit_of_work(data.sessions) as session:
+        person = await rp.get_person(session=session, channel=who.channel, external_id=who.external_id, lock=True)
+        if person is not None:
+            person.blocked_at = data.now() if blocked else None
+
+
+@for_registered
+async def resume(t: Turn) -> None:
+    """Shows the step the person is on now (a reminder's Continue, however old the reminder)."""
+    show(t)

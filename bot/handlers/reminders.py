@@ -37,6 +37,7 @@ from bot.handlers import citizen
 from bot.handlers.officer_scope import asker_locale, officer_of, officer_scope, telegram_contact
 from bot.reminders import CONTINUE_DATA, broadcast_text, policy_for
 from bot.render import Renderer
+from bot.telegram import citizen as tg
 from locales import gettext
 from scheduler import jobs, planning
 from storage import repo_outbox as ro
@@ -113,15 +114,10 @@ async def continue_button(update: Update, context: Context) -> None:
     """A reminder's Continue button: shows the step the person is on now, however old the reminder."""
     query = update.callback_query
     assert query is not None
-    await query.answer()
-    message = query.message if isinstance(query.message, Message) else None
-    if message is None:
+    if not isinstance(query.message, Message):  # too old for Telegram to say where it was
+        await query.answer()
         return
-    async with citizen.turn(update, context) as t:
-        if t is None:
-            await citizen.not_registered(update, context)
-            return
-        await citizen.show(message, t)
+    await tg.deliver(update, context, await citizen.resume(context.bot_data, tg.sender_of(update)))
 
 
 # --------------------------------------------------------------------------- /broadcast
