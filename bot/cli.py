@@ -26,14 +26,17 @@ def _settings() -> Settings:
 
 def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings()
-    if settings.bot_token is None:
+    if settings.bot_token is None and settings.zalo_bot_token is None:
         print(
-            "cdht: set BOT_TOKEN to your bot's token (from @BotFather), e.g. BOT_TOKEN=123:abc cdht run",
+            "cdht: set BOT_TOKEN (Telegram, from @BotFather) or ZALO_BOT_TOKEN (Zalo, from Zalo Bot Creator), or both",
             file=sys.stderr,
         )
         return 2
     if settings.webhook_url and settings.webhook_secret is None:
         print("cdht: set WEBHOOK_SECRET (any long random string) together with WEBHOOK_URL", file=sys.stderr)
+        return 2
+    if settings.zalo_webhook_url and settings.zalo_webhook_secret is None:
+        print("cdht: set ZALO_WEBHOOK_SECRET (8 to 256 characters) together with ZALO_WEBHOOK_URL", file=sys.stderr)
         return 2
     from bot.server import StartupError, run_logging, serve
 

@@ -1,5 +1,6 @@
-"""Running the bot (``cdht run``): one event loop, owned by ``serve``, holds the database engine, the Application
-with its JobQueue and, in webhook mode, the web server, from start to a clean stop on SIGINT/SIGTERM.
+"""Running the bot (``cdht run``): one event loop, owned by ``serve``, holds the database engine, each messenger
+that has a token (Telegram's Application with its JobQueue, the Zalo bot) and, in webhook mode, the one web
+server for every webhook and /healthz, from start to a clean stop on SIGINT/SIGTERM.
 
 python-telegram-bot's run_polling/run_webhook start an event loop of their own, so anything made before them
 in another loop (a pooled asyncpg connection from the schema check) failed the first update after every start.
@@ -13,18 +14,22 @@ import contextlib
 import logging
 import signal
 import socket
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from urllib.parse import urlsplit
 
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.routing import BaseRoute
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application
 
 from bot.app import build_application
+from bot.context import BotData
 from bot.inbox import replay
 from bot.settings import Settings
 from bot.web import build_web_app, health, telegram_webhook
+from bot.zalo.client import ZaloClient, ZaloError, ZaloNetworkError, ZaloUnauthorized
+from bot.zalo.runtime import ZaloBot
 from conversations.criteria import default_registry
 from storage.db import make_sessions, open_database
 from storage.repo_units import check_unit_overrides
@@ -49,7 +54,8 @@ def api_base(settings: Settings) -> str:
 
 
 async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
-    """Runs the bot until SIGINT/SIGTERM (or until ``stop`` is set, for a caller that owns the stopping)."""
+    """Runs the bot until SIGINT/SIGTERM (or until ``stop`` is set, for a caller that owns the stopping): Telegram
+    when BOT_TOKEN is set, Zalo when ZALO_BOT_TOKEN is set, both on one engine when both are."""
     with contextlib.ExitStack() as signals:
         if stop is None:
             stop = asyncio.Event()
@@ -63,31 +69,76 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
                 if problems := await check_unit_overrides(session=session, registry=registry):
                     raise StartupError(*problems)
             settings.evidence_dir.mkdir(parents=True, exist_ok=True)
-            app = build_application(settings, sessions, registry=registry)
-            await run(app, settings, engine, stop)
+            app = build_application(settings, sessions, registry=registry) if settings.bot_token else None
+            zalo = None
+            if settings.zalo_bot_token is not None:
+                data = app.bot_data if app is not None else BotData(settings, sessions, registry)
+                client = ZaloClient(settings.zalo_bot_token, base_url=settings.zalo_api_base_url)
+                zalo = ZaloBot(client, data)
+            await run(app, settings, engine, stop, zalo=zalo)
 
 
-async def run(app: Application, settings: Settings, engine: AsyncEngine, stop: asyncio.Event) -> None:
-    """Reaches Telegram, handles what the inbox holds from before, then takes updates until ``stop`` is set."""
-    await _initialise(app, settings)
-    try:
-        await app.start()
-        try:
+async def run(
+    app: Application | None,
+    settings: Settings,
+    engine: AsyncEngine,
+    stop: asyncio.Event,
+    *,
+    zalo: ZaloBot | None = None,
+) -> None:
+    """Reaches each messenger, handles what the inbox holds from before, then takes updates (polling, or one
+    web server for every webhook) until ``stop`` is set; stops in the reverse order."""
+    async with contextlib.AsyncExitStack() as stack:
+        routes: list[BaseRoute] = []
+        hooks: list[Callable[[], Awaitable[None]]] = []  # webhook registrations, once the server listens
+        if app is not None:
+            await _initialise(app, settings)
+            stack.push_async_callback(_shutdown, app)
+            await app.start()
+            stack.push_async_callback(_stop, app)
             await replay(app)
             if settings.webhook_url:
-                await _take_webhooks(app, settings, engine, stop)
+                routes.append(_telegram_route(app, settings))
+                hooks.append(lambda: _set_telegram_webhook(app, settings))
             else:
-                await _poll(app, settings, stop)
-        finally:
-            if app.updater is not None and app.updater.running:
-                await app.updater.stop()
-            await app.stop()  # handles the updates already queued, waits for running jobs
-            if app.post_stop:
-                await app.post_stop(app)
-    finally:
-        await app.shutdown()
-        if app.post_shutdown:
-            await app.post_shutdown(app)
+                await _poll(app, settings)
+        if zalo is not None:
+            stack.push_async_callback(zalo.close)
+            await _reach_zalo(zalo, settings)
+            await zalo.replay()
+            if settings.zalo_webhook_url and settings.zalo_webhook_secret:
+                url, secret = settings.zalo_webhook_url, settings.zalo_webhook_secret.get_secret_value()
+                routes.append(zalo.webhook(urlsplit(url).path or "/", secret))
+                hooks.append(lambda: _zalo_call(zalo.client.set_webhook(url, secret), settings))
+            else:
+                await _zalo_call(zalo.client.delete_webhook(), settings)  # getUpdates answers nothing while one is set
+                polling = asyncio.create_task(_poll_zalo(zalo, stop), name="zalo polling")
+                stack.push_async_callback(_cancel, polling)
+                log.info("polling Zalo for updates")
+        if routes:
+            await _take_webhooks([*routes, health(engine)], hooks, settings, stop)
+        else:
+            await stop.wait()
+
+
+async def _shutdown(app: Application) -> None:
+    await app.shutdown()
+    if app.post_shutdown:
+        await app.post_shutdown(app)
+
+
+async def _stop(app: Application) -> None:
+    if app.updater is not None and app.updater.running:
+        await app.updater.stop()
+    await app.stop()  # handles the updates already queued, waits for running jobs
+    if app.post_stop:
+        await app.post_stop(app)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
 
 
 async def _initialise(app: Application, settings: Settings) -> None:
@@ -109,19 +160,56 @@ def _explain(exc: TelegramError, settings: Settings) -> StartupError:
     return StartupError(f"Telegram refused to start the bot ({type(exc).__name__})")
 
 
-async def _poll(app: Application, settings: Settings, stop: asyncio.Event) -> None:
+async def _poll(app: Application, settings: Settings) -> None:
     assert app.updater is not None
     try:
         await app.updater.start_polling(allowed_updates=ALLOWED_UPDATES, error_callback=_polling_failed)
     except TelegramError as exc:
         raise _explain(exc, settings) from None
     log.info("polling Telegram for updates")
-    await stop.wait()
 
 
 def _polling_failed(exc: TelegramError) -> None:
     """One line per failed round (Telegram or the inbox away); python-telegram-bot retries with a back-off."""
     log.warning("getting updates failed, trying again: %s", exc)
+
+
+async def _reach_zalo(zalo: ZaloBot, settings: Settings) -> None:
+    """getMe: the first call to Zalo; a refused token or an unreachable address is the operator's one line."""
+    await _zalo_call(zalo.client.get_me(), settings)
+
+
+async def _zalo_call(call: Awaitable[object], settings: Settings) -> None:
+    try:
+        await call
+    except ZaloUnauthorized:
+        raise StartupError("the bot token was rejected by Zalo (check ZALO_BOT_TOKEN)") from None
+    except ZaloNetworkError:
+        raise StartupError(f"cannot reach Zalo at {settings.zalo_api_base_url}") from None
+    except ZaloError as exc:
+        raise StartupError(f"Zalo refused to start the bot ({exc.code}: {exc.description})") from None
+
+
+async def _poll_zalo(zalo: ZaloBot, stop: asyncio.Event) -> None:
+    try:
+        await zalo.poll(stop)
+    except ZaloUnauthorized:
+        log.error("Zalo no longer accepts the bot token (check ZALO_BOT_TOKEN): Zalo polling stopped")
+
+
+def _telegram_route(app: Application, settings: Settings) -> BaseRoute:
+    assert settings.webhook_url is not None and settings.webhook_secret is not None
+    path = urlsplit(settings.webhook_url).path or "/"
+    return telegram_webhook(path, settings.webhook_secret.get_secret_value(), app)
+
+
+async def _set_telegram_webhook(app: Application, settings: Settings) -> None:
+    assert settings.webhook_url is not None and settings.webhook_secret is not None
+    secret = settings.webhook_secret.get_secret_value()
+    try:
+        await app.bot.set_webhook(settings.webhook_url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
+    except TelegramError as exc:
+        raise _explain(exc, settings) from None
 
 
 class _Server(uvicorn.Server):
@@ -132,20 +220,21 @@ class _Server(uvicorn.Server):
         yield
 
 
-async def _take_webhooks(app: Application, settings: Settings, engine: AsyncEngine, stop: asyncio.Event) -> None:
-    assert settings.webhook_url is not None and settings.webhook_secret is not None
-    secret = settings.webhook_secret.get_secret_value()
-    path = urlsplit(settings.webhook_url).path or "/"
-    web = build_web_app([telegram_webhook(path, secret, app), health(engine)])
+async def _take_webhooks(
+    routes: list[BaseRoute],
+    hooks: list[Callable[[], Awaitable[None]]],
+    settings: Settings,
+    stop: asyncio.Event,
+) -> None:
+    """One web server for every webhook and /healthz; each messenger is told its address once it listens."""
+    web = build_web_app(routes)
     sock = _listen(settings.webhook_listen, settings.webhook_port)
     server = _Server(uvicorn.Config(web, log_config=None, access_log=False, lifespan="off"))
     serving = asyncio.create_task(server.serve(sockets=[sock]), name="web server")
     try:
-        try:
-            await app.bot.set_webhook(settings.webhook_url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
-        except TelegramError as exc:
-            raise _explain(exc, settings) from None
-        log.info("listening on %s:%s for %s", settings.webhook_listen, settings.webhook_port, path)
+        for register in hooks:
+            await register()
+        log.info("listening on %s:%s", settings.webhook_listen, settings.webhook_port)
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()

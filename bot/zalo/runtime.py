@@ -1,0 +1,267 @@
+"""The Zalo adapter at work: takes updates (long polling, or the webhook route), records each in the inbox
+before it is handled, turns it into a call of the messenger-neutral citizen handlers, and sends the reply
+plan after their transaction has committed: numbered choices, messages of at most 2000 characters.
+
+Updates of one person are handled one at a time in arrival order; different people's run concurrently,
+at most ``CONCURRENT_UPDATES`` at once. A typed message is a command (``/status`` or its plain Vietnamese
+word, ``trạng thái``), else an answer to the screen the person is on now (bot.handlers.citizen.text).
+A photo is evidence; a file, voice note or location cannot reach a bot on Zalo, so the person is asked to
+photograph the paper.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from bot import evidence as ev
+from bot.context import BotData
+from bot.handlers import citizen
+from bot.replies import Plan
+from bot.zalo import draw, photos
+from bot.zalo.client import ZaloClient, ZaloError, ZaloQuotaExceeded, ZaloUnauthorized
+from bot.zalo.updates import EventKind, ZaloUpdate, parse_update
+from conversations.typed_choice import fold
+from locales import SUPPORTED, gettext
+from storage import repo_inbox
+from storage.db import unit_of_work
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "zalo"
+SECRET_HEADER = "X-Bot-Api-Secret-Token"
+POLL_SECONDS = 30
+COMMANDS = ("start", "status", "help", "language", "cancel", "mydata", "deleteme")
+
+
+def command_of(text: str) -> tuple[str, list[str]] | None:
+    """``/status`` or a command's plain word in either language (``trạng thái``), with its arguments."""
+    stripped = text.strip()
+    if stripped.startswith("/"):
+        name, *args = stripped[1:].split()
+        name = name.split("@", 1)[0].lower()
+        return (name, args) if name else None
+    folded = fold(stripped)
+    for name in COMMANDS:
+        for locale in SUPPORTED:
+            if folded in {fold(w) for w in gettext(f"typed.command.{name}", locale).split("|")}:
+                return name, []
+    return None
+
+
+@dataclass
+class ZaloBot:
+    """One Zalo bot serving the shared engine (``data``: sessions, settings, packs, clock)."""
+
+    client: ZaloClient
+    data: BotData
+    concurrency: int = 8
+    http: httpx.AsyncClient = field(default_factory=lambda: httpx.AsyncClient(timeout=30))  # photo downloads
+    _lanes: dict[str, asyncio.Lock] = field(default_factory=dict)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _slots: asyncio.Semaphore | None = None
+
+    # ------------------------------------------------------------------ taking updates
+
+    async def receive(self, raw: dict[str, Any]) -> bool:
+        """Records one raw update in the inbox and starts handling it; False when it was already known."""
+        update = parse_update(raw)
+        if update is None or update.user_id is None or update.message_id is None:
+            log.info("ignored a Zalo update without sender or message id")
+            return False
+        async with unit_of_work(self.data.sessions) as session:
+            new = await repo_inbox.record_updates(
+                session=session, channel=CHANNEL, updates=[(update.message_id, raw)], now=_now()
+            )
+        if not new:
+            return False
+        self._spawn(update)
+        return True
+
+    def _spawn(self, update: ZaloUpdate) -> None:
+        task = asyncio.get_running_loop().create_task(self._in_lane(update), name=f"zalo:{update.message_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _in_lane(self, update: ZaloUpdate) -> None:
+        assert update.user_id is not None
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.concurrency)
+        lane = self._lanes.setdefault(update.user_id, asyncio.Lock())
+        async with lane, self._slots:
+            await self.handle(update)
+        if not lane.locked():
+            self._lanes.pop(update.user_id, None)
+
+    async def close(self) -> None:
+        """Finishes the updates being handled, then closes the connections."""
+        await self.drain()
+        await self.http.aclose()
+        await self.client.aclose()
+
+    async def drain(self) -> None:
+        """Waits until every update taken so far has been handled."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def replay(self) -> int:
+        """Handles, in arrival order, the updates a stopped process had recorded but not handled."""
+        async with unit_of_work(self.data.sessions) as session:
+            rows = await repo_inbox.list_pending(session=session, channel=CHANNEL)
+        for row in rows:
+            update = parse_update(row.payload)
+            if update is not None and update.user_id is not None:
+                self._spawn(update)
+        await self.drain()
+        return len(rows)
+
+    async def poll(self, stop: asyncio.Event) -> None:
+        """Long-polls getUpdates (one update an answer) until ``stop`` is set; backs off when Zalo is away."""
+        pause = 1.0
+        while not stop.is_set():
+            try:
+                raw = await self.client.get_updates(timeout=POLL_SECONDS)
+            except ZaloUnauthorized:
+                raise
+            except ZaloError as exc:
+                log.warning("getting Zalo updates failed, trying again: %s", exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), pause)
+                pause = min(pause * 2, 60)
+                continue
+            pause = 1.0
+            if raw is not None:
+                await self.receive(raw)
+
+    def webhook(self, path: str, secret: str) -> Route:
+        """POST ``path``: Zalo's deliveries, proven by the secret header; answered 200 once in the inbox."""
+        expected = secret.encode()
+
+        async def deliver(request: Request) -> Response:
+            given = request.headers.get(SECRET_HEADER, "").encode()
+            if not hmac.compare_digest(given, expected):
+                return Response(status_code=403)
+            try:
+                raw = json.loads(await request.body())
+            except ValueError:
+                return Response(status_code=400)
+            if not isinstance(raw, dict):
+                return Response(status_code=400)
+            try:
+                await self.receive(raw)
+            except Exception as exc:  # not recorded: no 200, so Zalo delivers it again
+                log.error("could not record a Zalo update: %s", type(exc).__name__)
+                return Response(status_code=503)
+            return Response(status_code=200)
+
+        return Route(path, deliver, methods=["POST"])
+
+    # ------------------------------------------------------------------ handling one update
+
+    async def handle(self, update: ZaloUpdate) -> None:
+        assert update.user_id is not None and update.message_id is not None
+        who = citizen.Sender(
+            channel=CHANNEL,
+            external_id=update.user_id,
+            chat_id=update.chat_id or update.user_id,
+            display_name=update.display_name,
+            language_code=None,  # Zalo does not say: the default locale (Vietnamese) until /language
+            buttons=False,
+        )
+        handling = repo_inbox.Handling(CHANNEL, update.message_id)
+        token = repo_inbox.current.set(handling)
+        try:
+            if update.chat_type not in (None, "PRIVATE"):
+                return  # groups are not served: the assessment is personal
+            plan = await self._dispatch(update, who)
+            await self.send(who.chat_id, plan)
+        except Exception:
+            log.exception("a Zalo update failed")
+        finally:
+            repo_inbox.current.reset(token)
+            if not handling.done:
+                with contextlib.suppress(Exception):
+                    async with unit_of_work(self.data.sessions) as session:
+                        await repo_inbox.mark_done(
+                            session=session, channel=CHANNEL, key=update.message_id, now=_now()
+                        )
+
+    async def _dispatch(self, update: ZaloUpdate, who: citizen.Sender) -> Plan:
+        data = self.data
+        match update.kind:
+            case EventKind.TEXT:
+                text = update.text or ""
+                command = command_of(text)
+                if command is not None:
+                    return await _command(data, who, *command)
+                return await citizen.text(data, who, text)
+            case EventKind.IMAGE if update.photo_url:
+                item = ev.Candidate(
+                    kind="photo",
+                    file_id=update.photo_url,
+                    file_unique_id=update.message_id or update.photo_url,
+                    size=None,
+                    mime_type="image/jpeg",
+                    file_name=None,
+                    media_group_id=None,
+                )
+                url = update.photo_url
+
+                async def fetch(root: Path, where: Path) -> ev.Fetched:
+                    return await photos.fetch(self.http, url, item, root, where)
+
+                return await citizen.evidence(data, who, item, fetch)
+            case EventKind.VOICE | EventKind.UNSUPPORTED:
+                return await citizen.other_media(data, who, photos_only=True)
+            case _:
+                return await citizen.other_media(data, who)
+
+    # ------------------------------------------------------------------ sending
+
+    async def send(self, chat_id: str, plan: Plan) -> None:
+        """Sends the plan's screens with numbered choices (a toast answers a pressed button: none on Zalo)."""
+        for screen in plan.screens:
+            for text in draw.messages(screen, plan.locale):
+                await self._send_text(chat_id, text)
+
+    async def _send_text(self, chat_id: str, text: str) -> None:
+        for attempt in range(3):
+            try:
+                await self.client.send_message(chat_id, text, parse_mode="html")
+                return
+            except ZaloQuotaExceeded:
+                await asyncio.sleep(1.0 * (attempt + 1))  # over Zalo's quota: slow down and try again
+        log.warning("a Zalo reply was not sent: over the quota three times")
+
+
+async def _command(data: BotData, who: citizen.Sender, name: str, args: list[str]) -> Plan:
+    handlers: dict[str, Callable[[], Awaitable[Plan]]] = {
+        "start": lambda: citizen.start(data, who, args),
+        "status": lambda: citizen.status(data, who),
+        "help": lambda: citizen.help_command(data, who),
+        "language": lambda: citizen.language(data, who),
+        "cancel": lambda: citizen.cancel(data, who),
+        "mydata": lambda: citizen.my_data(data, who),
+        "deleteme": lambda: citizen.delete_me(data, who),
+    }
+    run = handlers.get(name)
+    if run is None:
+        return await citizen.unknown_command(data, who)
+    return await run()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

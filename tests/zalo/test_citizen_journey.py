@@ -1,0 +1,143 @@
+"""A citizen's whole journey on Zalo, over real HTTP against a fake Zalo Bot API on 127.0.0.1: any first
+message, consent, name, the unit code typed, the group, ten indicators with photo evidence, review, submit;
+typed numbers and words for the choices; bad input; and continuing after a restart."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from sqlmodel import select
+
+from bot.context import BotData
+from bot.zalo.client import ZaloClient
+from bot.zalo.runtime import ZaloBot
+from conversations.criteria import default_registry
+from storage.db import Sessions
+from storage.models import Assessment, AssessmentStatus, Evidence, Person
+from tests.bot.harness import Clock, make_settings
+from tests.bot.test_citizen_journey import make_unit
+from tests.fakes.zalo_api import TOKEN, USER_ID, FakeZaloApi, image_update, sticker_update, text_update
+from tests.fakes.zalo_api import unsupported_update
+
+MAX = 2000
+
+
+def jpeg(seed: int = 0) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 24), (seed % 256, 120, 200)).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+class Citizen:
+    """One Zalo user typing to the bot."""
+
+    def __init__(self, bot: ZaloBot, api: FakeZaloApi, user_id: str = USER_ID) -> None:
+        self.bot, self.api, self.id = bot, api, user_id
+
+    async def say(self, text: str) -> str:
+        seen = len(self.api.texts(self.id))
+        await self.bot.receive(text_update(text, user_id=self.id))
+        await self.bot.drain()
+        return "\n".join(self.api.texts(self.id)[seen:])
+
+    async def photo(self, content: bytes) -> str:
+        seen = len(self.api.texts(self.id))
+        await self.bot.receive(image_update(self.api.add_photo(content), user_id=self.id))
+        await self.bot.drain()
+        return "\n".join(self.api.texts(self.id)[seen:])
+
+    async def send(self, update: dict) -> str:
+        seen = len(self.api.texts(self.id))
+        await self.bot.receive(update)
+        await self.bot.drain()
+        return "\n".join(self.api.texts(self.id)[seen:])
+
+
+@pytest.fixture
+async def zalo_api() -> AsyncIterator[FakeZaloApi]:
+    async with FakeZaloApi() as fake:
+        yield fake
+
+
+def make_bot(api: FakeZaloApi, sessions: Sessions, evidence: Path) -> ZaloBot:
+    settings = make_settings(evidence, zalo_bot_token=TOKEN, zalo_api_base_url=api.base_url)
+    data = BotData(
+        settings=settings,
+        sessions=sessions,
+        registry=default_registry(),
+        clock=Clock(datetime(2026, 6, 1, 3, 0, tzinfo=UTC)),
+    )
+    return ZaloBot(ZaloClient(TOKEN, base_url=api.base_url, timeout=5), data)
+
+
+async def test_whole_journey_typed(zalo_api: FakeZaloApi, sessions: Sessions, tmp_path: Path) -> None:
+    await make_unit(sessions)
+    bot = make_bot(zalo_api, sessions, tmp_path / "evidence")
+    an = Citizen(bot, zalo_api)
+
+    welcome = await an.say("Xin chào")
+    assert "Nghị định 13/2023" in welcome and "1." in welcome and "Trả lời bằng số" in welcome
+    out_of_range = await an.say("7")
+    assert "từ 1 đến 2" in out_of_range
+    async with sessions() as s:
+        person = (await s.exec(select(Person))).one()
+        assert person.consent_at is None and person.channel == "zalo" and person.external_id == USER_ID
+        assert person.display_name == "Nguyễn Văn An"
+    assert "họ và tên" in await an.say("đồng ý")
+    assert "mã" in (await an.say("Nguyễn Văn An")).lower()
+    assert "nhóm đối tượng" in await an.say("THON1")
+    level = await an.say("1")
+    pack = default_registry().latest("phu-luc-i")
+    assert "Chỉ tiêu 1/10" in level
+
+    for i, n in enumerate(pack.numbers):
+        assert f"Chỉ tiêu {n}/10" in level
+        await an.say("1")  # the first level: 10 points
+        if i == 3:
+            assert "Zalo chỉ gửi được ảnh" in await an.send(unsupported_update(user_id=USER_ID))
+        received = await an.photo(jpeg(n))
+        assert f"Đã lưu minh chứng cho chỉ tiêu {n} (tổng cộng 1)" in received and "1.</b> ✔️ Xong" in received
+        level = await an.say("Xong")
+    assert "nộp" in level.lower()
+    confirm = await an.say("nộp")
+    result = await an.say("1")
+    assert "100" in result
+    async with sessions() as s:
+        assessment = (await s.exec(select(Assessment))).one()
+        assert assessment.status == AssessmentStatus.SUBMITTED and assessment.total == 100
+        files = (await s.exec(select(Evidence))).all()
+        assert len(files) == 10
+        assert all((tmp_path / "evidence" / f.path).is_file() for f in files)
+    assert confirm
+    assert all(0 < len(t) <= MAX for t in zalo_api.texts())
+    # A sticker gets a hint and the current step (the result), nothing more.
+    after = await an.send(sticker_update(user_id=USER_ID))
+    assert after.startswith("Mình chưa hiểu tin nhắn này") and "100" in after
+
+
+async def test_continues_after_restart_and_commands_as_words(
+    zalo_api: FakeZaloApi, sessions: Sessions, tmp_path: Path
+) -> None:
+    await make_unit(sessions)
+    first = make_bot(zalo_api, sessions, tmp_path / "evidence")
+    an = Citizen(first, zalo_api)
+    await an.say("Xin chào")
+    await an.say("1")
+    await an.say("Trần Thị Bình")
+    await an.say("THON1")
+    await an.say("1")
+    await an.say("2")  # a level of indicator 1
+    # A new process on the same database takes over where she was.
+    second = make_bot(zalo_api, sessions, tmp_path / "evidence")
+    an.bot = second
+    status = await an.say("trạng thái")
+    assert "Tình hình tự đánh giá năm 2026" in status and "Trần Thị Bình" in status
+    # Typed answers apply to the step she is on: the evidence step of indicator 1, shown right after.
+    assert "1.</b> ✔️ Xong" in status
+    assert "«Công dân học tập»</b> là danh hiệu" in await an.say("Trợ giúp")
+    assert "Đã lưu minh chứng cho chỉ tiêu 1" in await an.photo(jpeg(1))
