@@ -29,6 +29,7 @@ from bot.render import Renderer
 from bot.settings import Settings
 from conversations.criteria import Registry
 from conversations.flow import REGISTRATION_STEPS, Step
+from conversations.identity import Channel
 from scheduler import jobs, planning
 from scheduler.dispatch import Dispatcher, Failed, Outcome, RetryAfter, Sent, Skipped, Unreachable
 from scheduler.planning import Policy
@@ -367,6 +368,7 @@ def make_dispatcher(bot: Bot, data: BotData, policy: Policy | None) -> Dispatche
         lease=timedelta(seconds=settings.lease_seconds),
         max_attempts=settings.max_attempts,
         clock=data.clock,
+        channel=Channel.TELEGRAM,  # Zalo's people are sent to by bot/zalo/outbox.py, at Zalo's rate
     )
 
 

@@ -29,6 +29,7 @@ from bot.inbox import replay
 from bot.settings import Settings
 from bot.web import build_web_app, health, telegram_webhook
 from bot.zalo.client import ZaloClient, ZaloError, ZaloNetworkError, ZaloUnauthorized
+from bot.zalo.outbox import run_dispatch
 from bot.zalo.runtime import ZaloBot
 from conversations.criteria import default_registry
 from storage.db import make_sessions, open_database
@@ -115,6 +116,12 @@ async def run(
                 polling = asyncio.create_task(_poll_zalo(zalo, stop), name="zalo polling")
                 stack.push_async_callback(_cancel, polling)
                 log.info("polling Zalo for updates")
+            if settings.scheduler_enabled:
+                # Zalo's outbox rows at Zalo's rate; planning here too when no Telegram JobQueue plans.
+                sending = asyncio.create_task(
+                    run_dispatch(zalo.client, zalo.data, stop, plan=app is None), name="zalo outbox"
+                )
+                stack.push_async_callback(_cancel, sending)
         if routes:
             await _take_webhooks([*routes, health(engine)], hooks, settings, stop)
         else:

@@ -121,6 +121,7 @@ class Dispatcher:
         max_attempts: int = 5,
         clock: Callable[[], datetime] = _utcnow,
         worker: str | None = None,
+        channel: str | None = None,  # only this messenger's rows: each messenger sends at its own rate
     ) -> None:
         self.sessions = sessions
         self.send = send
@@ -130,6 +131,7 @@ class Dispatcher:
         self.max_attempts = max_attempts
         self.clock = clock
         self.worker = (worker or worker_name())[:48]
+        self.channel = channel
         self._claims = itertools.count(1)
         self._last_sent: dict[int, datetime] = {}  # person id -> when this process last sent to them
         self._in_flight: set[int] = set()  # people a message is on its way to
@@ -165,7 +167,12 @@ class Dispatcher:
         now = self.clock()
         async with unit_of_work(self.sessions) as session:
             rows = await ro.claim_due(
-                session=session, token=token, now=now, lease_until=now + self.lease, limit=self.batch_size
+                session=session,
+                token=token,
+                now=now,
+                lease_until=now + self.lease,
+                limit=self.batch_size,
+                channel=self.channel,
             )
         if not rows:
             return None

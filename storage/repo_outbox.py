@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, and_, cast, exists, func, literal, or_, update
+from sqlalchemy import ColumnElement, String, and_, cast, exists, func, literal, or_, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -151,15 +151,22 @@ def _claimable(now: datetime) -> ColumnElement[bool]:
 
 
 async def claim_due(
-    *, session: AsyncSession, token: str, now: datetime, lease_until: datetime, limit: int
+    *,
+    session: AsyncSession,
+    token: str,
+    now: datetime,
+    lease_until: datetime,
+    limit: int,
+    channel: str | None = None,
 ) -> list[Outbox]:
-    """Claims up to ``limit`` due rows (oldest first) for ``token`` until ``lease_until``; keep the
-    transaction short: commit right after, and send outside it."""
+    """Claims up to ``limit`` due rows (oldest first; of one messenger's people when ``channel`` is given) for
+    ``token`` until ``lease_until``; keep the transaction short: commit right after, and send outside it."""
+    mine = col(Outbox.channel) == channel if channel is not None else true()
     ids = list(
         (
             await session.exec(
                 select(Outbox.id)
-                .where(_claimable(now))
+                .where(_claimable(now), mine)
                 .order_by(col(Outbox.due_at), col(Outbox.id))
                 .limit(limit)
                 .with_for_update(skip_locked=True)  # rendered as nothing on SQLite

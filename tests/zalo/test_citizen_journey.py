@@ -21,8 +21,15 @@ from storage.db import Sessions
 from storage.models import Assessment, AssessmentStatus, Evidence, Person
 from tests.bot.harness import Clock, make_settings
 from tests.bot.test_citizen_journey import make_unit
-from tests.fakes.zalo_api import TOKEN, USER_ID, FakeZaloApi, image_update, sticker_update, text_update
-from tests.fakes.zalo_api import unsupported_update
+from tests.fakes.zalo_api import (
+    TOKEN,
+    USER_ID,
+    FakeZaloApi,
+    image_update,
+    sticker_update,
+    text_update,
+    unsupported_update,
+)
 
 MAX = 2000
 

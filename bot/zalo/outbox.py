@@ -1,0 +1,96 @@
+"""Reminders, notices and broadcasts to the people who use Zalo: the outbox rows of channel "zalo", claimed by
+a dispatcher of their own and sent at ``ZALO_SEND_RATE`` (aiolimiter, the limiter python-telegram-bot uses),
+composed exactly as for Telegram (bot.reminders) and cut into messages of at most 2000 characters.
+
+Zalo's 429 (quota) puts the row back for later: never dropped, never doubled (the outbox's lease and outcome
+rules hold as for Telegram). A Telegram process keeps its own dispatcher for Telegram's rows, so each
+messenger is paced on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+
+from aiolimiter import AsyncLimiter
+
+from bot.context import BotData
+from bot.message_split import split_message
+from bot.reminders import Composed, TelegramSender, policy_for
+from bot.zalo.client import ZaloBadRequest, ZaloClient, ZaloError, ZaloQuotaExceeded, ZaloUnauthorized
+from bot.zalo.draw import TEXT_LIMIT
+from conversations.identity import Channel
+from scheduler import jobs
+from scheduler.dispatch import Dispatcher, Failed, Outcome, RetryAfter, Sent
+from storage.db import unit_of_work
+
+log = logging.getLogger(__name__)
+
+QUOTA_PAUSE = 60.0  # seconds before a row refused for Zalo's quota is tried again (the quota is unpublished)
+
+
+class ZaloSender:
+    """``send(row) -> Outcome`` for the dispatcher of Zalo's rows."""
+
+    def __init__(self, client: ZaloClient, data: BotData) -> None:
+        self.client = client
+        self.data = data
+        # The composing is the same as for Telegram (what is owed now, in the person's language); only the
+        # sending differs. The Telegram bot is not used to compose.
+        self.composer = TelegramSender(None, data.sessions, data.registry, data.settings, data.clock)  # type: ignore[arg-type]
+        self.limiter = AsyncLimiter(1, 1 / data.settings.zalo_send_rate)
+
+    async def __call__(self, row: object) -> Outcome:
+        async with unit_of_work(self.data.sessions) as session:
+            composed = await self.composer.compose(session, row)  # type: ignore[arg-type]
+        if not isinstance(composed, Composed):
+            return composed
+        try:
+            for part in split_message(composed.text, TEXT_LIMIT):
+                async with self.limiter:
+                    await self.client.send_message(str(composed.chat_id), part, parse_mode="html")
+        except ZaloQuotaExceeded:
+            return RetryAfter(QUOTA_PAUSE)
+        except ZaloUnauthorized as exc:
+            return Failed(f"ZaloUnauthorized: {exc.description}")
+        except ZaloBadRequest as exc:
+            return Failed(f"ZaloBadRequest: {exc.description}", permanent=True)
+        except ZaloError as exc:  # network, server: try again later
+            return Failed(f"{type(exc).__name__}: {exc.description}")
+        return Sent()
+
+
+def make_dispatcher(client: ZaloClient, data: BotData) -> Dispatcher:
+    settings = data.settings
+    return Dispatcher(
+        data.sessions,
+        ZaloSender(client, data),
+        policy=policy_for(settings),
+        batch_size=settings.dispatch_batch,
+        lease=timedelta(seconds=settings.lease_seconds),
+        max_attempts=settings.max_attempts,
+        clock=data.clock,
+        channel=Channel.ZALO,
+    )
+
+
+async def run_dispatch(client: ZaloClient, data: BotData, stop: asyncio.Event, *, plan: bool) -> None:
+    """Sends Zalo's due rows every DISPATCH_INTERVAL until ``stop``; ``plan``: also plans who is owed what
+    (where no Telegram process's JobQueue does it), every PLANNING_INTERVAL."""
+    settings = data.settings
+    dispatcher = make_dispatcher(client, data)
+    policy = policy_for(settings)
+    planned_at: float | None = None
+    loop = asyncio.get_running_loop()
+    while not stop.is_set():
+        try:
+            if plan and (planned_at is None or loop.time() - planned_at >= settings.planning_interval):
+                planned_at = loop.time()
+                await jobs.plan(sessions=data.sessions, policy=policy, now=data.now())
+            await dispatcher.run()
+        except Exception as exc:  # the database away for a moment: the next round tries again
+            log.warning("Zalo dispatch round failed: %s", type(exc).__name__)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), settings.dispatch_interval)
