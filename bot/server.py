@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import signal
 import socket
@@ -20,6 +21,7 @@ from urllib.parse import urlsplit
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.routing import BaseRoute
+from telegram import Bot
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application
 
@@ -38,7 +40,8 @@ from storage.repo_units import check_unit_overrides
 log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
-TELEGRAM_API = "https://api.telegram.org/bot"  # python-telegram-bot's default, the token follows it
+# python-telegram-bot's own default address (the token follows it), read from the library, not restated here.
+TELEGRAM_API: str = inspect.signature(Bot.__init__).parameters["base_url"].default
 
 
 class StartupError(Exception):
