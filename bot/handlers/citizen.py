@@ -32,8 +32,10 @@ from conversations import flow
 from conversations.flow import FlowError, Step
 from conversations.typed_choice import Chosen, OutOfRange, fold, match_choice
 from locales import gettext, negotiate
+from scheduler import planning
 from storage import journey as jr
 from storage import repo_assessments as ra
+from storage import repo_outbox as ro
 from storage import repo_people as rp
 from storage.db import unit_of_work
 from storage.journey import Journey
@@ -629,6 +631,26 @@ async def set_blocked(data: BotData, who: Sender, blocked: bool) -> None:
         person = await rp.get_person(session=session, channel=who.channel, external_id=who.external_id, lock=True)
         if person is not None:
             person.blocked_at = data.now() if blocked else None
+
+
+_ON, _OFF = frozenset({"on", "bật", "bat"}), frozenset({"off", "tắt", "tat"})
+# What /reminders off stops: the reminders and notices planned for the person, not the decisions owed to them.
+REMINDER_KINDS = (planning.CITIZEN_REMINDER, planning.REVIEW_PENDING, planning.REPORT_DUE)
+
+
+async def reminders(data: BotData, who: Sender, wanted: str = "") -> Plan:
+    """Switches the person's reminders off or on (``on`` / ``off``, ``bật`` / ``tắt``; nothing: the other way)."""
+    plan = Plan()
+    async with turn(data, who, plan) as t:
+        if t is None:
+            plan.say(gettext("reminders.not_registered", plan.locale))
+            return plan
+        person, choice = t.person, wanted.strip().lower()
+        person.reminders = True if choice in _ON else False if choice in _OFF else not person.reminders
+        if not person.reminders:
+            await ro.cancel_pending(session=t.session, person_id=person.id or 0, kinds=REMINDER_KINDS)
+        plan.say(t.render.t("reminders.on" if person.reminders else "reminders.off"))
+    return plan
 
 
 @for_registered

@@ -39,7 +39,7 @@ from bot.reminders import CONTINUE_DATA, broadcast_text, policy_for
 from bot.render import Renderer
 from bot.telegram import citizen as tg
 from locales import gettext
-from scheduler import jobs, planning
+from scheduler import jobs
 from storage import repo_outbox as ro
 from storage import repo_people as rp
 from storage import repo_roles as rr
@@ -51,7 +51,6 @@ log = logging.getLogger(__name__)
 TEXT_GROUP = -4  # before the ordinary handlers (group 0); see the module docstring
 BROADCASTERS = frozenset({RoleName.OFFICER})  # admins too: repo_roles.may counts them in
 MAX_TEXT = 3500  # Telegram allows 4096 characters; room for the header
-NOTICE_KINDS = (planning.CITIZEN_REMINDER, planning.REVIEW_PENDING, planning.REPORT_DUE)  # /reminders off drops
 _BUTTON = re.compile(r"^bc\|(\d+)\|(ok|no)$")
 
 
@@ -85,29 +84,8 @@ async def _say(message: Message, text: str, markup: InlineKeyboardMarkup | None 
 
 async def toggle(update: Update, context: Context) -> None:
     """Switches the person's reminders off or on (``/reminders off`` / ``on``; no argument: the other way)."""
-    message, user = update.effective_message, update.effective_user
-    assert message is not None and user is not None
-    wanted = (context.args[0].lower() if context.args else "").strip()
-    async with unit_of_work(context.db) as session:
-        asker = telegram_contact(user.id)
-        person = await rp.get_person(session=session, channel=asker.channel, external_id=asker.external_id, lock=True)
-        if person is None:
-            locale = asker_locale(update, context)
-        else:
-            locale = person.locale
-            if wanted in ("on", "bật", "bat"):
-                person.reminders = True
-            elif wanted in ("off", "tắt", "tat"):
-                person.reminders = False
-            else:
-                person.reminders = not person.reminders
-            if not person.reminders:
-                await ro.cancel_pending(session=session, person_id=person.id or 0, kinds=NOTICE_KINDS)
-            on = person.reminders
-    if person is None:
-        await _say(message, gettext("reminders.not_registered", locale))
-        return
-    await _say(message, gettext("reminders.on" if on else "reminders.off", locale))
+    plan = await citizen.reminders(context.bot_data, tg.sender_of(update), context.args[0] if context.args else "")
+    await tg.deliver(update, context, plan)
 
 
 async def continue_button(update: Update, context: Context) -> None:

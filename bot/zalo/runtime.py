@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "zalo"
 SECRET_HEADER = "X-Bot-Api-Secret-Token"
 POLL_SECONDS = 30
-COMMANDS = ("start", "status", "help", "language", "cancel", "mydata", "deleteme")
+COMMANDS = ("start", "status", "help", "language", "cancel", "mydata", "deleteme", "reminders")
 
 
 def command_of(text: str) -> tuple[str, list[str]] | None:
@@ -57,8 +57,11 @@ def command_of(text: str) -> tuple[str, list[str]] | None:
     folded = fold(stripped)
     for name in COMMANDS:
         for locale in SUPPORTED:
-            if folded in {fold(w) for w in gettext(f"typed.command.{name}", locale).split("|")}:
-                return name, []
+            for word in (fold(w) for w in gettext(f"typed.command.{name}", locale).split("|")):
+                if folded == word:
+                    return name, []
+                if folded.startswith(word + " ") and name == "reminders":  # "nhắc nhở tắt": with its argument
+                    return name, folded[len(word) + 1 :].split()
     return None
 
 
@@ -256,6 +259,7 @@ async def _command(data: BotData, who: citizen.Sender, name: str, args: list[str
         "cancel": lambda: citizen.cancel(data, who),
         "mydata": lambda: citizen.my_data(data, who),
         "deleteme": lambda: citizen.delete_me(data, who),
+        "reminders": lambda: citizen.reminders(data, who, args[0] if args else ""),
     }
     run = handlers.get(name)
     if run is None:

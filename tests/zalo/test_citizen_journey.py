@@ -148,3 +148,8 @@ async def test_continues_after_restart_and_commands_as_words(
     assert "1.</b> ✔️ Xong" in status
     assert "«Công dân học tập»</b> là danh hiệu" in await an.say("Trợ giúp")
     assert "Đã lưu minh chứng cho chỉ tiêu 1" in await an.photo(jpeg(1))
+    # /reminders as plain words, with its argument.
+    assert "Đã tắt nhắc nhở" in await an.say("Nhắc nhở tắt")
+    async with sessions() as s:
+        assert (await s.exec(select(Person))).one().reminders is False
+    assert "Đã bật nhắc nhở" in await an.say("/reminders on")
