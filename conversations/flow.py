@@ -43,6 +43,9 @@ class State:
     step: Step
     indicator: int = 0  # the indicator number on the indicator steps, else 0
     editing: bool = False  # came from the review summary: finishing an indicator returns there
+    # The stored revision of this step: a choice shown at another revision is stale (see ``transition``).
+    # Not part of equality: a state is where a person is, whatever revision brought them there.
+    rev: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True)
@@ -260,8 +263,12 @@ def first_step_after_registration() -> State:
     return State(Step.GROUP)
 
 
-def transition(state: State, event: Event, facts: Facts) -> Transition:
-    """The next state for ``event``; raises FlowError for a move that is not allowed now."""
+def transition(state: State, event: Event, facts: Facts, *, shown_at: int | None = None) -> Transition:
+    """The next state for ``event``; raises FlowError for a move that is not allowed now. ``shown_at``: the
+    revision of the screen the event was chosen on (a button, a typed number); another than the state's is a
+    choice from an older screen, refused as stale on every messenger alike."""
+    if shown_at is not None and shown_at != state.rev:
+        raise FlowError(state, event, "stale")
     if state.step is Step.SUBMITTED:
         raise FlowError(state, event, "locked")
     key = (state.step, type(event))

@@ -60,8 +60,8 @@ class Journey:
 
     @property
     def rev(self) -> int:
-        """The revision buttons of the current step must carry."""
-        return self.assessment.rev if self.in_assessment and self.assessment else self.person.rev
+        """The revision choices of the current step carry."""
+        return self.state.rev
 
 
 def packs_for_unit(registry: Registry, unit: Unit | None) -> dict[str, Pack]:
@@ -82,13 +82,14 @@ def packs_for_unit(registry: Registry, unit: Unit | None) -> dict[str, Pack]:
 
 
 def _state(person: Person, assessment: Assessment | None) -> State:
+    """The stored step, with the revision its choices carry (the person's before an assessment exists)."""
     if person.step != READY:
-        return State(Step(person.step))
+        return State(Step(person.step), rev=person.rev)
     if assessment is None:
-        return State(Step.GROUP)
+        return State(Step.GROUP, rev=person.rev)
     if assessment.status in LOCKED_STATUSES:
-        return State(Step.SUBMITTED)
-    return State(Step(assessment.step), assessment.indicator, assessment.editing)
+        return State(Step.SUBMITTED, rev=assessment.rev)
+    return State(Step(assessment.step), assessment.indicator, assessment.editing, rev=assessment.rev)
 
 
 async def load(*, session: AsyncSession, registry: Registry, person: Person, year: int, lock: bool = True) -> Journey:

@@ -115,9 +115,10 @@ async def turn(data: BotData, who: Sender, plan: Plan, *, create: bool = False) 
         await then()
 
 
-async def advance(t: Turn, event: flow.Event) -> tuple[str, ...]:
-    """Applies ``event`` to the journey (raises FlowError, changing nothing, if it is not allowed)."""
-    transition = flow.transition(t.journey.state, event, t.journey.facts)
+async def advance(t: Turn, event: flow.Event, *, shown_at: int | None = None) -> tuple[str, ...]:
+    """Applies ``event`` (chosen on a screen of revision ``shown_at``, if it was) to the journey; raises
+    FlowError, changing nothing, if it is not allowed."""
+    transition = flow.transition(t.journey.state, event, t.journey.facts, shown_at=shown_at)
     t.journey = await jr.apply(
         session=t.session,
         registry=t.data.registry,
@@ -481,14 +482,14 @@ async def _press(t: Turn, pressed: Button) -> tuple[str, ...]:
             raise FlowError(t.journey.state, pressed, "stale")
         await _delete(t, pressed.verb is Verb.DELETE_ME)
         raise _Handled
-    if (pressed.scope, pressed.owner, pressed.rev) != (*t.journey.owner, t.journey.rev):
+    if (pressed.scope, pressed.owner) != t.journey.owner:  # a registration button once the assessment began
         raise FlowError(t.journey.state, pressed, "stale")
-    if pressed.verb is Verb.CONTINUE:
+    if pressed.verb is Verb.CONTINUE:  # shows the step the person is on, however old the button
         return ()
     make = _VERB_EVENTS.get(pressed.verb)
     if make is None:
         raise BadCallback(pressed.verb)
-    return await advance(t, make(pressed))
+    return await advance(t, make(pressed), shown_at=pressed.rev)
 
 
 def _set_language(t: Turn, code: str) -> None:

@@ -683,3 +683,15 @@ def test_states_and_events_are_frozen() -> None:
 def test_steps_are_stored_by_name() -> None:
     assert {s.name.lower() for s in Step} == {s.value for s in Step}
     assert Step("level") is Step.LEVEL
+
+
+def test_a_choice_shown_at_another_revision_is_stale_and_changes_nothing() -> None:
+    facts = Facts(numbers=(1, 2), levels={1: (10, 5, 0), 2: (10, 5, 0)})
+    here = State(Step.LEVEL, 1, rev=7)
+    with pytest.raises(FlowError) as refused:
+        transition(here, ChoseLevel(1, 10), facts, shown_at=6)
+    assert refused.value.reason == "stale" and refused.value.state == here
+    moved = transition(here, ChoseLevel(1, 10), facts, shown_at=7)
+    assert moved.state == State(Step.EVIDENCE, 1) and moved.effects == (RecordLevel(1, 10),)
+    # Without a revision (an event not chosen on a screen, e.g. a typed name) nothing is compared.
+    assert transition(here, ChoseLevel(1, 5), facts).state == State(Step.EVIDENCE, 1)
