@@ -79,44 +79,16 @@ class Composed:
     markup: InlineKeyboardMarkup | None = None
 
 
-class TelegramSender:
-    """``send(row) -> Outcome`` for the dispatcher."""
+class Composer:
+    """What an outbox row says now, in its person's language (``compose``), whatever the messenger."""
 
     def __init__(
-        self, bot: Bot, sessions: Sessions, registry: Registry, settings: Settings, clock: Callable[[], datetime]
+        self, sessions: Sessions, registry: Registry, settings: Settings, clock: Callable[[], datetime]
     ) -> None:
-        self.bot = bot
         self.sessions = sessions
         self.registry = registry
         self.settings = settings
         self.clock = clock
-
-    async def __call__(self, row: Outbox) -> Outcome:
-        async with unit_of_work(self.sessions) as session:
-            composed = await self.compose(session, row)
-        if not isinstance(composed, Composed):
-            return composed
-        try:
-            await self.bot.send_message(
-                chat_id=composed.chat_id,
-                text=composed.text,
-                parse_mode=ParseMode.HTML,
-                reply_markup=composed.markup,
-                link_preview_options=LinkPreviewOptions(is_disabled=True),
-            )
-        except TelegramRetryAfter as exc:
-            return RetryAfter(_seconds(exc))
-        except Forbidden:
-            return Unreachable("forbidden")
-        except BadRequest as exc:
-            if any(gone in exc.message.lower() for gone in _GONE):
-                return Unreachable("chat gone")
-            return Failed(f"BadRequest: {exc.message}", permanent=True)
-        except NetworkError as exc:  # TimedOut included: transient, try again later
-            return Failed(f"{type(exc).__name__}: {exc.message}")
-        except TelegramError as exc:
-            return Failed(f"{type(exc).__name__}: {exc.message}")
-        return Sent()
 
     # ------------------------------------------------------------------ composing, per kind
 
@@ -266,6 +238,42 @@ class TelegramSender:
         button = InlineKeyboardButton(render.t("btn.continue"), callback_data=CONTINUE_DATA)
         return Composed(chat_id, text, InlineKeyboardMarkup([[button]]))
 
+
+class TelegramSender(Composer):
+    """``send(row) -> Outcome`` for the dispatcher of Telegram's rows."""
+
+    def __init__(
+        self, bot: Bot, sessions: Sessions, registry: Registry, settings: Settings, clock: Callable[[], datetime]
+    ) -> None:
+        super().__init__(sessions, registry, settings, clock)
+        self.bot = bot
+
+    async def __call__(self, row: Outbox) -> Outcome:
+        async with unit_of_work(self.sessions) as session:
+            composed = await self.compose(session, row)
+        if not isinstance(composed, Composed):
+            return composed
+        try:
+            await self.bot.send_message(
+                chat_id=composed.chat_id,
+                text=composed.text,
+                parse_mode=ParseMode.HTML,
+                reply_markup=composed.markup,
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+            )
+        except TelegramRetryAfter as exc:
+            return RetryAfter(_seconds(exc))
+        except Forbidden:
+            return Unreachable("forbidden")
+        except BadRequest as exc:
+            if any(gone in exc.message.lower() for gone in _GONE):
+                return Unreachable("chat gone")
+            return Failed(f"BadRequest: {exc.message}", permanent=True)
+        except NetworkError as exc:  # TimedOut included: transient, try again later
+            return Failed(f"{type(exc).__name__}: {exc.message}")
+        except TelegramError as exc:
+            return Failed(f"{type(exc).__name__}: {exc.message}")
+        return Sent()
 
 def _seconds(exc: TelegramRetryAfter) -> float:
     # The timedelta behind the deprecated int property (python-telegram-bot 22 warns on .retry_after).

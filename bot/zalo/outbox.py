@@ -18,13 +18,14 @@ from aiolimiter import AsyncLimiter
 
 from bot.context import BotData
 from bot.message_split import split_message
-from bot.reminders import Composed, TelegramSender, policy_for
+from bot.reminders import Composed, Composer, policy_for
 from bot.zalo.client import ZaloBadRequest, ZaloClient, ZaloError, ZaloQuotaExceeded, ZaloUnauthorized
 from bot.zalo.draw import TEXT_LIMIT
 from conversations.identity import Channel
 from scheduler import jobs
 from scheduler.dispatch import Dispatcher, Failed, Outcome, RetryAfter, Sent
 from storage.db import unit_of_work
+from storage.models import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +39,13 @@ class ZaloSender:
         self.client = client
         self.data = data
         # The composing is the same as for Telegram (what is owed now, in the person's language); only the
-        # sending differs. The Telegram bot is not used to compose.
-        self.composer = TelegramSender(None, data.sessions, data.registry, data.settings, data.clock)  # type: ignore[arg-type]
+        # sending differs.
+        self.composer = Composer(data.sessions, data.registry, data.settings, data.clock)
         self.limiter = AsyncLimiter(1, 1 / data.settings.zalo_send_rate)
 
-    async def __call__(self, row: object) -> Outcome:
+    async def __call__(self, row: Outbox) -> Outcome:
         async with unit_of_work(self.data.sessions) as session:
-            composed = await self.composer.compose(session, row)  # type: ignore[arg-type]
+            composed = await self.composer.compose(session, row)
         if not isinstance(composed, Composed):
             return composed
         try:
