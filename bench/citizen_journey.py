@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -70,14 +71,33 @@ async def journey(user: TimedUser) -> None:
     assert "80/100" in user.last_text(), user.last_text()
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--citizens", type=int, default=20)
-    parser.add_argument("--postgres", action="store_true")
-    args = parser.parse_args()
+@dataclass
+class Figures:
+    """What one run measured: the latency of each update (seconds) and the wall time of the whole run."""
+
+    backend: str
+    citizens: int
+    latencies: list[float]
+    elapsed: float
+
+    def lines(self) -> list[str]:
+        lat = sorted(self.latencies)
+        q = statistics.quantiles(lat, n=100)
+        return [
+            f"backend: {self.backend}",
+            f"citizens: {self.citizens}, updates: {len(lat)}, wall time: {self.elapsed:.2f} s",
+            f"updates per second (one process, sequential): {len(lat) / self.elapsed:.1f}",
+            f"latency per update: median {q[49] * 1000:.1f} ms, p95 {q[94] * 1000:.1f} ms, max {lat[-1] * 1000:.1f} ms",
+        ]
+
+
+async def run(*, citizens: int = 20, postgres: bool = False) -> Figures:
+    """Walks ``citizens`` people one after another through the journey on a new database; bench/zalo_journey.py
+    calls it for the Telegram figure of its run."""
+    TimedUser.latencies = []
     folder = Path(tempfile.mkdtemp(prefix="cdht-bench-"))
     schema = None
-    if args.postgres:
+    if postgres:
         schema = f"cdht_bench_{uuid.uuid4().hex[:8]}"
         admin = make_engine(PG_URL)
         async with admin.begin() as conn:
@@ -92,7 +112,7 @@ async def main() -> None:
             await rp.add_unit(session=s, code="BENCH", name="Thôn Bench")
         harness = await Harness.start(sessions, folder / "evidence")
         started = time.perf_counter()
-        for i in range(args.citizens):
+        for i in range(citizens):
             await journey(TimedUser(harness, 10_000 + i))
         elapsed = time.perf_counter() - started
         await harness.stop()
@@ -102,12 +122,16 @@ async def main() -> None:
             async with admin.begin() as conn:
                 await conn.execute(text(f'drop schema "{schema}" cascade'))
             await admin.dispose()
-    lat = sorted(TimedUser.latencies)
-    q = statistics.quantiles(lat, n=100)
-    print(f"backend: {'postgresql' if args.postgres else 'sqlite'}")
-    print(f"citizens: {args.citizens}, updates: {len(lat)}, wall time: {elapsed:.2f} s")
-    print(f"updates per second (one process, sequential): {len(lat) / elapsed:.1f}")
-    print(f"latency per update: median {q[49] * 1000:.1f} ms, p95 {q[94] * 1000:.1f} ms, max {lat[-1] * 1000:.1f} ms")
+    return Figures("postgresql" if postgres else "sqlite", citizens, TimedUser.latencies, elapsed)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--citizens", type=int, default=20)
+    parser.add_argument("--postgres", action="store_true")
+    args = parser.parse_args()
+    figures = await run(citizens=args.citizens, postgres=args.postgres)
+    print("\n".join(figures.lines()))
 
 
 if __name__ == "__main__":
