@@ -73,7 +73,7 @@ class ZaloBot:
     data: BotData
     concurrency: int = 8
     http: httpx.AsyncClient = field(default_factory=lambda: httpx.AsyncClient(timeout=30))  # photo downloads
-    _lanes: dict[str, asyncio.Lock] = field(default_factory=dict)
+    _lanes: dict[str, tuple[asyncio.Lock, int]] = field(default_factory=dict)  # person -> (lock, in or waiting)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _slots: asyncio.Semaphore | None = None
 
@@ -100,14 +100,23 @@ class ZaloBot:
         task.add_done_callback(self._tasks.discard)
 
     async def _in_lane(self, update: ZaloUpdate) -> None:
-        assert update.user_id is not None
+        """One person's updates one at a time, in arrival order (asyncio.Lock wakes its waiters first come,
+        first served); the lane is dropped once nobody is in or waiting for it."""
+        user = update.user_id
+        assert user is not None
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.concurrency)
-        lane = self._lanes.setdefault(update.user_id, asyncio.Lock())
-        async with lane, self._slots:
-            await self.handle(update)
-        if not lane.locked():
-            self._lanes.pop(update.user_id, None)
+        lane, users = self._lanes.get(user, (asyncio.Lock(), 0))
+        self._lanes[user] = (lane, users + 1)
+        try:
+            async with lane, self._slots:
+                await self.handle(update)
+        finally:
+            lane, users = self._lanes[user]
+            if users == 1:
+                del self._lanes[user]
+            else:
+                self._lanes[user] = (lane, users - 1)
 
     async def close(self) -> None:
         """Finishes the updates being handled, then closes the connections."""

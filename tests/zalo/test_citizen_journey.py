@@ -153,3 +153,21 @@ async def test_continues_after_restart_and_commands_as_words(
     async with sessions() as s:
         assert (await s.exec(select(Person))).one().reminders is False
     assert "Đã bật nhắc nhở" in await an.say("/reminders on")
+
+
+async def test_one_persons_quick_messages_apply_in_order_beside_anothers(
+    zalo_api: FakeZaloApi, sessions: Sessions, tmp_path: Path
+) -> None:
+    await make_unit(sessions)
+    bot = make_bot(zalo_api, sessions, tmp_path / "evidence")
+    steps = ("Xin chào", "1", "Phạm Thị Dung", "THON1", "1", "1")  # ... to indicator 1's evidence step
+    for typed in steps:  # no waiting between messages: each is taken while the earlier ones are handled
+        await bot.receive(text_update(typed, user_id="dung"))
+        await bot.receive(text_update("trợ giúp", user_id="other"))
+    await bot.drain()
+    async with sessions() as s:
+        dung = (await s.exec(select(Person).where(Person.external_id == "dung"))).one()
+        assessment = (await s.exec(select(Assessment).where(Assessment.person_id == dung.id))).one()
+    assert dung.full_name == "Phạm Thị Dung" and (assessment.step, assessment.indicator) == ("evidence", 1)
+    assert len(zalo_api.texts("other")) == len(steps)
+    assert not bot._lanes  # every lane dropped once its person had nothing waiting
