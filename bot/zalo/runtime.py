@@ -45,6 +45,10 @@ CHANNEL = "zalo"
 SECRET_HEADER = "X-Bot-Api-Secret-Token"
 POLL_SECONDS = 30
 COMMANDS = ("start", "status", "help", "language", "cancel", "mydata", "deleteme", "reminders")
+# Officer commands: not served on Zalo yet; an officer is told where to find them instead of "unknown".
+OFFICER_COMMANDS = frozenset(
+    {"invite", "grant", "roles", "review", "recognise", "recognize", "tally", "export", "chart", "broadcast"}
+)
 
 
 def command_of(text: str) -> tuple[str, list[str]] | None:
@@ -271,6 +275,8 @@ async def _command(data: BotData, who: citizen.Sender, name: str, args: list[str
         "reminders": lambda: citizen.reminders(data, who, args[0] if args else ""),
     }
     run = handlers.get(name)
+    if run is None and name in OFFICER_COMMANDS:
+        return await citizen.reply_in_own_language(data, who, "zalo.officer_commands_later")
     if run is None:
         return await citizen.unknown_command(data, who)
     return await run()
