@@ -19,6 +19,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -28,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import text
 
 from storage import repo_people as rp
-from storage.db import make_engine, make_sessions, unit_of_work, upgrade
+from storage.db import Sessions, make_engine, make_sessions, unit_of_work, upgrade
 from tests.bot.harness import Harness, User
 
 PG_URL = os.environ.get("CDHT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -91,37 +93,42 @@ class Figures:
         ]
 
 
-async def run(*, citizens: int = 20, postgres: bool = False) -> Figures:
-    """Walks ``citizens`` people one after another through the journey on a new database; bench/zalo_journey.py
-    calls it for the Telegram figure of its run."""
-    TimedUser.latencies = []
-    folder = Path(tempfile.mkdtemp(prefix="cdht-bench-"))
-    schema = None
-    if postgres:
-        schema = f"cdht_bench_{uuid.uuid4().hex[:8]}"
-        admin = make_engine(PG_URL)
+@asynccontextmanager
+async def bench_database(folder: Path, *, postgres: bool) -> AsyncIterator[Sessions]:
+    """A migrated database holding the unit BENCH: a SQLite file in ``folder``, or with ``postgres`` a schema of
+    its own on PG_URL, dropped at the end. Shared by the journey benchmarks."""
+    schema = f"cdht_bench_{uuid.uuid4().hex[:8]}" if postgres else None
+    admin = make_engine(PG_URL) if schema else None
+    if admin is not None:
         async with admin.begin() as conn:
             await conn.execute(text(f'create schema "{schema}"'))
-        engine = make_engine(PG_URL, schema=schema)
-    else:
-        engine = make_engine(f"sqlite:///{folder / 'bench.db'}")
+    engine = make_engine(PG_URL, schema=schema) if schema else make_engine(f"sqlite:///{folder / 'bench.db'}")
     try:
         await upgrade(engine)
         sessions = make_sessions(engine)
         async with unit_of_work(sessions) as s:
             await rp.add_unit(session=s, code="BENCH", name="Thôn Bench")
+        yield sessions
+    finally:
+        await engine.dispose()
+        if admin is not None:
+            async with admin.begin() as conn:
+                await conn.execute(text(f'drop schema if exists "{schema}" cascade'))
+            await admin.dispose()
+
+
+async def run(*, citizens: int = 20, postgres: bool = False) -> Figures:
+    """Walks ``citizens`` people one after another through the journey on a new database; bench/zalo_journey.py
+    calls it for the Telegram figure of its run."""
+    TimedUser.latencies = []
+    folder = Path(tempfile.mkdtemp(prefix="cdht-bench-"))
+    async with bench_database(folder, postgres=postgres) as sessions:
         harness = await Harness.start(sessions, folder / "evidence")
         started = time.perf_counter()
         for i in range(citizens):
             await journey(TimedUser(harness, 10_000 + i))
         elapsed = time.perf_counter() - started
         await harness.stop()
-    finally:
-        await engine.dispose()
-        if schema:
-            async with admin.begin() as conn:
-                await conn.execute(text(f'drop schema "{schema}" cascade'))
-            await admin.dispose()
     return Figures("postgresql" if postgres else "sqlite", citizens, TimedUser.latencies, elapsed)
 
 

@@ -19,31 +19,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
-import os
 import random
 import re
 import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from PIL import Image
-from sqlalchemy import text
 
 from bench import citizen_journey
-from bench.citizen_journey import Figures
+from bench.citizen_journey import Figures, bench_database
 from bot.zalo.runtime import ZaloBot
-from storage import repo_people as rp
-from storage.db import make_engine, make_sessions, unit_of_work, upgrade
 from tests.fakes.zalo_api import FakeZaloApi, SentItem, image_update, text_update
 from tests.zalo.test_citizen_journey import make_bot
 
-PG_URL = os.environ.get("CDHT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 INDICATORS = 10
 CHOICE = re.compile(r"<b>(\d+)\.</b> (.+)")
 
@@ -137,22 +131,9 @@ async def run(
     """Walks ``citizens`` Zalo users one after another through the journey on a new database; returns the
     figures and the latencies by kind of update."""
     latencies: dict[str, list[float]] = {}
-    schema = None
     with tempfile.TemporaryDirectory(prefix="cdht-bench-zalo-") as name:
         folder = Path(name)
-        if postgres:
-            schema = f"cdht_bench_{uuid.uuid4().hex[:8]}"
-            admin = make_engine(PG_URL)
-            async with admin.begin() as conn:
-                await conn.execute(text(f'create schema "{schema}"'))
-            engine = make_engine(PG_URL, schema=schema)
-        else:
-            engine = make_engine(f"sqlite:///{folder / 'bench.db'}")
-        try:
-            await upgrade(engine)
-            sessions = make_sessions(engine)
-            async with unit_of_work(sessions) as s:
-                await rp.add_unit(session=s, code="BENCH", name="Thôn Bench")
+        async with bench_database(folder, postgres=postgres) as sessions:
             # One photo per indicator, sent by every citizen: a duplicate is told by message id, not content.
             photos = [photo(width, height, n) for n in range(INDICATORS)]
             size = sum(len(p) for p in photos) / len(photos)
@@ -166,12 +147,6 @@ async def run(
                     elapsed = time.perf_counter() - started
                 finally:
                     await bot.close()
-        finally:
-            await engine.dispose()
-            if schema:
-                async with admin.begin() as conn:
-                    await conn.execute(text(f'drop schema if exists "{schema}" cascade'))
-                await admin.dispose()
     every = [v for values in latencies.values() for v in values]
     return Figures("postgresql" if postgres else "sqlite", citizens, every, elapsed), latencies
 
