@@ -12,11 +12,9 @@ from html import escape
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
-from telegram import InlineKeyboardMarkup
 
 from bot.callbacks import Button, Verb
 from bot.screens import Choice, Screen, one_per_row
-from bot.telegram.draw import keyboard
 from conversations.criteria import Indicator, Pack, Registry
 from conversations.flow import Step
 from conversations.scoring import HoldsBack, Score
@@ -109,14 +107,6 @@ class Renderer:
             case Step.SUBMITTED:
                 return Screen(self.result(journey))
         raise AssertionError(s.step)
-
-    # Telegram's drawing, until every caller takes screens (bot.telegram.draw).
-    def step(self, journey: Journey) -> tuple[str, InlineKeyboardMarkup | None]:
-        screen = self.screen(journey)
-        return screen.text, keyboard(screen)
-
-    def evidence_buttons(self, journey: Journey) -> InlineKeyboardMarkup | None:
-        return keyboard(self.evidence_screen(journey, ""))
 
     def _group(self, journey: Journey) -> Screen:
         choices = []

@@ -222,10 +222,6 @@ async def unknown_command(data: BotData, who: Sender) -> Plan:
     return await reply_in_own_language(data, who, "unknown.command")
 
 
-async def not_registered(data: BotData, who: Sender) -> Plan:
-    return await reply_in_own_language(data, who, "status.not_registered")
-
-
 @for_registered
 async def status(t: Turn) -> None:
     """Shows the year's progress and how to continue where the person left off."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Awaitable, Callable
 from typing import Concatenate, ParamSpec
 
@@ -85,12 +86,11 @@ def adapt(
 ) -> Callable[[Update, Context], Awaitable[None]]:
     """A python-telegram-bot callback for a neutral handler that needs nothing but the sender."""
 
+    @functools.wraps(handler)
     async def callback(update: Update, context: Context) -> None:
         plan = await handler(context.bot_data, sender_of(update))  # type: ignore[call-arg]
         await deliver(update, context, plan)
 
-    callback.__doc__ = handler.__doc__
-    callback.__name__ = handler.__name__
     return callback
 
 
