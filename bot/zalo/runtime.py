@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hmac
 import json
 import logging
@@ -59,14 +60,23 @@ def command_of(text: str) -> tuple[str, list[str]] | None:
         name = name.split("@", 1)[0].lower()
         return (name, args) if name else None
     folded = fold(stripped)
-    for name in COMMANDS:
-        for locale in SUPPORTED:
-            for word in (fold(w) for w in gettext(f"typed.command.{name}", locale).split("|")):
-                if folded == word:
-                    return name, []
-                if folded.startswith(word + " ") and name == "reminders":  # "nhắc nhở tắt": with its argument
-                    return name, folded[len(word) + 1 :].split()
+    for name, word in _command_words():
+        if folded == word:
+            return name, []
+        if folded.startswith(word + " ") and name == "reminders":  # "nhắc nhở tắt": with its argument
+            return name, folded[len(word) + 1 :].split()
     return None
+
+
+@functools.cache
+def _command_words() -> tuple[tuple[str, str], ...]:
+    """(command, folded word) for every plain word of every command in every language, read once."""
+    return tuple(
+        (name, fold(word))
+        for name in COMMANDS
+        for locale in SUPPORTED
+        for word in gettext(f"typed.command.{name}", locale).split("|")
+    )
 
 
 @dataclass
