@@ -24,6 +24,7 @@ from bot.evidence import schedule_sweep as schedule_evidence_sweep
 from bot.handlers import officers, reminders, reports
 from bot.handlers.errors import on_error
 from bot.inbox import InboxApplication, InboxQueue, schedule_pruning
+from bot.reminders import dispatch_soon
 from bot.reminders import rate_limiter as reminder_rate_limiter
 from bot.reminders import schedule as schedule_reminders
 from bot.settings import Settings
@@ -110,6 +111,7 @@ def build_application(
     # An officer's broadcast text, likewise (its own group: one handler runs per group).
     app.add_handlers(reminders.early_handlers(), group=reminders.TEXT_GROUP)
     schedule_reminders(app)  # planning and dispatch jobs, unless SCHEDULER_ENABLED is off
+    data.wakers.append(lambda: dispatch_soon(app))
     schedule_evidence_sweep(app)  # daily: files no evidence row points to, likewise
     schedule_pruning(app)  # handled updates leave the inbox after a while
     app.add_error_handler(on_error)

@@ -26,6 +26,13 @@ class BotData:
     clock: Callable[[], datetime] = field(default=_utcnow)
     # Album replies waiting for the album's last file (see bot.telegram.citizen).
     album_replies: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    # Each messenger's dispatcher in this process: called when a handler has just owed notices (a return,
+    # a decision) so they go out now, on whichever messenger each citizen uses, not at the next interval.
+    wakers: list[Callable[[], None]] = field(default_factory=list)
+
+    def wake_dispatchers(self) -> None:
+        for wake in self.wakers:
+            wake()
 
     def now(self) -> datetime:
         return self.clock()

@@ -282,3 +282,24 @@ async def set_pending(
 async def clear_pending(*, session: AsyncSession, person_id: int) -> bool:
     result = await session.exec(delete(OfficerPending).where(col(OfficerPending.person_id) == person_id))
     return bool(result.rowcount)
+
+
+async def remember_menu(
+    *, session: AsyncSession, person_id: int, menu: list[Any], text: str = "", now: datetime
+) -> None:
+    """Keeps the choices just shown to an officer who types them back (Zalo), with the screen's text: on the
+    step they owe, if any (the return picker's ticks stay), else as a plain menu; an empty ``menu`` drops a
+    plain menu."""
+    shown = {"menu": menu, "menu_text": text}
+    found = await session.get(OfficerPending, person_id)
+    if found is None:
+        if menu:
+            session.add(OfficerPending(person_id=person_id, kind="menu", data=shown, created_at=now))
+            await session.flush()
+        return
+    if found.kind == "menu" and not menu:
+        await session.delete(found)
+    else:
+        found.data = {**found.data, **shown}
+        found.created_at = now
+    await session.flush()

@@ -28,6 +28,7 @@ from bot.context import BotData
 from bot.render import Renderer
 from bot.replies import Plan
 from bot.screens import Screen, one_per_row
+from bot.sender import Sender
 from conversations import flow
 from conversations.flow import FlowError, Step
 from conversations.typed_choice import Chosen, OutOfRange, fold, match_choice
@@ -47,18 +48,6 @@ MAX_CODE = 32
 P = ParamSpec("P")
 # Fetches an accepted file into EVIDENCE_DIR (root, folder) under a temporary name: the messenger's download.
 Fetch = Callable[[Path, Path], Awaitable[ev.Fetched]]
-
-
-@dataclass(frozen=True)
-class Sender:
-    """Who sent the update, as the messenger names them."""
-
-    channel: str  # "telegram" | "zalo"
-    external_id: str
-    chat_id: str
-    display_name: str | None = None
-    language_code: str | None = None  # the messenger's, if it says (Telegram does, Zalo does not)
-    buttons: bool = True  # False: choices are typed back by number (Zalo)
 
 
 # --------------------------------------------------------------------------- plumbing

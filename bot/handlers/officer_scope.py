@@ -16,7 +16,8 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import Update, User
 
-from bot.context import Context
+from bot.context import BotData, Context
+from bot.sender import Sender
 from conversations.identity import Channel, Contact, shown_name
 from locales import gettext, negotiate
 from storage import repo_people as rp
@@ -172,6 +173,30 @@ async def is_admin_person(*, session: AsyncSession, person: Person, admin_ids: I
         r.role == RoleName.ADMIN and r.unit_id is None
         for r in await rr.roles_of(session=session, person_id=person.id or 0)
     )
+
+
+async def scope_for(data: BotData, who: Sender, roles: Iterable[str], args: Sequence[str]) -> Scope | Refusal:
+    """``officer_scope`` for any messenger: the scope, or the Refusal to show (nothing has changed)."""
+    async with unit_of_work(data.sessions) as session:
+        return await resolve_scope(
+            session=session,
+            asker=Contact(who.channel, who.external_id),
+            chat_id=who.chat_id,
+            fallback_locale=negotiate(who.language_code, data.settings.default_locale),
+            roles=roles,
+            args=list(args),
+            current_year=data.year(),
+            admin_ids=data.settings.admin_ids,
+            display_name=shown_name(who.display_name) if who.display_name else None,
+        )
+
+
+async def officer_of_sender(session: AsyncSession, who: Sender) -> Person | None:
+    """The person behind an officer's press or typed step, their display name refreshed; None for a stranger."""
+    officer = await rp.get_person(session=session, channel=who.channel, external_id=who.external_id)
+    if officer is not None and who.display_name:
+        officer.display_name = shown_name(who.display_name)
+    return officer
 
 
 def telegram_contact(user_id: int) -> Contact:

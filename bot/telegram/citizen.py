@@ -9,21 +9,19 @@ file (only the reply waits in memory; the files are already stored).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 from collections.abc import Awaitable, Callable
 from typing import Concatenate, ParamSpec
 
 from telegram import Message, Update
-from telegram.constants import ChatMemberStatus, ChatType, ParseMode
-from telegram.error import BadRequest
+from telegram.constants import ChatMemberStatus, ChatType
 
 from bot import evidence as ev
 from bot.context import Context
 from bot.handlers import citizen, officer_roles
 from bot.replies import Plan
-from bot.screens import Screen
-from bot.telegram.draw import keyboard
+from bot.telegram.deliver import deliver as telegram_deliver
+from bot.telegram.deliver import send
 
 CHANNEL = "telegram"
 P = ParamSpec("P")
@@ -42,27 +40,16 @@ def sender_of(update: Update) -> citizen.Sender:
 
 
 async def deliver(update: Update, context: Context, plan: Plan) -> None:
-    """Sends ``plan`` to the update's chat (after the handler's transaction has committed)."""
-    query = update.callback_query
-    if query is not None:
-        await query.answer(plan.toast)
-        if plan.retire_pressed and isinstance(query.message, Message):
-            with contextlib.suppress(BadRequest):  # already gone, or too old to edit: harmless
-                await query.message.edit_reply_markup(reply_markup=None)
+    """Sends ``plan`` (after the handler's transaction has committed); an album's receipt waits for its last file."""
     chat = update.effective_chat
     assert chat is not None
     if plan.coalesce and context.settings.album_settle_seconds > 0:
+        query = update.callback_query
+        if query is not None:
+            await query.answer(plan.toast)
         _after_album(context, chat.id, plan)
         return
-    await send(context, chat.id, plan.screens)
-
-
-async def send(context: Context, chat_id: int | str, screens: list[Screen]) -> None:
-    for screen in screens:
-        await context.bot.send_message(
-            chat_id, screen.text, parse_mode=ParseMode.HTML, reply_markup=keyboard(screen),
-            disable_web_page_preview=True,
-        )
+    await telegram_deliver(update, context, plan)
 
 
 def _after_album(context: Context, chat_id: int, plan: Plan) -> None:

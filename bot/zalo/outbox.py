@@ -10,7 +10,6 @@ messenger is paced on its own.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import timedelta
 
@@ -85,7 +84,10 @@ async def run_dispatch(client: ZaloClient, data: BotData, stop: asyncio.Event, *
     policy = policy_for(settings)
     planned_at: float | None = None
     loop = asyncio.get_running_loop()
+    wake = asyncio.Event()  # notices just owed by a handler (BotData.wake_dispatchers): send them now
+    data.wakers.append(wake.set)
     while not stop.is_set():
+        wake.clear()  # before the round: a wake during it is for rows it may not have claimed
         try:
             if plan and (planned_at is None or loop.time() - planned_at >= settings.planning_interval):
                 planned_at = loop.time()
@@ -93,5 +95,8 @@ async def run_dispatch(client: ZaloClient, data: BotData, stop: asyncio.Event, *
             await dispatcher.run()
         except Exception as exc:  # the database away for a moment: the next round tries again
             log.warning("Zalo dispatch round failed: %s", type(exc).__name__)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), settings.dispatch_interval)
+        stopped, woken = asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())
+        await asyncio.wait((stopped, woken), timeout=settings.dispatch_interval, return_when=asyncio.FIRST_COMPLETED)
+        for waiting in (stopped, woken):
+            waiting.cancel()
+    data.wakers.remove(wake.set)

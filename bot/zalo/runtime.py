@@ -20,18 +20,22 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from html import escape
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
+from babel.numbers import format_decimal
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from bot import evidence as ev
 from bot.context import BotData
-from bot.handlers import citizen
-from bot.replies import Plan
+from bot.handlers import citizen, officer_desk
+from bot.message_split import split_message
+from bot.replies import EvidenceSet, OutFile, Plan, StoredFile
+from bot.sender import Sender
 from bot.zalo import draw, photos
 from bot.zalo.client import ZaloClient, ZaloError, ZaloQuotaExceeded, ZaloUnauthorized
 from bot.zalo.updates import EventKind, ZaloUpdate, parse_update
@@ -46,10 +50,9 @@ CHANNEL = "zalo"
 SECRET_HEADER = "X-Bot-Api-Secret-Token"
 POLL_SECONDS = 30
 COMMANDS = ("start", "status", "help", "language", "cancel", "mydata", "deleteme", "reminders")
-# Officer commands: not served on Zalo yet; an officer is told where to find them instead of "unknown".
-OFFICER_COMMANDS = frozenset(
-    {"invite", "grant", "roles", "review", "recognise", "recognize", "tally", "export", "chart", "broadcast"}
-)
+# Officer commands typed as words take their arguments after the word ("thống kê X01 2026").
+OFFICER_COMMANDS = ("review", "recognise", "tally", "export", "chart", "invite", "roles", "grant", "broadcast")
+WITH_ARGUMENTS = frozenset({"reminders", *OFFICER_COMMANDS})
 
 
 def command_of(text: str) -> tuple[str, list[str]] | None:
@@ -63,20 +66,35 @@ def command_of(text: str) -> tuple[str, list[str]] | None:
     for name, word in _command_words():
         if folded == word:
             return name, []
-        if folded.startswith(word + " ") and name == "reminders":  # "nhắc nhở tắt": with its argument
-            return name, folded[len(word) + 1 :].split()
+        if folded.startswith(word + " ") and name in WITH_ARGUMENTS:  # "nhắc nhở tắt", "thống kê X01 2026"
+            return name, _arguments(stripped, len(word.split()))
     return None
+
+
+def _arguments(text: str, words: int) -> list[str]:
+    """The words typed after a command's ``words`` words, as typed (a unit code keeps its case)."""
+    return text.split()[words:]
 
 
 @functools.cache
 def _command_words() -> tuple[tuple[str, str], ...]:
-    """(command, folded word) for every plain word of every command in every language, read once."""
-    return tuple(
+    """(command, folded word) for every plain word of every command in every language, read once; longest
+    first, so "xuất báo cáo" is not read as "xuất" with arguments."""
+    found = {
         (name, fold(word))
-        for name in COMMANDS
+        for name in (*COMMANDS, *OFFICER_COMMANDS)
         for locale in SUPPORTED
         for word in gettext(f"typed.command.{name}", locale).split("|")
-    )
+    }
+    return tuple(sorted(found, key=lambda pair: (-len(pair[1]), pair)))
+
+
+class Links(Protocol):
+    """Signed, expiring addresses of files for one officer (bot.file_links)."""
+
+    def file_url(self, file: OutFile, *, officer_id: int) -> str: ...
+
+    def evidence_url(self, file: StoredFile, *, officer_id: int) -> str: ...
 
 
 @dataclass
@@ -90,6 +108,7 @@ class ZaloBot:
     _lanes: dict[str, tuple[asyncio.Lock, int]] = field(default_factory=dict)  # person -> (lock, in or waiting)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _slots: asyncio.Semaphore | None = None
+    links: Links | None = None  # signed file links (PUBLIC_BASE_URL set): Zalo fetches files by URL
 
     # ------------------------------------------------------------------ taking updates
 
@@ -199,7 +218,7 @@ class ZaloBot:
 
     async def handle(self, update: ZaloUpdate) -> None:
         assert update.user_id is not None and update.message_id is not None
-        who = citizen.Sender(
+        who = Sender(
             channel=CHANNEL,
             external_id=update.user_id,
             chat_id=update.chat_id or update.user_id,
@@ -221,11 +240,9 @@ class ZaloBot:
             if not handling.done:
                 with contextlib.suppress(Exception):
                     async with unit_of_work(self.data.sessions) as session:
-                        await repo_inbox.mark_done(
-                            session=session, channel=CHANNEL, key=update.message_id, now=_now()
-                        )
+                        await repo_inbox.mark_done(session=session, channel=CHANNEL, key=update.message_id, now=_now())
 
-    async def _dispatch(self, update: ZaloUpdate, who: citizen.Sender) -> Plan:
+    async def _dispatch(self, update: ZaloUpdate, who: Sender) -> Plan:
         data = self.data
         match update.kind:
             case EventKind.TEXT:
@@ -233,6 +250,9 @@ class ZaloBot:
                 command = command_of(text)
                 if command is not None:
                     return await _command(data, who, *command)
+                answered = await officer_desk.typed(data, who, text)  # a step an officer owes comes first
+                if answered is not None:
+                    return answered
                 return await citizen.text(data, who, text)
             case EventKind.IMAGE if update.photo_url:
                 item = ev.Candidate(
@@ -258,10 +278,54 @@ class ZaloBot:
     # ------------------------------------------------------------------ sending
 
     async def send(self, chat_id: str, plan: Plan) -> None:
-        """Sends the plan's screens with numbered choices (a toast answers a pressed button: none on Zalo)."""
+        """Sends the plan: evidence as photos by signed link, the screens with numbered choices, then files
+        (an image as a photo, anything else as a link in text). Zalo takes no uploads: without
+        PUBLIC_BASE_URL (``links`` None) the officer is told files need it. A pressed button's toast has no
+        place on Zalo: it goes as a line of its own."""
+        if plan.toast:
+            await self._send_text(chat_id, plan.toast)
+        for found in plan.evidence:
+            await self._send_evidence(chat_id, plan, found)
         for screen in plan.screens:
             for text in draw.messages(screen, plan.locale):
                 await self._send_text(chat_id, text)
+        for file in plan.files:
+            await self._send_file(chat_id, plan, file)
+        if plan.notices_owed:
+            self.data.wake_dispatchers()
+
+    async def _send_evidence(self, chat_id: str, plan: Plan, found: EvidenceSet) -> None:
+        if self.links is None or plan.viewer_id is None:
+            await self._send_text(chat_id, gettext("officer.zalo.files_need_public_url", plan.locale))
+            return
+        for i, file in enumerate(found.files):
+            url = self.links.evidence_url(file, officer_id=plan.viewer_id)
+            caption = found.caption if i == 0 else None
+            if file.kind == "photo":
+                await self._send_photo(chat_id, url, caption)
+            else:
+                await self._send_text(chat_id, _file_line(plan.locale, file.name or "", None, url))
+
+    async def _send_file(self, chat_id: str, plan: Plan, file: OutFile) -> None:
+        if self.links is None or plan.viewer_id is None:
+            await self._send_text(chat_id, gettext("officer.zalo.files_need_public_url", plan.locale))
+            return
+        url = self.links.file_url(file, officer_id=plan.viewer_id)
+        if file.is_image:
+            await self._send_photo(chat_id, url, file.caption or None)
+            return
+        for text in split_message(
+            "\n".join(t for t in (file.caption, _file_line(plan.locale, file.name, len(file.content), url)) if t),
+            draw.TEXT_LIMIT,
+        ):
+            await self._send_text(chat_id, text)
+
+    async def _send_photo(self, chat_id: str, url: str, caption: str | None) -> None:
+        try:
+            await self.client.send_photo(chat_id, url, caption)
+        except ZaloQuotaExceeded:
+            await asyncio.sleep(1.0)
+            await self.client.send_photo(chat_id, url, caption)
 
     async def _send_text(self, chat_id: str, text: str) -> None:
         for attempt in range(3):
@@ -273,7 +337,14 @@ class ZaloBot:
         log.warning("a Zalo reply was not sent: over the quota three times")
 
 
-async def _command(data: BotData, who: citizen.Sender, name: str, args: list[str]) -> Plan:
+async def _command(data: BotData, who: Sender, name: str, args: list[str]) -> Plan:
+    if name in officer_desk.COMMANDS:
+        return await officer_desk.command(data, who, name, args)
+    if name == "cancel":
+        dropped = await officer_desk.cancel(data, who)
+        if dropped is not None:
+            return dropped
+    await officer_desk.forget_menu(data, who)  # on a citizen's screen now: numbers are for it
     handlers: dict[str, Callable[[], Awaitable[Plan]]] = {
         "start": lambda: citizen.start(data, who, args),
         "status": lambda: citizen.status(data, who),
@@ -285,11 +356,16 @@ async def _command(data: BotData, who: citizen.Sender, name: str, args: list[str
         "reminders": lambda: citizen.reminders(data, who, args[0] if args else ""),
     }
     run = handlers.get(name)
-    if run is None and name in OFFICER_COMMANDS:
+    if run is None and name in OFFICER_COMMANDS:  # not yet served on Zalo: say where it is
         return await citizen.reply_in_own_language(data, who, "zalo.officer_commands_later")
     if run is None:
         return await citizen.unknown_command(data, who)
     return await run()
+
+
+def _file_line(locale: str, name: str, size: int | None, url: str) -> str:
+    shown = format_decimal(round(size / 1024, 1), locale=locale) + " KB" if size is not None else "—"
+    return gettext("officer.zalo.file_link", locale, name=escape(name), size=shown, url=url)
 
 
 def _now() -> datetime:

@@ -1,0 +1,122 @@
+"""Sends a reply plan on Telegram, after the handler's transaction has committed: the answer to a pressed
+button, evidence (re-sent by Telegram's file_id, or uploaded from EVIDENCE_DIR when it came by another
+messenger), the screens with inline buttons (the first redrawing the pressed message when the plan says so),
+then files made for the person (uploaded: a photo for an image, a document otherwise).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+
+from telegram import InputFile, InputMediaPhoto, Message, Update
+from telegram.constants import ParseMode
+from telegram.error import BadRequest
+
+from bot.context import Context
+from bot.message_split import TELEGRAM_LIMIT, split_message
+from bot.replies import EvidenceSet, OutFile, Plan, StoredFile
+from bot.screens import Screen
+from bot.telegram.draw import keyboard
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+ALBUM_LIMIT = 10  # items in one media group
+
+
+async def deliver(update: Update, context: Context, plan: Plan) -> None:
+    """Sends ``plan`` to the update's chat."""
+    query = update.callback_query
+    pressed = query.message if query is not None and isinstance(query.message, Message) else None
+    if query is not None:
+        await query.answer(plan.toast)
+        if plan.retire_pressed and pressed is not None:
+            with contextlib.suppress(BadRequest):  # already gone, or too old to edit: harmless
+                await pressed.edit_reply_markup(reply_markup=None)
+    chat = update.effective_chat
+    assert chat is not None
+    await send_plan(context, chat.id, plan, pressed=pressed)
+
+
+async def send_plan(context: Context, chat_id: int | str, plan: Plan, *, pressed: Message | None = None) -> None:
+    for found in plan.evidence:
+        await _send_evidence(context, chat_id, found)
+    screens = list(plan.screens)
+    if screens and plan.replace_pressed and pressed is not None and await _redrawn(pressed, screens[0]):
+        screens = screens[1:]
+    await send(context, chat_id, screens)
+    for file in plan.files:
+        await _send_file(context, chat_id, file)
+    if plan.notices_owed:
+        context.bot_data.wake_dispatchers()
+
+
+async def send(context: Context, chat_id: int | str, screens: list[Screen]) -> None:
+    """Each screen as one message, or several at paragraph breaks past Telegram's limit (buttons on the last)."""
+    for screen in screens:
+        parts = split_message(screen.text, TELEGRAM_LIMIT)
+        for i, part in enumerate(parts):
+            await context.bot.send_message(
+                chat_id,
+                part,
+                parse_mode=ParseMode.HTML,
+                reply_markup=keyboard(screen) if i == len(parts) - 1 else None,
+                disable_web_page_preview=True,
+            )
+
+
+async def _redrawn(pressed: Message, screen: Screen) -> bool:
+    """The pressed message edited to ``screen``; False when Telegram refuses (too old, deleted)."""
+    try:
+        await pressed.edit_text(
+            screen.text, parse_mode=ParseMode.HTML, reply_markup=keyboard(screen), disable_web_page_preview=True
+        )
+    except BadRequest as exc:
+        return "not modified" in str(exc).lower()
+    return True
+
+
+async def _send_file(context: Context, chat_id: int | str, file: OutFile) -> None:
+    upload = InputFile(file.content, filename=file.name)
+    caption = file.caption or None
+    if file.is_image:
+        await context.bot.send_photo(chat_id, upload, caption=caption, parse_mode=ParseMode.HTML)
+    else:
+        await context.bot.send_document(chat_id, upload, caption=caption, parse_mode=ParseMode.HTML)
+
+
+def _media(context: Context, file: StoredFile) -> str | InputFile | None:
+    """Telegram's own file by its id; another messenger's from the stored copy (None when it is gone)."""
+    if file.channel == CHANNEL:
+        return file.file_id
+    path = Path(context.settings.evidence_dir) / file.path
+    try:
+        return InputFile(path.read_bytes(), filename=file.name or path.name)
+    except OSError:
+        log.warning("an evidence file is missing from EVIDENCE_DIR: id=%s", file.evidence_id)
+        return None
+
+
+async def _send_evidence(context: Context, chat_id: int | str, found: EvidenceSet) -> None:
+    """One indicator's files: photos as an album (10 at most a group), documents one by one."""
+    photos = [(f, m) for f in found.files if f.kind == "photo" and (m := _media(context, f)) is not None]
+    documents = [(f, m) for f in found.files if f.kind != "photo" and (m := _media(context, f)) is not None]
+    try:
+        for start in range(0, len(photos), ALBUM_LIMIT):
+            chunk = [m for _, m in photos[start : start + ALBUM_LIMIT]]
+            caption = found.caption if start == 0 else None
+            if len(chunk) == 1:
+                await context.bot.send_photo(chat_id, chunk[0], caption=caption, parse_mode=ParseMode.HTML)
+            else:
+                media = [
+                    InputMediaPhoto(m, caption=caption if i == 0 else None, parse_mode=ParseMode.HTML)
+                    for i, m in enumerate(chunk)
+                ]
+                await context.bot.send_media_group(chat_id, media)
+        for _, document in documents:
+            await context.bot.send_document(chat_id, document, caption=found.caption, parse_mode=ParseMode.HTML)
+    except BadRequest:
+        # A file Telegram no longer serves (deleted account …): the card still says how many there were.
+        log.warning("could not re-send an evidence file")
