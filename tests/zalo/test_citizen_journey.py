@@ -4,82 +4,32 @@ typed numbers and words for the choices; bad input; and continuing after a resta
 
 from __future__ import annotations
 
-import io
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from PIL import Image
 from sqlmodel import select
 
-from bot.context import BotData
-from bot.zalo.client import ZaloClient
-from bot.zalo.runtime import ZaloBot
 from conversations.criteria import default_registry
 from storage.db import Sessions
 from storage.models import Assessment, AssessmentStatus, Evidence, Person
-from tests.bot.harness import Clock, make_settings
 from tests.bot.test_citizen_journey import make_unit
 from tests.fakes.zalo_api import (
-    TOKEN,
     USER_ID,
     FakeZaloApi,
-    image_update,
     sticker_update,
     text_update,
     unsupported_update,
 )
+from tests.zalo.people import MAX, Typist, jpeg, make_bot
 
-MAX = 2000
-
-
-def jpeg(seed: int = 0) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (32, 24), (seed % 256, 120, 200)).save(buf, "JPEG")
-    return buf.getvalue()
-
-
-class Citizen:
-    """One Zalo user typing to the bot."""
-
-    def __init__(self, bot: ZaloBot, api: FakeZaloApi, user_id: str = USER_ID) -> None:
-        self.bot, self.api, self.id = bot, api, user_id
-
-    async def say(self, text: str) -> str:
-        seen = len(self.api.texts(self.id))
-        await self.bot.receive(text_update(text, user_id=self.id))
-        await self.bot.drain()
-        return "\n".join(self.api.texts(self.id)[seen:])
-
-    async def photo(self, content: bytes) -> str:
-        seen = len(self.api.texts(self.id))
-        await self.bot.receive(image_update(self.api.add_photo(content), user_id=self.id))
-        await self.bot.drain()
-        return "\n".join(self.api.texts(self.id)[seen:])
-
-    async def send(self, update: dict) -> str:
-        seen = len(self.api.texts(self.id))
-        await self.bot.receive(update)
-        await self.bot.drain()
-        return "\n".join(self.api.texts(self.id)[seen:])
+Citizen = Typist
 
 
 @pytest.fixture
 async def zalo_api() -> AsyncIterator[FakeZaloApi]:
     async with FakeZaloApi() as fake:
         yield fake
-
-
-def make_bot(api: FakeZaloApi, sessions: Sessions, evidence: Path) -> ZaloBot:
-    settings = make_settings(evidence, zalo_bot_token=TOKEN, zalo_api_base_url=api.base_url)
-    data = BotData(
-        settings=settings,
-        sessions=sessions,
-        registry=default_registry(),
-        clock=Clock(datetime(2026, 6, 1, 3, 0, tzinfo=UTC)),
-    )
-    return ZaloBot(ZaloClient(TOKEN, base_url=api.base_url, timeout=5), data)
 
 
 async def test_whole_journey_typed(zalo_api: FakeZaloApi, sessions: Sessions, tmp_path: Path) -> None:
