@@ -21,14 +21,16 @@ from telegram.request import BaseRequest
 
 from bot.context import BotData, Context, _utcnow
 from bot.evidence import schedule_sweep as schedule_evidence_sweep
-from bot.handlers import officers, reminders, reports
+from bot.handlers import officers, reminders
 from bot.handlers.errors import on_error
 from bot.inbox import InboxApplication, InboxQueue, schedule_pruning
+from bot.lanes import PersonOrderedProcessor
 from bot.reminders import dispatch_soon
 from bot.reminders import rate_limiter as reminder_rate_limiter
 from bot.reminders import schedule as schedule_reminders
 from bot.settings import Settings
 from bot.telegram import citizen
+from bot.telegram import officers as telegram_officers
 from conversations.criteria import Registry, default_registry
 from locales import gettext
 from storage.db import Sessions
@@ -63,7 +65,10 @@ def handlers() -> list[BaseHandler]:
         CommandHandler("deleteme", citizen.delete_me, filters=private),
         # Officer commands and their "o|…" buttons, before the citizen's catch-all button handler.
         *officers.handlers(),
-        *reports.handlers(),  # /tally /export /chart
+        # /tally /export /chart (bot.handlers.reports, through the officer desk)
+        CommandHandler("tally", telegram_officers.command("tally"), filters=private),
+        CommandHandler("export", telegram_officers.command("export"), filters=private),
+        CommandHandler("chart", telegram_officers.command("chart"), filters=private),
         *reminders.handlers(),  # /reminders /broadcast and the broadcast's "bc|…" buttons
         CallbackQueryHandler(citizen.button),
         ChatMemberHandler(citizen.membership, ChatMemberHandler.MY_CHAT_MEMBER),
@@ -93,6 +98,8 @@ def build_application(
         .token(settings.bot_token.get_secret_value())
         .defaults(Defaults(tzinfo=settings.zone))
         .post_init(_post_init)
+        # Different people's updates at once, each person's in order (bot/lanes.py).
+        .concurrent_updates(PersonOrderedProcessor(settings.concurrent_updates))
     )
     if settings.telegram_api_base_url:
         builder = builder.base_url(settings.telegram_api_base_url)

@@ -1,6 +1,7 @@
 """Running the bot (``cdht run``): one event loop, owned by ``serve``, holds the database engine, each messenger
-that has a token (Telegram's Application with its JobQueue, the Zalo bot) and, in webhook mode, the one web
-server for every webhook and /healthz, from start to a clean stop on SIGINT/SIGTERM.
+that has a token (Telegram's Application with its JobQueue, the Zalo bot) and, in webhook mode or with
+PUBLIC_BASE_URL, the one web server for every webhook, the signed file links and /healthz, from start to a
+clean stop on SIGINT/SIGTERM.
 
 python-telegram-bot's run_polling/run_webhook start an event loop of their own, so anything made before them
 in another loop (a pooled asyncpg connection from the schema check) failed the first update after every start.
@@ -27,6 +28,7 @@ from telegram.ext import Application
 
 from bot.app import build_application
 from bot.context import BotData
+from bot.file_links import FileLinks, keep_swept
 from bot.inbox import replay
 from bot.settings import Settings
 from bot.web import build_web_app, health, telegram_webhook
@@ -34,7 +36,7 @@ from bot.zalo.client import ZaloClient, ZaloError, ZaloNetworkError, ZaloUnautho
 from bot.zalo.outbox import run_dispatch
 from bot.zalo.runtime import ZaloBot
 from conversations.criteria import default_registry
-from storage.db import make_sessions, open_database
+from storage.db import make_sessions, open_database, pool_for
 from storage.repo_units import check_unit_overrides
 
 log = logging.getLogger(__name__)
@@ -66,7 +68,8 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
             signals.enter_context(_stop_on_signals(stop))
         registry = default_registry()  # a broken file in the criteria folder: PackError, one line for the CLI
         # Reachable and migrated (SQLite: migrated here), or DatabaseUnavailable / SchemaNotReady for the CLI.
-        async with open_database(settings.database_url) as engine:
+        pool = pool_for(settings.concurrent_updates)
+        async with open_database(settings.database_url, pool_size=pool) as engine:
             sessions = make_sessions(engine)
             async with sessions() as session:
                 # A unit whose override no loaded pack serves would fail its citizens: refuse to start instead.
@@ -78,8 +81,12 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
             if settings.zalo_bot_token is not None:
                 data = app.bot_data if app is not None else BotData(settings, sessions, registry)
                 client = ZaloClient(settings.zalo_bot_token, base_url=settings.zalo_api_base_url)
-                zalo = ZaloBot(client, data)
-            await run(app, settings, engine, stop, zalo=zalo)
+                zalo = ZaloBot(client, data, concurrency=settings.concurrent_updates)
+            # Signed file links (Zalo takes no uploads): one signer and server for the whole process.
+            links = FileLinks(settings, sessions) if settings.public_base_url else None
+            if zalo is not None:
+                zalo.links = links
+            await run(app, settings, engine, stop, zalo=zalo, links=links)
 
 
 async def run(
@@ -89,6 +96,7 @@ async def run(
     stop: asyncio.Event,
     *,
     zalo: ZaloBot | None = None,
+    links: FileLinks | None = None,
 ) -> None:
     """Reaches each messenger, handles what the inbox holds from before, then takes updates (polling, or one
     web server for every webhook) until ``stop`` is set; stops in the reverse order."""
@@ -125,6 +133,13 @@ async def run(
                     run_dispatch(zalo.client, zalo.data, stop, plan=app is None), name="zalo outbox"
                 )
                 stack.push_async_callback(_cancel, sending)
+        # Files made for officers outlive their links by at most an hour, whatever serves (or served) them.
+        sweeping = asyncio.create_task(keep_swept(settings.files_dir, stop), name="file links sweep")
+        stack.push_async_callback(_cancel, sweeping)
+        if links is not None:  # served even when both messengers poll: Zalo fetches the files from here
+            routes.append(links.route())
+            where = f"{settings.webhook_listen}:{settings.webhook_port}"
+            log.info("serving file links at %s/files/ from %s", links.base, where)
         if routes:
             await _take_webhooks([*routes, health(engine)], hooks, settings, stop)
         else:
@@ -322,6 +337,8 @@ def secrets_of(settings: Settings) -> list[str]:
         out += [token, token.partition(":")[2]]
     if settings.webhook_secret is not None:
         out.append(settings.webhook_secret.get_secret_value())
+    if settings.file_link_secret is not None:
+        out.append(settings.file_link_secret.get_secret_value())
     return out
 
 

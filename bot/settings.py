@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import time
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -29,6 +30,10 @@ class Settings(BaseSettings):
     telegram_api_base_url: str | None = None
     telegram_file_base_url: str | None = None
     evidence_dir: Path = Path("evidence")
+    files_dir: Path = Path("files")  # files made for officers (exports, charts), kept while their links live
+    # Zalo takes no uploads: files reach an officer at signed links under this address (bot.file_links).
+    public_base_url: str | None = None
+    file_link_secret: SecretStr | None = None  # unset: derived from the bot token (bot.file_links)
     timezone: str = "Asia/Ho_Chi_Minh"
     default_locale: str = "vi"
     # Webhook mode (production behind HTTPS): set WEBHOOK_URL; Telegram then proves each call with the secret.
@@ -39,6 +44,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"  # LOG_LEVEL for `cdht run`: DEBUG, INFO, WARNING, ERROR
     # ADMIN_IDS="123456789, zalo:abc": people (a Telegram id, or channel:id) with every officer right.
     admin_ids: Annotated[list[Contact], NoDecode] = Field(default_factory=list)
+    # Updates handled at once (different people; one person's always one at a time, in order); the
+    # PostgreSQL pool is sized to match. 1: one update at a time.
+    concurrent_updates: int = Field(default=8, ge=1, le=256)
     album_settle_seconds: float = 1.5  # an album's files arrive as separate updates: answer once, after this
     role_invite_hours: int = Field(default=72, ge=1)  # how long a one-time /grant link stays usable
     rate_limit: bool = True  # python-telegram-bot's AIORateLimiter; tests switch it off for speed
@@ -134,6 +142,29 @@ class Settings(BaseSettings):
     def _zalo_secret_length(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not 8 <= len(value.get_secret_value()) <= 256:
             raise ValueError("ZALO_WEBHOOK_SECRET must be 8 to 256 characters (Zalo's rule)")
+        return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        """An https address (http only for this machine, in development), without a trailing slash."""
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        local = parts.hostname in ("127.0.0.1", "localhost", "::1")
+        if parts.scheme != "https" and not (parts.scheme == "http" and local):
+            raise ValueError("PUBLIC_BASE_URL must be an https:// address (Zalo fetches files from it)")
+        if not parts.hostname or parts.query or parts.fragment or parts.username or parts.password:
+            raise ValueError("PUBLIC_BASE_URL must be a plain address such as https://bot.example.org")
+        return value.strip().rstrip("/")
+
+    @field_validator("file_link_secret")
+    @classmethod
+    def _link_secret_length(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("FILE_LINK_SECRET must be at least 16 characters")
         return value
 
     @property

@@ -152,9 +152,18 @@ def _check_sqlite_file(url: str) -> None:
         raise DatabaseUnavailable(f"{where(url)} is a folder: name a file in DATABASE_URL, e.g. sqlite:///cdht.db")
 
 
-def make_engine(url: str, *, schema: str | None = None) -> AsyncEngine:
+POOL_SIZE = 10
+SPARE_CONNECTIONS = 4  # beyond the updates handled at once: the dispatchers, scheduled jobs, /healthz
+
+
+def pool_for(concurrent_updates: int) -> int:
+    """Connections a process needs: one per update handled at once, and a few for everything else."""
+    return max(POOL_SIZE, concurrent_updates + SPARE_CONNECTIONS)
+
+
+def make_engine(url: str, *, schema: str | None = None, pool_size: int = POOL_SIZE) -> AsyncEngine:
     """An async engine; ``schema`` (PostgreSQL) puts every table in that schema, as tests running side by
-    side on one database need."""
+    side on one database need; ``pool_size`` connections are kept (and as many again may be opened)."""
     url = normalise_url(url)
     if is_sqlite(url):
         _check_sqlite_file(url)
@@ -169,7 +178,9 @@ def make_engine(url: str, *, schema: str | None = None) -> AsyncEngine:
 
         return engine
     connect_args = {"server_settings": {"search_path": schema}} if schema else {}
-    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, connect_args=connect_args)
+    return create_async_engine(
+        url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size, connect_args=connect_args
+    )
 
 
 def make_sessions(engine: AsyncEngine) -> Sessions:
@@ -282,11 +293,13 @@ async def ensure_schema(engine: AsyncEngine, *, auto_upgrade: bool) -> None:
 
 
 @asynccontextmanager
-async def open_database(url: str, *, check_schema: bool = True) -> AsyncIterator[AsyncEngine]:
+async def open_database(
+    url: str, *, check_schema: bool = True, pool_size: int = POOL_SIZE
+) -> AsyncIterator[AsyncEngine]:
     """An engine on ``url`` for one command, disposed at the end. Connects once first, so an unusable URL or an
     unreachable database raises DatabaseUnavailable with one line to show; then (``check_schema``) migrates
     SQLite or raises SchemaNotReady for a PostgreSQL database that is not migrated."""
-    engine = make_engine(url)
+    engine = make_engine(url, pool_size=pool_size)
     try:
         try:
             async with engine.connect():

@@ -33,6 +33,7 @@ from starlette.routing import Route
 from bot import evidence as ev
 from bot.context import BotData
 from bot.handlers import citizen, officer_desk
+from bot.lanes import Lanes
 from bot.message_split import split_message
 from bot.replies import EvidenceSet, OutFile, Plan, StoredFile
 from bot.sender import Sender
@@ -105,9 +106,8 @@ class ZaloBot:
     data: BotData
     concurrency: int = 8
     http: httpx.AsyncClient = field(default_factory=lambda: httpx.AsyncClient(timeout=30))  # photo downloads
-    _lanes: dict[str, tuple[asyncio.Lock, int]] = field(default_factory=dict)  # person -> (lock, in or waiting)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
-    _slots: asyncio.Semaphore | None = None
+    _lanes: Lanes | None = None
     links: Links | None = None  # signed file links (PUBLIC_BASE_URL set): Zalo fetches files by URL
 
     # ------------------------------------------------------------------ taking updates
@@ -133,23 +133,12 @@ class ZaloBot:
         task.add_done_callback(self._tasks.discard)
 
     async def _in_lane(self, update: ZaloUpdate) -> None:
-        """One person's updates one at a time, in arrival order (asyncio.Lock wakes its waiters first come,
-        first served); the lane is dropped once nobody is in or waiting for it."""
-        user = update.user_id
-        assert user is not None
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self.concurrency)
-        lane, users = self._lanes.get(user, (asyncio.Lock(), 0))
-        self._lanes[user] = (lane, users + 1)
-        try:
-            async with lane, self._slots:
-                await self.handle(update)
-        finally:
-            lane, users = self._lanes[user]
-            if users == 1:
-                del self._lanes[user]
-            else:
-                self._lanes[user] = (lane, users - 1)
+        """One person's updates one at a time, in arrival order; ``concurrency`` people's at once."""
+        assert update.user_id is not None
+        if self._lanes is None:
+            self._lanes = Lanes(self.concurrency)
+        async with self._lanes.turn(update.user_id):
+            await self.handle(update)
 
     async def close(self) -> None:
         """Finishes the updates being handled, then closes the connections."""

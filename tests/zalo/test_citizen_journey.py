@@ -123,4 +123,4 @@ async def test_one_persons_quick_messages_apply_in_order_beside_anothers(
         assessment = (await s.exec(select(Assessment).where(Assessment.person_id == dung.id))).one()
     assert dung.full_name == "Phạm Thị Dung" and (assessment.step, assessment.indicator) == ("evidence", 1)
     assert len(zalo_api.texts("other")) == len(steps)
-    assert not bot._lanes  # every lane dropped once its person had nothing waiting
+    assert bot._lanes is not None and bot._lanes.busy == 0  # every lane dropped once its person had nothing waiting
