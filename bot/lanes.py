@@ -10,12 +10,17 @@ in it or waiting.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Hashable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from telegram import Update
 from telegram.ext import BaseUpdateProcessor
+
+from bot import metrics
+
+CHANNEL = "telegram"
 
 BACKLOG = 1024  # updates taken in by Telegram's processor before its own semaphore makes the next wait
 
@@ -57,6 +62,24 @@ class Lanes:
         return len(self._lanes)
 
 
+def kind_of(update: object) -> str:
+    """What a Telegram update is, for metrics and benchmarks: press, photo, document, command, text, other."""
+    if not isinstance(update, Update):
+        return "other"
+    if update.callback_query is not None:
+        return "press"
+    message = update.effective_message
+    if message is None:
+        return "other"
+    if message.photo:
+        return "photo"
+    if message.document:
+        return "document"
+    if message.text:
+        return "command" if message.text.startswith("/") else "text"
+    return "other"
+
+
 def person_of(update: object) -> Hashable:
     """Whose lane a Telegram update takes: its sender's (else its chat's; else an update of its own)."""
     if isinstance(update, Update):
@@ -79,7 +102,13 @@ class PersonOrderedProcessor(BaseUpdateProcessor):
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         async with self.lanes.turn(person_of(update)):
-            await coroutine
+            metrics.UPDATES_RUNNING.labels(CHANNEL).inc()
+            started = time.perf_counter()
+            try:
+                await coroutine
+            finally:
+                metrics.UPDATES_RUNNING.labels(CHANNEL).dec()
+                metrics.observe_update(CHANNEL, kind_of(update), time.perf_counter() - started)
 
     async def initialize(self) -> None:
         pass

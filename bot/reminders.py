@@ -24,6 +24,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError
 from telegram.error import RetryAfter as TelegramRetryAfter
 from telegram.ext import AIORateLimiter, Application
 
+from bot import metrics
 from bot.context import BotData, Context
 from bot.render import Renderer
 from bot.settings import Settings
@@ -262,6 +263,7 @@ class TelegramSender(Composer):
                 link_preview_options=LinkPreviewOptions(is_disabled=True),
             )
         except TelegramRetryAfter as exc:
+            metrics.RATE_LIMITED.labels("telegram").inc()
             return RetryAfter(_seconds(exc))
         except Forbidden:
             return Unreachable("forbidden")
@@ -273,6 +275,7 @@ class TelegramSender(Composer):
             return Failed(f"{type(exc).__name__}: {exc.message}")
         except TelegramError as exc:
             return Failed(f"{type(exc).__name__}: {exc.message}")
+        metrics.SENT.labels("telegram").inc()
         return Sent()
 
 def _seconds(exc: TelegramRetryAfter) -> float:

@@ -26,6 +26,7 @@ from telegram import Bot
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application
 
+from bot import metrics
 from bot.app import build_application
 from bot.context import BotData
 from bot.file_links import FileLinks, keep_swept
@@ -141,7 +142,7 @@ async def run(
             where = f"{settings.webhook_listen}:{settings.webhook_port}"
             log.info("serving file links at %s/files/ from %s", links.base, where)
         if routes:
-            await _take_webhooks([*routes, health(engine)], hooks, settings, stop)
+            await _take_webhooks([*routes, health(engine), metrics.route(make_sessions(engine))], hooks, settings, stop)
         else:
             await stop.wait()
 

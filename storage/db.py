@@ -6,12 +6,16 @@ must be migrated by its operator, and the bot refuses to start until it is (``cd
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import sqlite3
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -196,7 +200,7 @@ async def unit_of_work(sessions: Sessions) -> AsyncIterator[AsyncSession]:
     not at all. (A transaction that only looked, as a handler letting the update through does, marks nothing.)"""
     handling = repo_inbox.current.get()
     marked = False
-    async with sessions() as session:
+    async with _one_writer(sessions), sessions() as session:
         async with session.begin():
             yield session
             if handling is not None and not handling.done and repo_inbox.changed_anything(session):
@@ -206,6 +210,37 @@ async def unit_of_work(sessions: Sessions) -> AsyncIterator[AsyncSession]:
                 marked = True
         if handling is not None and marked:
             handling.done = True
+
+
+# SQLite has one writer at a time; a transaction that finds the file locked sleeps in SQLite's busy handler
+# (up to 100 ms a try), so concurrent updates in one process waited seconds for each other. Taking turns
+# in the process instead costs nothing: only the network sends, outside the transactions, overlap.
+_sqlite_turns: weakref.WeakKeyDictionary[AsyncEngine, tuple[asyncio.AbstractEventLoop, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+_holder: ContextVar[asyncio.Task[Any] | None] = ContextVar("sqlite_turn_holder", default=None)
+
+
+@asynccontextmanager
+async def _one_writer(sessions: Sessions) -> AsyncIterator[None]:
+    """On SQLite, one transaction of this process at a time (a transaction nested in the same task goes on);
+    on PostgreSQL, nothing: row locks do the work."""
+    engine = sessions.kw.get("bind")
+    task = asyncio.current_task()
+    if not isinstance(engine, AsyncEngine) or engine.dialect.name != "sqlite" or _holder.get() is task:
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    found = _sqlite_turns.get(engine)
+    if found is None or found[0] is not loop:
+        found = (loop, asyncio.Lock())
+        _sqlite_turns[engine] = found
+    async with found[1]:
+        token = _holder.set(task)
+        try:
+            yield
+        finally:
+            _holder.reset(token)
 
 
 def alembic_config() -> Config:

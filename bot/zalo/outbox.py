@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from aiolimiter import AsyncLimiter
 
+from bot import metrics
 from bot.context import BotData
 from bot.message_split import split_message
 from bot.reminders import Composed, Composer, policy_for
@@ -52,6 +53,7 @@ class ZaloSender:
                 async with self.limiter:
                     await self.client.send_message(str(composed.chat_id), part, parse_mode="html")
         except ZaloQuotaExceeded:
+            metrics.RATE_LIMITED.labels("zalo").inc()
             return RetryAfter(QUOTA_PAUSE)
         except ZaloUnauthorized as exc:
             return Failed(f"ZaloUnauthorized: {exc.description}")
@@ -59,6 +61,7 @@ class ZaloSender:
             return Failed(f"ZaloBadRequest: {exc.description}", permanent=True)
         except ZaloError as exc:  # network, server: try again later
             return Failed(f"{type(exc).__name__}: {exc.description}")
+        metrics.SENT.labels("zalo").inc()
         return Sent()
 
 

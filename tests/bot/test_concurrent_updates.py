@@ -12,6 +12,7 @@ from typing import Any
 from sqlmodel import select
 from telegram import Update
 
+from bot import metrics
 from bot.lanes import Lanes, PersonOrderedProcessor
 from storage.db import Sessions
 from storage.models import Person
@@ -35,6 +36,10 @@ def _command(user: User, text: str) -> dict[str, Any]:
     }
 
 
+def _updates_counted(kind: str) -> float:
+    return metrics.REGISTRY.get_sample_value("cdht_updates_total", {"channel": "telegram", "kind": kind}) or 0.0
+
+
 def _replies_to(h: Harness, chat: int) -> list[str]:
     return [c.params.get("text", "") for c in h.api.sent() if str(c.params.get("chat_id")) == str(chat)]
 
@@ -50,6 +55,7 @@ async def test_one_persons_ten_quick_updates_apply_in_order_while_others_run(
     for person in people:
         await register(person)
     before = {p.id: len(_replies_to(h, p.id)) for p in people}
+    counted = _updates_counted("command")
 
     wanted = ["/reminders off" if i % 2 == 0 else "/reminders on" for i in range(10)]  # ends on "on"
     for text in wanted:  # all queued at once, interleaved with the others' updates
@@ -69,6 +75,7 @@ async def test_one_persons_ten_quick_updates_apply_in_order_while_others_run(
         first = (await s.exec(select(Person).where(Person.external_id == str(people[0].id)))).one()
     assert first.reminders is True  # the last of the ten was applied last
     assert 1 < processor.lanes.peak <= 4  # others ran beside her, never more than CONCURRENT_UPDATES
+    assert _updates_counted("command") - counted == 40  # /metrics counts each update once, by kind
     await h.stop()
 
 

@@ -1,0 +1,322 @@
+"""The update path under load: the product next to a bare python-telegram-bot echo bot, on the same fake Bot
+API transport, in one run.
+
+Updates go in the way polling and the webhook put them (``Application.update_queue``: the product records
+each in its inbox first), through the same update processor (bot/lanes.py, CONCURRENT_UPDATES at once, one
+person's in order). Latency: from handing the update to the queue to the end of its handling.
+
+- closed loop: N citizens, each with one update outstanding (the next is sent when the last was handled);
+- open loop: N citizens each acting every 2 s (a random start within the first 2 s).
+
+Citizens walk the real journey (start with a unit code, consent, name, group, ten indicators each with a
+level, a photo and "done", submit); one who finishes is followed by a new one. Also printed: SQL
+statements per update by kind (press, photo, text, command), counted on the engine.
+
+Not a test. Run from the project root:
+
+    .venv/bin/python bench/updates.py                 # SQLite file in a temporary folder
+    .venv/bin/python bench/updates.py --postgres      # PostgreSQL (CDHT_TEST_POSTGRES_URL), own schema
+    .venv/bin/python bench/updates.py --citizens 200 --seconds 20 --concurrency 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import event
+from telegram import Update
+from telegram.ext import Application, MessageHandler, filters
+
+from bench.citizen_journey import bench_database
+from bot.app import build_application
+from bot.lanes import PersonOrderedProcessor, kind_of
+from storage.db import Sessions
+from tests.bot.harness import Clock, jpeg, make_settings
+from tests.fakes.telegram_api import FakeBotApi
+
+TOKEN = "123456:BENCH-TOKEN"
+_ids = itertools.count(1)
+
+
+class BenchApi(FakeBotApi):
+    """The fake Bot API, remembering each chat's last keyboard (citizens press what they were shown)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.keyboards: dict[int, list[dict[str, Any]]] = {}
+
+    def answer(self, api_method: str, params: dict[str, Any]) -> Any:
+        markup = params.get("reply_markup")
+        if markup and api_method in ("sendMessage", "editMessageText"):
+            data = json.loads(markup) if isinstance(markup, str) else markup
+            self.keyboards[int(params["chat_id"])] = [b for row in data.get("inline_keyboard", []) for b in row]
+        self.calls.clear()  # nothing reads them: keep memory flat over a long run
+        return super().answer(api_method, params)
+
+
+class TimedProcessor(PersonOrderedProcessor):
+    """Marks each update done (its future) when its handling ends; counts SQL statements by kind."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self.done: dict[int, asyncio.Future[None]] = {}
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        assert isinstance(update, Update)
+        try:
+            await super().do_process_update(update, coroutine)
+        finally:
+            waiter = self.done.pop(update.update_id, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+
+
+@dataclass
+class Run:
+    latencies: list[float] = field(default_factory=list)
+    statements: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    handled: int = 0
+    elapsed: float = 0.0
+
+    def line(self, name: str) -> str:
+        lat = sorted(self.latencies)
+        if len(lat) < 2:
+            return f"{name}: too few updates"
+        q = statistics.quantiles(lat, n=100)
+        rate = self.handled / self.elapsed
+        return (
+            f"{name}: {self.handled} updates in {self.elapsed:.1f} s = {rate:.0f} updates/s; "
+            f"latency p50 {q[49] * 1000:.1f} ms, p95 {q[94] * 1000:.1f} ms, p99 {q[98] * 1000:.1f} ms"
+        )
+
+
+class Feeder:
+    """Puts updates on an Application's queue and waits until each has been handled."""
+
+    def __init__(self, app: Application, processor: TimedProcessor, run: Run) -> None:
+        self.app, self.processor, self.run = app, processor, run
+
+    async def feed(self, data: dict[str, Any]) -> None:
+        update = Update.de_json({"update_id": next(_ids), **data}, self.app.bot)
+        waiter = asyncio.get_running_loop().create_future()
+        self.processor.done[update.update_id] = waiter
+        started = time.perf_counter()
+        await self.app.update_queue.put(update)
+        await waiter
+        self.run.latencies.append(time.perf_counter() - started)
+        self.run.handled += 1
+
+
+class Citizen:
+    """One person walking the journey; ``step()`` sends their next update."""
+
+    def __init__(self, feeder: Feeder, api: BenchApi, user_id: int) -> None:
+        self.feeder, self.api, self.id = feeder, api, user_id
+        self.script = self._journey()
+
+    def _user(self) -> dict[str, Any]:
+        return {"id": self.id, "is_bot": False, "first_name": "Bình", "language_code": "vi"}
+
+    def _message(self, **content: Any) -> dict[str, Any]:
+        chat = {"id": self.id, "type": "private"}
+        return {"message_id": next(_ids), "date": int(time.time()), "from": self._user(), "chat": chat, **content}
+
+    def say(self, text: str) -> dict[str, Any]:
+        entities = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}] if text[0] == "/" else []
+        return {"message": self._message(text=text, entities=entities)}
+
+    def press(self, label: str) -> dict[str, Any]:
+        buttons = self.api.keyboards.get(self.id, [])
+        found = next((b for b in buttons if b["text"] == label), None) or next(
+            (b for b in buttons if label in b["text"]), None
+        )
+        if found is None:
+            raise RuntimeError(f"citizen {self.id}: no button {label!r}")
+        message = self._message(text="(buttons)")
+        query = {"id": str(next(_ids)), "from": self._user(), "chat_instance": "ci", "data": found["callback_data"]}
+        return {"callback_query": {**query, "message": message}}
+
+    def photo(self, n: int) -> dict[str, Any]:
+        file_id = f"F{next(_ids)}"
+        self.api.files[file_id] = jpeg(f"evidence {self.id} {n}".encode() * 20)
+        size = len(self.api.files[file_id])
+        sizes = [{"file_id": file_id, "file_unique_id": f"U{file_id}", "width": 1280, "height": 960, "file_size": size}]
+        return {"message": self._message(photo=sizes)}
+
+    def _journey(self):  # type: ignore[no-untyped-def]
+        yield lambda: self.say("/start BENCH")
+        yield lambda: self.press("Tôi đồng ý")
+        yield lambda: self.say("Nguyễn Văn Bình")
+        yield lambda: self.press("Người dân trong cộng đồng")
+        for n in range(10):
+            yield lambda: self.press("8 điểm")
+            yield lambda n=n: self.photo(n)
+            yield lambda: self.press("Xong")
+        yield lambda: self.press("Nộp bản tự đánh giá")
+        yield lambda: self.press("Nộp")
+
+    async def step(self) -> bool:
+        """Sends the next update; False when the journey is over."""
+        make = next(self.script, None)
+        if make is None:
+            return False
+        await self.feeder.feed(make())
+        return True
+
+
+async def _people(feeder: Feeder, api: BenchApi, citizens: int, seconds: float, pause: float | None) -> None:
+    """``citizens`` lanes of people for ``seconds``; ``pause`` None: closed loop, else one action a person per
+    ``pause`` seconds."""
+    ids = itertools.count(10_000_000 + random.randrange(1_000_000) * 100)
+    deadline = time.perf_counter() + seconds
+
+    async def lane() -> None:
+        person = Citizen(feeder, api, next(ids))
+        if pause:
+            await asyncio.sleep(random.uniform(0, pause))
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            if not await person.step():
+                person = Citizen(feeder, api, next(ids))
+                continue
+            if pause:
+                await asyncio.sleep(max(0.0, started + pause - time.perf_counter()))
+
+    await asyncio.gather(*(lane() for _ in range(citizens)))
+
+
+def _count_statements(sessions: Sessions, processor: TimedProcessor, run: Run) -> Callable[[], None]:
+    """Counts statements per update (by the asyncio task handling it), filed by the update's kind."""
+    engine = sessions.kw["bind"].sync_engine
+    per_task: dict[int, int] = defaultdict(int)
+
+    def before(*_args: Any) -> None:
+        task = asyncio.current_task()
+        if task is not None and id(task) in per_task:
+            per_task[id(task)] += 1
+
+    event.listen(engine, "before_cursor_execute", before)
+    original = processor.do_process_update
+
+    async def counted(update: object, coroutine: Awaitable[Any]) -> None:
+        assert isinstance(update, Update)
+        kind = kind_of(update)
+
+        async def measured() -> None:
+            task = asyncio.current_task()
+            per_task[id(task)] = 0
+            try:
+                await coroutine
+            finally:
+                run.statements[kind].append(per_task.pop(id(task), 0))
+
+        await original(update, measured())
+
+    processor.do_process_update = counted  # type: ignore[method-assign]
+    return lambda: event.remove(engine, "before_cursor_execute", before)
+
+
+async def product(
+    sessions: Sessions, folder: Path, *, citizens: int, seconds: float, pause: float | None, concurrency: int
+) -> Run:
+    api = BenchApi()
+    settings = make_settings(folder / "evidence", bot_token=TOKEN, concurrent_updates=concurrency)
+    processor = TimedProcessor(concurrency)
+    app = build_application(settings, sessions, request=api, clock=Clock(_june()), processor=processor)
+    run = Run()
+    stop_counting = _count_statements(sessions, processor, run)
+    await app.initialize()
+    await app.start()
+    started = time.perf_counter()
+    await _people(Feeder(app, processor, run), api, citizens, seconds, pause)
+    run.elapsed = time.perf_counter() - started
+    stop_counting()
+    await app.stop()
+    await app.shutdown()
+    return run
+
+
+async def echo(*, citizens: int, seconds: float, pause: float | None, concurrency: int) -> Run:
+    """A bare python-telegram-bot echo bot on the same transport and processor."""
+    api = BenchApi()
+    processor = TimedProcessor(concurrency)
+    app = Application.builder().token(TOKEN).request(api).get_updates_request(api).concurrent_updates(processor).build()
+
+    async def reply(update: Update, _context: Any) -> None:
+        assert update.effective_message is not None
+        await update.effective_message.reply_text(update.effective_message.text or "")
+
+    app.add_handler(MessageHandler(filters.TEXT, reply))
+    run = Run()
+    feeder = Feeder(app, processor, run)
+    await app.initialize()
+    await app.start()
+    ids = itertools.count(1)
+    deadline = time.perf_counter() + seconds
+
+    async def lane() -> None:
+        person = Citizen(feeder, api, next(ids))
+        if pause:
+            await asyncio.sleep(random.uniform(0, pause))
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            await feeder.feed(person.say("Xin chào"))
+            if pause:
+                await asyncio.sleep(max(0.0, started + pause - time.perf_counter()))
+
+    started = time.perf_counter()
+    await asyncio.gather(*(lane() for _ in range(citizens)))
+    run.elapsed = time.perf_counter() - started
+    await app.stop()
+    await app.shutdown()
+    return run
+
+
+def _june():  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    return datetime(2026, 6, 1, 3, 0, tzinfo=UTC)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--postgres", action="store_true")
+    parser.add_argument("--citizens", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+    backend = "postgresql" if args.postgres else "sqlite"
+    print(f"backend: {backend}, citizens: {args.citizens}, CONCURRENT_UPDATES: {args.concurrency}")
+    load = {"citizens": args.citizens, "seconds": args.seconds, "concurrency": args.concurrency}
+    for name, pause in (("closed loop", None), ("open loop (one action a person every 2 s)", 2.0)):
+        bare = await echo(pause=pause, **load)
+        folder = Path(tempfile.mkdtemp(prefix="cdht-bench-"))
+        async with bench_database(folder, postgres=args.postgres) as sessions:
+            ours = await product(sessions, folder, pause=pause, **load)
+        print(f"== {name}")
+        print("  " + bare.line("echo bot"))
+        print("  " + ours.line("product "))
+        print(f"  ratio product/echo: {ours.handled / ours.elapsed / (bare.handled / bare.elapsed):.3f}")
+        kinds = ", ".join(
+            f"{kind} {statistics.mean(counts):.1f}" for kind, counts in sorted(ours.statements.items()) if counts
+        )
+        print(f"  SQL statements per update (handling only; the inbox insert adds 1): {kinds}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
