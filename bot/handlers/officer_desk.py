@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.context import BotData
+from bot.handlers import recognition, review
 from bot.handlers.officer_scope import officer_of_sender
 from bot.replies import Plan
 from bot.screens import Choice, Screen, one_per_row
@@ -41,15 +42,23 @@ OfficerText = Callable[[AsyncSession, BotData, Plan, Person, OfficerPending, ste
 # One registry each (rules-bot's single registry): the modules that own a command add their lines here.
 COMMANDS: dict[str, OfficerCommand] = {
     # review and recognition (bot.handlers.review, bot.handlers.recognition)
+    "review": review.review_command,
+    "recognise": recognition.recognise_command,
+    "recognize": recognition.recognise_command,
     # reports (bot.handlers.reports)
     # roles (bot.handlers.officer_roles) and broadcasts (bot.handlers.reminders)
 }
 PRESSES: dict[str, OfficerPress] = {
     # "o": review and recognition
+    "o": review.press,  # the decision's choice is handed on to recognition
     # "bc": broadcasts
 }
 TEXTS: dict[str, OfficerText] = {
     # adjust, return_pick, return_reason: review; decision: recognition
+    steps.StepKind.ADJUST: review.on_text,
+    steps.StepKind.RETURN_PICK: review.on_text,
+    steps.StepKind.RETURN_REASON: review.on_text,
+    steps.StepKind.DECISION: recognition.on_text,
     # broadcast: broadcasts
 }
 

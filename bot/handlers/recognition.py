@@ -1,26 +1,30 @@
-"""The head's recognition: ``/recognise [UNIT] [YEAR]`` lists the reviewed assessments and who qualifies (the
-scoring rule on the reviewed points); the decision number and date are typed after a button, or given at
-once with ``--decision 12/QĐ-UBND 20/12/2026``. Each citizen's outcome is owed in the outbox in the decision's
-own transaction and sent by the dispatcher in their language (after the quiet hours, if they hold now)."""
+"""The head's recognition, written once for every messenger: ``/recognise [UNIT] [YEAR]`` lists the reviewed
+assessments and who qualifies (the scoring rule on the reviewed points); the decision number and date are
+typed after a choice (a button on Telegram, its number on Zalo), or given at once with
+``--decision 12/QĐ-UBND 20/12/2026``. Each citizen's outcome is owed in the outbox in the decision's own
+transaction and sent by the dispatcher of the citizen's messenger in their language (after the quiet hours,
+if they hold now). The head's role on the unit is checked again at the choice and at the typed decision."""
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from html import escape
 
 from sqlmodel.ext.asyncio.session import AsyncSession
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
-from bot.context import Context
+from bot.context import BotData
 from bot.handlers.officer_buttons import OButton, OVerb
-from bot.handlers.officer_scope import HEADS, Scope, officer_of, officer_scope
-from bot.handlers.officer_send import Replies, deliver
+from bot.handlers.officer_scope import FIRST_YEAR, HEADS, Refusal, Scope, officer_of_sender, scope_for
 from bot.reminders import policy_for, show_date
 from bot.render import Renderer
-from locales import gettext
+from bot.replies import Plan
+from bot.screens import Choice, Screen
+from bot.sender import Sender
+from conversations import officer_steps as steps
+from locales import SUPPORTED, gettext, negotiate
 from scheduler import planning
 from storage import repo_outbox as ro
 from storage import repo_review as rv
@@ -66,36 +70,35 @@ def _date(word: str) -> date | None:
 # --------------------------------------------------------------------------- the command
 
 
-async def recognise_command(update: Update, context: Context) -> None:
+async def recognise_command(data: BotData, who: Sender, args: Sequence[str]) -> Plan:
     """Lists who qualifies; with ``--decision NUMBER DATE`` records the decision at once."""
-    message = update.effective_message
-    assert message is not None
-    args = list(context.args or [])
+    words = list(args)
     decision: list[str] | None = None
-    if DECISION_FLAG in args:
-        at = args.index(DECISION_FLAG)
-        args, decision = args[:at], args[at + 1 :]
-    scope = await officer_scope(update, context, HEADS, args)
-    if scope is None:
-        return
-    replies = Replies()
-    async with unit_of_work(context.db) as session:
+    if DECISION_FLAG in words:
+        at = words.index(DECISION_FLAG)
+        words, decision = words[:at], words[at + 1 :]
+    scope = await scope_for(data, who, HEADS, words)
+    if isinstance(scope, Refusal):
+        plan = Plan(locale=scope.locale)
+        plan.say(scope.text())
+        return plan
+    plan = Plan(locale=scope.locale, viewer_id=scope.officer_id)
+    async with unit_of_work(data.sessions) as session:
+        await rv.clear_pending(session=session, person_id=scope.officer_id)  # a fresh start, as /review
         unit = await session.get(Unit, scope.unit_id)
         assert unit is not None
         if decision is None:
-            await _list(session, context, replies, scope, unit)
+            await _list(session, data, plan, scope, unit, typed=not who.buttons)
         else:
             parsed = parse_decision(" ".join(decision))
             if parsed is None:
-                replies.say(scope.chat_id, gettext("officer.recognise.bad_decision", scope.locale, year=scope.year))
+                plan.say(gettext("officer.recognise.bad_decision", scope.locale, year=scope.year))
             else:
-                await apply_decision(
-                    session, context, replies, scope.officer_id, scope.chat_id, scope.locale, unit, scope.year, *parsed
-                )
-    await deliver(context, replies)
+                await apply_decision(session, data, plan, scope.officer_id, scope.locale, unit, scope.year, *parsed)
+    return plan
 
 
-async def _list(session: AsyncSession, context: Context, replies: Replies, scope: Scope, unit: Unit) -> None:
+async def _list(session: AsyncSession, data: BotData, plan: Plan, scope: Scope, unit: Unit, *, typed: bool) -> None:
     t = _t(scope.locale)
     rows = await rv.reviewed_in_scope(session=session, unit_path=unit.path, year=scope.year)
     waiting = await rv.count_by_status(
@@ -106,11 +109,11 @@ async def _list(session: AsyncSession, context: Context, replies: Replies, scope
         lines.append(t("officer.recognise.none", unit=escape(unit.name), year=scope.year))
         if waiting:
             lines.append(t("officer.recognise.waiting", n=waiting))
-        replies.lines(scope.chat_id, lines)
+        plan.say("\n".join(lines))
         return
     body, yes = [], 0
     for assessment, person, held in rows:
-        pack = rv.pack_of(context.registry, assessment)
+        pack = rv.pack_of(data.registry, assessment)
         if pack is None:
             continue
         result = await rv.reviewed_score(session=session, pack=pack, assessment=assessment)
@@ -127,18 +130,14 @@ async def _list(session: AsyncSession, context: Context, replies: Replies, scope
     lines += ["", *body, ""]
     if waiting:
         lines.append(t("officer.recognise.waiting", n=waiting))
-    lines.append(t("officer.recognise.how", code=escape(unit.code), year=scope.year))
-    markup = InlineKeyboardMarkup(
-        [
-            [
-                InlineKeyboardButton(
-                    t("officer.btn.decision"),
-                    callback_data=OButton(OVerb.DECISION, unit.id or 0, scope.year).encode(),
-                )
-            ]
-        ]
+    lines.append(
+        t("officer.recognise.how_typed" if typed else "officer.recognise.how", code=escape(unit.code), year=scope.year)
     )
-    replies.lines(scope.chat_id, lines, markup)
+    label = t("officer.btn.decision")
+    words = (label, *(w for locale in SUPPORTED for w in gettext("typed.officer.decision", locale).split("|")))
+    choice = Choice(label, OButton(OVerb.DECISION, unit.id or 0, scope.year).encode(), words)
+    # One screen: a long list is cut into messages at its line breaks by the messenger's adapter.
+    plan.show(Screen("\n".join(lines), ((choice,),)))
 
 
 def _t(locale: str) -> Callable[..., str]:
@@ -148,63 +147,68 @@ def _t(locale: str) -> Callable[..., str]:
 # --------------------------------------------------------------------------- the decision
 
 
-async def on_button(update: Update, context: Context, pressed: OButton) -> None:
-    """«Record the decision»: checks the head's scope, then waits for the number and date to be typed."""
-    query, user = update.callback_query, update.effective_user
-    assert query is not None and user is not None
-    replies = Replies()
-    alert = None
-    async with unit_of_work(context.db) as session:
-        head = await officer_of(session, user)
+async def decision_press(data: BotData, who: Sender, pressed: OButton) -> Plan:
+    """«Record the decision»: checks the head's role on the unit, then waits for the number and date typed."""
+    plan = Plan(locale=negotiate(who.language_code, data.settings.default_locale))
+    async with unit_of_work(data.sessions) as session:
+        head = await officer_of_sender(session, who)
         unit = await session.get(Unit, pressed.owner)
-        if head is None or unit is None or not await _may(session, context, head, unit):
-            locale = head.locale if head else context.settings.default_locale
-            alert = gettext("officer.scope.no_role", locale)
-            replies.say(head.chat_id or head.external_id if head else str(user.id), alert)
-        else:
-            await rv.set_pending(
-                session=session,
-                person_id=head.id or 0,
-                kind="decision",
-                now=context.now(),
-                unit_id=unit.id,
-                year=pressed.rev,
-            )
-            asked = gettext("officer.recognise.ask", head.locale, year=pressed.rev)
-            replies.say(head.chat_id or head.external_id, asked)
-    await query.answer(alert)
-    await deliver(context, replies)
+        year = pressed.rev  # the decision's button carries the year where a review's carries a revision
+        if head is not None:
+            plan.locale, plan.viewer_id = head.locale, head.id
+        if head is None or unit is None or not FIRST_YEAR <= year <= data.year() + 1:
+            plan.say(gettext("officer.scope.no_role", plan.locale))
+            return plan
+        if not await _may(session, data, head, unit):
+            log.info("decision choice refused: out of scope")
+            plan.say(gettext("officer.scope.no_role", plan.locale))
+            return plan
+        await rv.set_pending(
+            session=session,
+            person_id=head.id or 0,
+            kind=steps.StepKind.DECISION,
+            now=data.now(),
+            unit_id=unit.id,
+            year=year,
+        )
+        plan.say(gettext("officer.recognise.ask", plan.locale, year=year))
+    return plan
 
 
-async def _may(session: AsyncSession, context: Context, head: Person, unit: Unit) -> bool:
-    return await rr.may(session=session, person=head, roles=HEADS, unit=unit, admin_ids=context.settings.admin_ids)
+async def _may(session: AsyncSession, data: BotData, head: Person, unit: Unit) -> bool:
+    return await rr.may(session=session, person=head, roles=HEADS, unit=unit, admin_ids=data.settings.admin_ids)
 
 
 async def on_text(
-    session: AsyncSession, context: Context, replies: Replies, head: Person, pending: OfficerPending, text: str
+    session: AsyncSession,
+    data: BotData,
+    plan: Plan,
+    head: Person,
+    pending: OfficerPending,
+    reading: steps.Reading,
 ) -> None:
-    """The typed decision number and date."""
-    chat_id = head.chat_id or head.external_id
+    """The typed decision number and date (officer_desk.TEXTS), inside the desk's transaction; the head's role
+    on the unit is checked again first."""
+    plan.locale, plan.viewer_id = head.locale, head.id
     unit = await session.get(Unit, pending.unit_id) if pending.unit_id else None
-    year = pending.year or context.year()
-    if unit is None or not await _may(session, context, head, unit):
+    year = pending.year or data.year()
+    if unit is None or not await _may(session, data, head, unit):
         await rv.clear_pending(session=session, person_id=head.id or 0)
-        replies.say(chat_id, gettext("officer.scope.no_role", head.locale))
+        plan.say(gettext("officer.scope.no_role", head.locale))
         return
-    parsed = parse_decision(text)
-    if parsed is None:
-        replies.say(chat_id, gettext("officer.recognise.bad_decision", head.locale, year=year))
+    parsed = parse_decision(reading.text) if isinstance(reading, steps.Text) else None
+    if parsed is None:  # unreadable, or too long to be a decision's number and date
+        plan.say(gettext("officer.recognise.bad_decision", head.locale, year=year))
         return
     await rv.clear_pending(session=session, person_id=head.id or 0)
-    await apply_decision(session, context, replies, head.id or 0, chat_id, head.locale, unit, year, *parsed)
+    await apply_decision(session, data, plan, head.id or 0, head.locale, unit, year, *parsed)
 
 
 async def apply_decision(
     session: AsyncSession,
-    context: Context,
-    replies: Replies,
+    data: BotData,
+    plan: Plan,
     head_id: int,
-    chat_id: str,
     locale: str,
     unit: Unit,
     year: int,
@@ -212,10 +216,10 @@ async def apply_decision(
     day: date,
 ) -> None:
     """Records the decision on every reviewed assessment of the subtree and owes each citizen their result."""
-    when = datetime(day.year, day.month, day.day, tzinfo=context.settings.zone)
+    when = datetime(day.year, day.month, day.day, tzinfo=data.settings.zone)
     outcomes = await rv.recognise(
         session=session,
-        registry=context.registry,
+        registry=data.registry,
         unit_path=unit.path,
         year=year,
         decision_no=number,
@@ -223,11 +227,11 @@ async def apply_decision(
         actor_id=head_id,
     )
     if not outcomes:
-        replies.say(chat_id, gettext("officer.recognise.none", locale, unit=escape(unit.name), year=year))
+        plan.say(gettext("officer.recognise.none", locale, unit=escape(unit.name), year=year))
         return
     # In this transaction: the results are never lost to a crash after the commit, and the update is not
-    # held up sending hundreds of messages (the dispatcher sends them within Telegram's limits).
-    now, cycle = context.now(), planning.decision_cycle(year)
+    # held up sending hundreds of messages (each messenger's dispatcher sends them within its limits).
+    now, cycle = data.now(), planning.decision_cycle(year)
     owed = await ro.enqueue_many(
         session=session,
         rows=[
@@ -235,7 +239,7 @@ async def apply_decision(
             for o in outcomes
         ],
     )
-    replies.owed()
+    plan.notices_owed = True
     log.info("decision recorded: unit=%s year=%s assessments=%s notices=%s", unit.id, year, len(outcomes), owed)
     yes = sum(o.recognised for o in outcomes)
     lines = [
@@ -248,8 +252,8 @@ async def apply_decision(
             no=len(outcomes) - yes,
         )
     ]
-    start = policy_for(context.settings).next_allowed(now)
+    start = policy_for(data.settings).next_allowed(now)
     if start != now:  # quiet hours: the results go out when they end
-        when = Renderer(locale, context.registry, context.settings.zone).when(start)
-        lines.append(gettext("broadcast.deferred", locale, when=when))
-    replies.say(chat_id, "\n".join(lines))
+        shown = Renderer(locale, data.registry, data.settings.zone).when(start)
+        lines.append(gettext("broadcast.deferred", locale, when=shown))
+    plan.say("\n".join(lines))

@@ -1,58 +1,82 @@
-"""The team's review in the chat: ``/review [UNIT] [YEAR]`` shows submitted assessments of the reviewer's
-subtree one at a time, with the evidence re-sent; the reviewer confirms, adjusts an indicator (points from
-the pack's levels, then a typed reason) or returns the assessment to the citizen for chosen indicators.
+"""The team's review, written once for every messenger: ``/review [UNIT] [YEAR]`` shows the submitted
+assessments of the reviewer's subtree one at a time, with their evidence; the reviewer confirms, adjusts an
+indicator (points from the pack's levels, then a typed reason) or returns the assessment to the citizen for
+chosen indicators (then a typed reason). The choices are buttons on Telegram and numbered lines on Zalo;
+both come back here as the same ``o|…`` data (bot.handlers.officer_buttons).
 
-Every press and every typed reason re-checks the reviewer's role and scope and the assessment's revision;
-the step waiting for a typed reason is a row in ``officer_pending``, never process memory.
+Every choice and every typed reason re-checks the reviewer's role and scope and the assessment's revision,
+under a row lock on the assessment; the step waiting for a typed reason is a row in ``officer_pending``,
+never process memory. A return owes the citizen a notice in the outbox, in the return's own transaction.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
 from babel.dates import format_datetime
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
-from bot.context import Context
-from bot.handlers.officer_buttons import BadOfficerButton, OButton, OVerb
-from bot.handlers.officer_scope import REVIEWERS, officer_of, officer_scope
-from bot.handlers.officer_send import EvidenceSet, File, Replies, deliver
+from bot.context import BotData
+from bot.handlers import recognition
+from bot.handlers.officer_buttons import BadOfficerButton, OButton, OVerb, decode
+from bot.handlers.officer_scope import REVIEWERS, Refusal, officer_of_sender, scope_for
+from bot.replies import EvidenceSet, Plan, StoredFile
+from bot.screens import Choice, Screen
+from bot.sender import Sender
+from conversations import officer_steps as steps
 from conversations.criteria import Indicator, Pack
+from conversations.identity import Channel
 from conversations.scoring import Score
-from locales import gettext
+from locales import SUPPORTED, gettext, negotiate
 from scheduler import planning
 from storage import repo_assessments as ra
 from storage import repo_outbox as ro
 from storage import repo_review as rv
 from storage import repo_roles as rr
 from storage.db import unit_of_work
-from storage.models import Assessment, AssessmentStatus, OfficerPending, Person, Unit
+from storage.models import Answer, Assessment, AssessmentStatus, OfficerPending, Person, Unit
 
 log = logging.getLogger(__name__)
 
-REASON_MIN = 3
-REASON_MAX = 1000
+# The card's text must leave room for its choices in one message: where they are typed (Zalo: 2000
+# characters, the numbered choices and the hint take about 200), and on Telegram (4096).
+TYPED_CARD_BUDGET = 1750
+BUTTONS_CARD_BUDGET = 3900
+# How tersely a card is drawn, tried in order until it fits: characters kept of (an indicator's text, a
+# reviewer's reason, the person's name / unit / pack). Points and evidence counts are never cut.
+_TERSENESS = ((70, 1000, 200), (40, 120, 60), (24, 40, 40), (12, 1, 30))
 
 
 @dataclass(frozen=True)
 class Viewer:
-    """The reviewer looking at the chat: whom to answer, in which language."""
+    """The reviewer reading the screen: their language, and whether choices are typed back (Zalo)."""
 
     officer_id: int
-    chat_id: str
     locale: str
+    typed: bool
 
     def t(self, key: str, **values: object) -> str:
         return gettext(key, self.locale, **values)
 
+    @property
+    def budget(self) -> int:
+        return TYPED_CARD_BUDGET if self.typed else BUTTONS_CARD_BUDGET
+
+
+def viewer_of(officer: Person, who: Sender | None = None) -> Viewer:
+    """From the update's sender when there is one; a typed step only has the officer, whose messenger is
+    their row's channel (a person is one per messenger)."""
+    typed = not who.buttons if who is not None else officer.channel != Channel.TELEGRAM.value
+    return Viewer(officer.id or 0, officer.locale, typed)
+
 
 class Refused(Exception):
-    """The press or text is not allowed now; ``key`` says why in the viewer's language."""
+    """The choice or text is not allowed now; ``key`` says why in the viewer's language."""
 
     def __init__(self, key: str, *, show_current: bool = True) -> None:
         super().__init__(key)
@@ -63,92 +87,129 @@ class Refused(Exception):
 # --------------------------------------------------------------------------- the command
 
 
-async def review_command(update: Update, context: Context) -> None:
+async def review_command(data: BotData, who: Sender, args: Sequence[str]) -> Plan:
     """Shows the first submitted assessment of the reviewer's unit (or the one named) for the year."""
-    scope = await officer_scope(update, context, REVIEWERS)
-    if scope is None:
-        return
-    replies = Replies()
-    async with unit_of_work(context.db) as session:
+    scope = await scope_for(data, who, REVIEWERS, args)
+    if isinstance(scope, Refusal):
+        plan = Plan(locale=scope.locale)
+        plan.say(scope.text())
+        return plan
+    plan = Plan(locale=scope.locale, viewer_id=scope.officer_id)
+    viewer = Viewer(scope.officer_id, scope.locale, typed=not who.buttons)
+    async with unit_of_work(data.sessions) as session:
+        # A fresh start: a reason still owed from an earlier card would otherwise take the next line typed.
+        await rv.clear_pending(session=session, person_id=scope.officer_id)
         unit = await session.get(Unit, scope.unit_id)
         assert unit is not None
-        viewer = Viewer(scope.officer_id, scope.chat_id, scope.locale)
-        await show_next(session, context, replies, viewer, unit, scope.year, after_id=0)
-    await deliver(context, replies)
+        await show_next(session, data, plan, viewer, unit, scope.year, after_id=0)
+    return plan
 
 
 # --------------------------------------------------------------------------- cards
 
 
 async def show_next(
-    session: AsyncSession, context: Context, replies: Replies, viewer: Viewer, unit: Unit, year: int, after_id: int
+    session: AsyncSession, data: BotData, plan: Plan, viewer: Viewer, unit: Unit, year: int, after_id: int
 ) -> None:
     found = await rv.next_submitted(session=session, unit_path=unit.path, year=year, after_id=after_id)
     if found is None:
-        replies.say(viewer.chat_id, viewer.t("officer.review.none", unit=escape(unit.name), year=year))
+        plan.say(viewer.t("officer.review.none", unit=escape(unit.name), year=year))
         return
-    await show_card(session, context, replies, viewer, found, unit, with_evidence=True)
+    await show_card(session, data, plan, viewer, found, unit, with_evidence=True)
 
 
 async def show_card(
     session: AsyncSession,
-    context: Context,
-    replies: Replies,
+    data: BotData,
+    plan: Plan,
     viewer: Viewer,
     assessment: Assessment,
     browse: Unit,
     *,
     with_evidence: bool,
 ) -> None:
-    """The assessment as the team sees it; the evidence first, so the buttons end the chat."""
+    """The assessment as the team sees it; the evidence goes first, so the choices end the chat."""
     person = await session.get(Person, assessment.person_id)
     unit = await rv.assessment_unit(session=session, assessment=assessment)
-    pack = rv.pack_of(context.registry, assessment)
+    pack = rv.pack_of(data.registry, assessment)
     assert person is not None and pack is not None
-    name = escape(person.full_name or "—")
-    answers = await ra.answers(session=session, assessment_id=assessment.id or 0)
-    counts = await ra.evidence_counts(session=session, assessment_id=assessment.id or 0)
-    own = await rv.computed_score(session=session, pack=pack, assessment=assessment)
-    reviewed = await rv.reviewed_score(session=session, pack=pack, assessment=assessment)
     if with_evidence:
-        replies.evidence(viewer.chat_id, await _evidence_sets(session, viewer, assessment, name))
-    waiting = await rv.count_by_status(
-        session=session, unit_path=browse.path, year=assessment.year, status=AssessmentStatus.SUBMITTED
+        plan.evidence += await _evidence_sets(session, viewer, assessment, person)
+    facts = _CardFacts(
+        assessment=assessment,
+        person=person,
+        unit_name=unit.name if unit else "—",
+        pack=pack,
+        answers=await ra.answers(session=session, assessment_id=assessment.id or 0),
+        counts=await ra.evidence_counts(session=session, assessment_id=assessment.id or 0),
+        own=await rv.computed_score(session=session, pack=pack, assessment=assessment),
+        reviewed=await rv.reviewed_score(session=session, pack=pack, assessment=assessment),
+        waiting=await rv.count_by_status(
+            session=session, unit_path=browse.path, year=assessment.year, status=AssessmentStatus.SUBMITTED
+        ),
+        browse_name=browse.name,
+        submitted=format_datetime(
+            assessment.submitted_at or assessment.updated_at,
+            "short",
+            tzinfo=data.settings.zone,
+            locale=viewer.locale,
+        ),
     )
+    for terseness in _TERSENESS:
+        text = _card_text(viewer, facts, *terseness)
+        if len(text) <= viewer.budget:
+            break
+    plan.show(Screen(text, _card_choices(viewer, assessment, browse)))
+
+
+@dataclass(frozen=True)
+class _CardFacts:
+    """What a card shows, read once and drawn as tersely as the messenger needs."""
+
+    assessment: Assessment
+    person: Person
+    unit_name: str
+    pack: Pack
+    answers: dict[int, Answer]
+    counts: dict[int, int]
+    own: Score
+    reviewed: Score
+    waiting: int
+    browse_name: str
+    submitted: str
+
+
+def _card_text(viewer: Viewer, f: _CardFacts, label: int, reason: int, names: int) -> str:
+    a = f.assessment
     lines = [
-        viewer.t("officer.review.card_title", year=assessment.year),
+        viewer.t("officer.review.card_title", year=a.year),
         viewer.t(
             "officer.review.card_person",
-            name=name,
-            unit=escape(unit.name if unit else "—"),
-            pack=escape(pack.title.get(viewer.locale)),
-            when=format_datetime(
-                assessment.submitted_at or assessment.updated_at,
-                "short",
-                tzinfo=context.settings.zone,
-                locale=viewer.locale,
-            ),
+            name=escape(_short(f.person.full_name or "—", names)),
+            unit=escape(_short(f.unit_name, names)),
+            pack=escape(_short(f.pack.title.get(viewer.locale), names)),
+            when=f.submitted,
         ),
     ]
-    if assessment.return_reason:
-        lines.append(viewer.t("officer.review.was_returned", reason=escape(assessment.return_reason)))
+    if a.return_reason:
+        lines.append(viewer.t("officer.review.was_returned", reason=escape(_short(a.return_reason, reason))))
     lines.append("")
-    for ind in pack.indicators:
+    for ind in f.pack.indicators:
         n = ind.number
-        answer = answers.get(n)
+        answer = f.answers.get(n)
         values = {
             "n": n,
-            "text": escape(_short(ind.text.get(viewer.locale))),
+            "text": escape(_short(ind.text.get(viewer.locale), label)),
             "chosen": answer.chosen if answer and answer.chosen is not None else "—",
-            "points": own.points[n],
-            "files": counts.get(n, 0),
+            "points": f.own.points[n],
+            "files": f.counts.get(n, 0),
         }
         if answer is not None and answer.reviewer_points is not None and answer.reviewer_reason:
             lines.append(
                 viewer.t(
                     "officer.review.card_line_adjusted",
                     reviewed=answer.reviewer_points,
-                    reason=escape(answer.reviewer_reason),
+                    reason=escape(_short(answer.reviewer_reason, reason)),
                     **values,
                 )
             )
@@ -156,12 +217,12 @@ async def show_card(
             lines.append(viewer.t("officer.review.card_line", **values))
     lines += [
         "",
-        viewer.t("officer.review.card_totals", own=own.total, reviewed=reviewed.total),
-        _verdict(viewer, reviewed),
+        viewer.t("officer.review.card_totals", own=f.own.total, reviewed=f.reviewed.total),
+        _verdict(viewer, f.reviewed),
         "",
-        viewer.t("officer.review.card_waiting", n=waiting, unit=escape(browse.name)),
+        viewer.t("officer.review.card_waiting", n=f.waiting, unit=escape(_short(f.browse_name, names))),
     ]
-    replies.lines(viewer.chat_id, lines, _card_buttons(viewer, assessment, browse))
+    return "\n".join(lines)
 
 
 def _verdict(viewer: Viewer, result: Score) -> str:
@@ -176,106 +237,137 @@ def _verdict(viewer: Viewer, result: Score) -> str:
 
 
 async def _evidence_sets(
-    session: AsyncSession, viewer: Viewer, assessment: Assessment, name: str
-) -> tuple[EvidenceSet, ...]:
-    by_indicator: dict[int, list[File]] = defaultdict(list)
+    session: AsyncSession, viewer: Viewer, assessment: Assessment, person: Person
+) -> list[EvidenceSet]:
+    """The files by indicator, as stored: each from the citizen's messenger, which decides how it is re-sent."""
+    by_indicator: dict[int, list[StoredFile]] = defaultdict(list)
     for item in await ra.list_evidence(session=session, assessment_id=assessment.id or 0):
-        by_indicator[item.indicator].append(File(item.kind, item.file_id))
-    return tuple(
+        by_indicator[item.indicator].append(
+            StoredFile(
+                evidence_id=item.id or 0,
+                kind=item.kind,
+                channel=person.channel,
+                file_id=item.file_id,
+                path=item.path,
+                mime=item.mime_type,
+                name=item.file_name,
+            )
+        )
+    name = escape(person.full_name or "—")
+    return [
         EvidenceSet(viewer.t("officer.review.evidence_caption", n=n, name=name), tuple(files))
         for n, files in sorted(by_indicator.items())
-    )
+    ]
 
 
-def _btn(
-    viewer: Viewer, key: str, verb: OVerb, assessment: Assessment, arg: str, **values: object
-) -> InlineKeyboardButton:
-    return InlineKeyboardButton(
-        viewer.t(key, **values), callback_data=OButton(verb, assessment.id or 0, assessment.rev, arg).encode()
-    )
+def _words(label: str, key: str | None) -> tuple[str, ...]:
+    """What may be typed for a choice besides its number: its label, and the key's words in every language
+    (an officer reading Vietnamese may still type "confirm")."""
+    if key is None:
+        return (label,)
+    return (label, *(w for locale in SUPPORTED for w in gettext(key, locale).split("|")))
 
 
-def _card_buttons(viewer: Viewer, a: Assessment, browse: Unit) -> InlineKeyboardMarkup:
+def _choice(
+    viewer: Viewer, key: str, verb: OVerb, a: Assessment, arg: str, typed: str | None = None, **values: object
+) -> Choice:
+    label = viewer.t(key, **values)
+    return Choice(label, OButton(verb, a.id or 0, a.rev, arg).encode(), _words(label, typed))
+
+
+def _card_choices(viewer: Viewer, a: Assessment, browse: Unit) -> tuple[tuple[Choice, ...], ...]:
+    """Zalo numbers them in this order: 1 confirm, 2 adjust, 3 return, 4 next."""
     u = str(browse.id)
-    return InlineKeyboardMarkup(
-        [
-            [_btn(viewer, "officer.btn.confirm", OVerb.CONFIRM, a, u)],
-            [
-                _btn(viewer, "officer.btn.adjust", OVerb.ADJUST_MENU, a, u),
-                _btn(viewer, "officer.btn.return", OVerb.RETURN_MENU, a, u),
-            ],
-            [_btn(viewer, "officer.btn.next", OVerb.NEXT, a, u)],
-        ]
+    return (
+        (_choice(viewer, "officer.btn.confirm", OVerb.CONFIRM, a, u, "typed.officer.confirm"),),
+        (
+            _choice(viewer, "officer.btn.adjust", OVerb.ADJUST_MENU, a, u, "typed.officer.adjust"),
+            _choice(viewer, "officer.btn.return", OVerb.RETURN_MENU, a, u, "typed.officer.return"),
+        ),
+        (_choice(viewer, "officer.btn.next", OVerb.NEXT, a, u, "typed.officer.next"),),
     )
 
 
-def _rows(buttons: list[InlineKeyboardButton], width: int = 5) -> list[list[InlineKeyboardButton]]:
-    return [buttons[i : i + width] for i in range(0, len(buttons), width)]
+def _rows(choices: list[Choice], width: int = 5) -> tuple[tuple[Choice, ...], ...]:
+    return tuple(tuple(choices[i : i + width]) for i in range(0, len(choices), width))
 
 
 def _numbers(numbers: tuple[int, ...] | list[int]) -> str:
     return ", ".join(str(n) for n in numbers)
 
 
-def _short(text: str, limit: int = 70) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: max(limit - 1, 0)].rstrip() + "…"
 
 
-# --------------------------------------------------------------------------- buttons
+# --------------------------------------------------------------------------- choices
 
 
-async def on_button(update: Update, context: Context, pressed: OButton) -> None:
-    """One of the review buttons: checks role, scope and revision, then acts inside one transaction."""
-    query = update.callback_query
-    user = update.effective_user
-    assert query is not None and user is not None
-    replies = Replies()
-    alert: str | None = None
-    async with unit_of_work(context.db) as session:
-        officer = await officer_of(session, user)
+async def press(data: BotData, who: Sender, payload: str) -> Plan:
+    """An ``o|…`` choice (a button, or a number typed on Zalo). The decision's is the head's
+    (bot.handlers.recognition); a review's checks role, scope and revision, then acts in one transaction."""
+    try:
+        pressed = decode(payload)
+    except BadOfficerButton:
+        log.info("refused officer choice: forged")
+        return forged(data, who)
+    if pressed.verb is OVerb.DECISION:
+        return await recognition.decision_press(data, who, pressed)
+    plan = Plan(locale=negotiate(who.language_code, data.settings.default_locale))
+    async with unit_of_work(data.sessions) as session:
+        officer = await officer_of_sender(session, who)
         if officer is None:
-            await query.answer()
-            return
-        viewer = Viewer(officer.id or 0, officer.chat_id or officer.external_id, officer.locale)
+            plan.say(gettext("officer.scope.no_role", plan.locale))
+            return plan
+        plan.locale, plan.viewer_id = officer.locale, officer.id
+        viewer = viewer_of(officer, who)
         try:
-            assessment, browse = await _load(session, context, officer, pressed.owner, pressed.first())
+            assessment, browse = await _load(session, data, officer, pressed.owner, pressed.first())
             if pressed.verb is OVerb.NEXT:
-                await show_next(session, context, replies, viewer, browse, assessment.year, assessment.id or 0)
+                await show_next(session, data, plan, viewer, browse, assessment.year, assessment.id or 0)
             else:
                 if pressed.rev != assessment.rev or assessment.status != AssessmentStatus.SUBMITTED:
                     raise Refused("officer.review.stale")
-                shown = query.message.message_id if query.message else None
-                alert = await _press(session, context, replies, viewer, officer, assessment, browse, pressed, shown)
+                await _act(session, data, plan, viewer, officer, assessment, browse, pressed)
         except Refused as refused:
-            log.info("review button refused: %s", refused.key)
-            alert = viewer.t(refused.key)
-            replies.say(viewer.chat_id, alert)
+            log.info("review choice refused: %s", refused.key)
+            plan.say(viewer.t(refused.key))
             if refused.show_current:
-                await _show_current(session, context, replies, viewer, pressed)
+                await _show_current(session, data, plan, viewer, pressed)
         except BadOfficerButton:
-            alert = viewer.t("officer.forged")
-    await query.answer(alert)
-    await deliver(context, replies)
+            log.info("refused officer choice: forged argument")
+            plan.screens.clear()
+            plan.toast = viewer.t("officer.forged")
+    return plan
 
 
-async def _show_current(
-    session: AsyncSession, context: Context, replies: Replies, viewer: Viewer, pressed: OButton
-) -> None:
-    """After a stale press: the same assessment again if still to review, else the next one."""
+def forged(data: BotData, who: Sender) -> Plan:
+    """Data this bot never showed: a polite line (the button's toast on Telegram), nothing else."""
+    plan = Plan(locale=negotiate(who.language_code, data.settings.default_locale))
+    plan.toast = gettext("officer.forged", plan.locale)
+    return plan
+
+
+async def _show_current(session: AsyncSession, data: BotData, plan: Plan, viewer: Viewer, pressed: OButton) -> None:
+    """After a stale choice: the same assessment again if still to review, else the next one."""
     assessment = await session.get(Assessment, pressed.owner)
-    browse = await session.get(Unit, pressed.first())
+    try:
+        browse = await session.get(Unit, pressed.first())
+    except BadOfficerButton:
+        return
     if assessment is None or browse is None:
         return
     if assessment.status == AssessmentStatus.SUBMITTED:
-        await show_card(session, context, replies, viewer, assessment, browse, with_evidence=False)
+        await show_card(session, data, plan, viewer, assessment, browse, with_evidence=False)
     else:
-        await show_next(session, context, replies, viewer, browse, assessment.year, assessment.id or 0)
+        await show_next(session, data, plan, viewer, browse, assessment.year, assessment.id or 0)
 
 
 async def _load(
-    session: AsyncSession, context: Context, officer: Person, assessment_id: int, browse_id: int
+    session: AsyncSession, data: BotData, officer: Person, assessment_id: int, browse_id: int
 ) -> tuple[Assessment, Unit]:
-    """The assessment (locked) and the unit the reviewer browses, if both lie within the reviewer's scope."""
+    """The assessment (row-locked until the commit) and the unit the reviewer browses, if both lie within the
+    reviewer's scope now."""
     assessment = (
         await session.exec(select(Assessment).where(Assessment.id == assessment_id).with_for_update())
     ).first()
@@ -284,106 +376,98 @@ async def _load(
     if assessment is None or browse is None or unit is None:
         raise Refused("officer.review.stale", show_current=False)
     allowed = await rr.may(
-        session=session, person=officer, roles=REVIEWERS, unit=browse, admin_ids=context.settings.admin_ids
+        session=session, person=officer, roles=REVIEWERS, unit=browse, admin_ids=data.settings.admin_ids
     )
     if not allowed or not rr.contains(browse, unit):
         raise Refused("officer.scope.no_role", show_current=False)
     return assessment, browse
 
 
-async def _press(
+async def _act(
     session: AsyncSession,
-    context: Context,
-    replies: Replies,
+    data: BotData,
+    plan: Plan,
     viewer: Viewer,
     officer: Person,
     a: Assessment,
     browse: Unit,
     pressed: OButton,
-    shown: int | None,
-) -> str | None:
-    """Acts on one button; returns a short alert for the button's spinner, if any."""
-    pack = rv.pack_of(context.registry, a)
+) -> None:
+    """Acts on one choice of a card still current."""
+    pack = rv.pack_of(data.registry, a)
     assert pack is not None
     u = str(browse.id)
     match pressed.verb:
         case OVerb.CONFIRM:
             await rv.clear_pending(session=session, person_id=officer.id or 0)
             result = await rv.confirm(
-                session=session, pack=pack, assessment=a, actor_id=officer.id or 0, now=context.now()
+                session=session, pack=pack, assessment=a, actor_id=officer.id or 0, now=data.now()
             )
             log.info("assessment reviewed: id=%s", a.id)
-            replies.say(
-                viewer.chat_id,
-                viewer.t(
-                    "officer.review.confirmed",
-                    name=await _name(session, a),
-                    total=result.total,
-                    verdict=viewer.t(
-                        "officer.review.verdict_yes" if result.recognised else "officer.review.verdict_no"
-                    ),
-                ),
+            verdict = viewer.t("officer.review.verdict_yes" if result.recognised else "officer.review.verdict_no")
+            plan.say(
+                viewer.t("officer.review.confirmed", name=await _name(session, a), total=result.total, verdict=verdict)
             )
-            await show_next(session, context, replies, viewer, browse, a.year, a.id or 0)
+            await show_next(session, data, plan, viewer, browse, a.year, a.id or 0)
         case OVerb.CARD:
             await rv.clear_pending(session=session, person_id=officer.id or 0)
-            await show_card(session, context, replies, viewer, a, browse, with_evidence=False)
+            await show_card(session, data, plan, viewer, a, browse, with_evidence=False)
         case OVerb.ADJUST_MENU:
-            buttons = [
-                _btn(viewer, "officer.btn.indicator", OVerb.ADJUST_INDICATOR, a, f"{u}:{n}", n=n) for n in pack.numbers
+            indicators = [
+                _choice(viewer, "officer.btn.indicator", OVerb.ADJUST_INDICATOR, a, f"{u}:{n}", n=n)
+                for n in pack.numbers
             ]
-            markup = InlineKeyboardMarkup([*_rows(buttons), [_btn(viewer, "officer.btn.back", OVerb.CARD, a, u)]])
-            replies.say(viewer.chat_id, viewer.t("officer.review.adjust_pick"), markup)
+            back = _choice(viewer, "officer.btn.back", OVerb.CARD, a, u, "typed.back")
+            plan.show(Screen(viewer.t("officer.review.adjust_pick"), (*_rows(indicators), (back,))))
         case OVerb.ADJUST_INDICATOR:
             _, n = pressed.ints(2)
-            await _adjust_levels(session, replies, viewer, pack, a, browse, n)
+            await _adjust_levels(session, plan, viewer, pack, a, browse, n)
         case OVerb.ADJUST_POINTS:
             _, n, points = pressed.ints(3)
-            ind = _indicator(pack, n)
-            if ind.level(points) is None:
+            if _indicator(pack, n).level(points) is None:
                 raise BadOfficerButton(pressed.arg)
             current = (await rv.reviewed_score(session=session, pack=pack, assessment=a)).points[n]
             await rv.set_pending(
                 session=session,
                 person_id=officer.id or 0,
-                kind="adjust",
-                now=context.now(),
+                kind=steps.StepKind.ADJUST,
+                now=data.now(),
                 assessment_id=a.id,
                 unit_id=browse.id,
                 data={"indicator": n, "points": points, "rev": a.rev},
             )
-            replies.say(viewer.chat_id, viewer.t("officer.review.adjust_reason", n=n, before=current, after=points))
+            plan.say(viewer.t("officer.review.adjust_reason", n=n, before=current, after=points))
         case OVerb.RETURN_MENU:
             await rv.set_pending(
                 session=session,
                 person_id=officer.id or 0,
-                kind="return_pick",
-                now=context.now(),
+                kind=steps.StepKind.RETURN_PICK,
+                now=data.now(),
                 assessment_id=a.id,
                 unit_id=browse.id,
                 data={"indicators": [], "rev": a.rev},
             )
-            _return_picker(replies, viewer, pack, a, browse, [])
+            plan.show(_return_picker(viewer, pack, a, browse, []))
         case OVerb.RETURN_TOGGLE:
             _, n = pressed.ints(2)
             _indicator(pack, n)
-            pending = await _pending_for(session, context, officer, a, "return_pick")
-            chosen = set(pending.data.get("indicators", []))
-            chosen ^= {n}
-            pending.data = {**pending.data, "indicators": sorted(chosen)}
+            pending = await _pending_for(session, data, officer, a, steps.StepKind.RETURN_PICK)
+            chosen = sorted(set(pending.data.get("indicators", [])) ^ {n})
+            pending.data = {**pending.data, "indicators": chosen}
             await session.flush()
-            _return_picker(replies, viewer, pack, a, browse, sorted(chosen), edit=shown)
+            plan.show(_return_picker(viewer, pack, a, browse, chosen))
+            plan.replace_pressed = True  # the picker redraws in place (Telegram); Zalo sends it again
         case OVerb.RETURN_REASON:
-            pending = await _pending_for(session, context, officer, a, "return_pick")
+            pending = await _pending_for(session, data, officer, a, steps.StepKind.RETURN_PICK)
             chosen = list(pending.data.get("indicators", []))
             if not chosen:
-                return viewer.t("officer.review.return_none")
-            pending.kind = "return_reason"
+                plan.toast = viewer.t("officer.review.return_none")
+                return
+            pending.kind = steps.StepKind.RETURN_REASON
             await session.flush()
-            replies.say(viewer.chat_id, viewer.t("officer.review.return_reason", indicators=_numbers(chosen)))
+            plan.say(viewer.t("officer.review.return_reason", indicators=_numbers(chosen)))
         case _:
             raise BadOfficerButton(pressed.verb)
-    return None
 
 
 def _indicator(pack: Pack, n: int) -> Indicator:
@@ -393,18 +477,24 @@ def _indicator(pack: Pack, n: int) -> Indicator:
 
 
 async def _adjust_levels(
-    session: AsyncSession, replies: Replies, viewer: Viewer, pack: Pack, a: Assessment, browse: Unit, n: int
+    session: AsyncSession, plan: Plan, viewer: Viewer, pack: Pack, a: Assessment, browse: Unit, n: int
 ) -> None:
+    """The indicator's levels to choose the team's points from; "8 điểm" / "8 points" may be typed too."""
     ind = _indicator(pack, n)
     answers = await ra.answers(session=session, assessment_id=a.id or 0)
     counts = await ra.evidence_counts(session=session, assessment_id=a.id or 0)
     current = (await rv.reviewed_score(session=session, pack=pack, assessment=a)).points[n]
     chosen = answers[n].chosen if n in answers and answers[n].chosen is not None else "—"
     u = str(browse.id)
-    buttons = [
-        _btn(viewer, "officer.btn.points", OVerb.ADJUST_POINTS, a, f"{u}:{n}:{lv.points}", points=lv.points)
+    levels = [
+        Choice(
+            viewer.t("officer.btn.points", points=lv.points),
+            OButton(OVerb.ADJUST_POINTS, a.id or 0, a.rev, f"{u}:{n}:{lv.points}").encode(),
+            tuple(gettext("officer.btn.points", locale, points=lv.points) for locale in SUPPORTED),
+        )
         for lv in ind.levels
     ]
+    back = _choice(viewer, "officer.btn.back", OVerb.ADJUST_MENU, a, u, "typed.back")
     text = viewer.t(
         "officer.review.adjust_levels",
         n=n,
@@ -413,28 +503,16 @@ async def _adjust_levels(
         chosen=chosen,
         files=counts.get(n, 0),
     )
-    replies.say(
-        viewer.chat_id,
-        text,
-        InlineKeyboardMarkup([*_rows(buttons, 3), [_btn(viewer, "officer.btn.back", OVerb.ADJUST_MENU, a, u)]]),
-    )
+    plan.show(Screen(text, (*_rows(levels, 3), (back,))))
 
 
-def _return_picker(
-    replies: Replies,
-    viewer: Viewer,
-    pack: Pack,
-    a: Assessment,
-    browse: Unit,
-    chosen: list[int],
-    edit: int | None = None,
-) -> None:
-    """The indicators to return, ticked as chosen; a toggle redraws the same message."""
+def _return_picker(viewer: Viewer, pack: Pack, a: Assessment, browse: Unit, chosen: list[int]) -> Screen:
+    """The indicators to return, ticked as chosen."""
     u = str(browse.id)
-    buttons = [
-        InlineKeyboardButton(
+    toggles = [
+        Choice(
             ("✅ " if n in chosen else "") + viewer.t("officer.btn.indicator", n=n),
-            callback_data=OButton(OVerb.RETURN_TOGGLE, a.id or 0, a.rev, f"{u}:{n}").encode(),
+            OButton(OVerb.RETURN_TOGGLE, a.id or 0, a.rev, f"{u}:{n}").encode(),
         )
         for n in pack.numbers
     ]
@@ -443,24 +521,16 @@ def _return_picker(
         if chosen
         else viewer.t("officer.review.return_selected_none")
     )
-    text = viewer.t("officer.review.return_pick") + "\n" + selected
-    markup = InlineKeyboardMarkup(
-        [
-            *_rows(buttons),
-            [_btn(viewer, "officer.btn.return_reason", OVerb.RETURN_REASON, a, u)],
-            [_btn(viewer, "officer.btn.back", OVerb.CARD, a, u)],
-        ]
-    )
-    if edit is None:
-        replies.say(viewer.chat_id, text, markup)
-    else:
-        replies.edit(viewer.chat_id, edit, text, markup)
+    how = viewer.t("officer.review.return_pick_typed" if viewer.typed else "officer.review.return_pick")
+    reason = _choice(viewer, "officer.btn.return_reason", OVerb.RETURN_REASON, a, u, "typed.officer.reason")
+    back = _choice(viewer, "officer.btn.back", OVerb.CARD, a, u, "typed.back")
+    return Screen(how + "\n" + selected, (*_rows(toggles), (reason,), (back,)))
 
 
 async def _pending_for(
-    session: AsyncSession, context: Context, officer: Person, a: Assessment, kind: str
+    session: AsyncSession, data: BotData, officer: Person, a: Assessment, kind: str
 ) -> OfficerPending:
-    pending = await rv.get_pending(session=session, person_id=officer.id or 0, now=context.now())
+    pending = await rv.get_pending(session=session, person_id=officer.id or 0, now=data.now())
     if pending is None or pending.kind != kind or pending.assessment_id != a.id:
         raise Refused("officer.review.stale")
     return pending
@@ -476,39 +546,44 @@ async def _name(session: AsyncSession, a: Assessment) -> str:
 
 async def on_text(
     session: AsyncSession,
-    context: Context,
-    replies: Replies,
+    data: BotData,
+    plan: Plan,
     officer: Person,
     pending: OfficerPending,
-    text: str,
+    reading: steps.Reading,
 ) -> None:
-    """A reason typed for a pending adjustment or return; anything else while picking points to the buttons."""
-    viewer = Viewer(officer.id or 0, officer.chat_id or officer.external_id, officer.locale)
+    """A reason typed for a pending adjustment or return (officer_desk.TEXTS), inside the desk's transaction;
+    role, scope and revision are checked again first."""
+    viewer = viewer_of(officer)
+    plan.locale, plan.viewer_id = officer.locale, officer.id
     try:
-        a, browse = await _load(session, context, officer, pending.assessment_id or 0, pending.unit_id or 0)
+        a, browse = await _load(session, data, officer, pending.assessment_id or 0, pending.unit_id or 0)
     except Refused as refused:
         await rv.clear_pending(session=session, person_id=officer.id or 0)
-        replies.say(viewer.chat_id, viewer.t(refused.key))
+        plan.say(viewer.t(refused.key))
         return
     if a.status != AssessmentStatus.SUBMITTED or pending.data.get("rev") != a.rev:
+        log.info("typed reason refused: stale")
         await rv.clear_pending(session=session, person_id=officer.id or 0)
-        replies.say(viewer.chat_id, viewer.t("officer.review.stale"))
-        await show_next(session, context, replies, viewer, browse, a.year, 0)
+        plan.say(viewer.t("officer.review.stale"))
+        await show_next(session, data, plan, viewer, browse, a.year, 0)
         return
-    if pending.kind == "return_pick":
-        replies.say(viewer.chat_id, viewer.t("officer.review.use_buttons"))
-        return
-    reason = " ".join(text.split())
-    if len(reason) < REASON_MIN:
-        replies.say(viewer.chat_id, viewer.t("officer.review.reason_short"))
-        return
-    if len(reason) > REASON_MAX:
-        replies.say(viewer.chat_id, viewer.t("officer.review.reason_long", max=REASON_MAX))
-        return
-    pack = rv.pack_of(context.registry, a)
+    match reading:
+        case steps.Text(text=reason) if pending.kind != steps.StepKind.RETURN_PICK:
+            pass
+        case steps.TooShort():
+            plan.say(viewer.t("officer.review.reason_short"))
+            return
+        case steps.TooLong(most=most):
+            plan.say(viewer.t("officer.review.reason_long", max=most))
+            return
+        case _:  # the picker takes choices, not text
+            plan.say(viewer.t("officer.zalo.use_numbers" if viewer.typed else "officer.review.use_buttons"))
+            return
+    pack = rv.pack_of(data.registry, a)
     assert pack is not None
     await rv.clear_pending(session=session, person_id=officer.id or 0)
-    if pending.kind == "adjust":
+    if pending.kind == steps.StepKind.ADJUST:
         n, points = int(pending.data["indicator"]), int(pending.data["points"])
         before, after = await rv.adjust(
             session=session,
@@ -520,32 +595,28 @@ async def on_text(
             actor_id=officer.id or 0,
         )
         log.info("indicator adjusted: assessment=%s indicator=%s", a.id, n)
-        replies.say(viewer.chat_id, viewer.t("officer.review.adjusted", n=n, before=before, after=after))
-        await show_card(session, context, replies, viewer, a, browse, with_evidence=False)
-        return
-    if pending.kind == "return_reason":
+        plan.say(viewer.t("officer.review.adjusted", n=n, before=before, after=after))
+        await show_card(session, data, plan, viewer, a, browse, with_evidence=False)
+    elif pending.kind == steps.StepKind.RETURN_REASON:
         indicators = [int(n) for n in pending.data.get("indicators", [])]
         await rv.return_to_citizen(
             session=session, assessment=a, indicators=indicators, reason=reason, actor_id=officer.id or 0
         )
         log.info("assessment returned: id=%s", a.id)
-        await _owe_returned(session, context, replies, a)
-        replies.say(
-            viewer.chat_id,
-            viewer.t("officer.review.returned", name=await _name(session, a), indicators=_numbers(indicators)),
-        )
-        await show_next(session, context, replies, viewer, browse, a.year, a.id or 0)
+        await _owe_returned(session, data, plan, a)
+        plan.say(viewer.t("officer.review.returned", name=await _name(session, a), indicators=_numbers(indicators)))
+        await show_next(session, data, plan, viewer, browse, a.year, a.id or 0)
 
 
-async def _owe_returned(session: AsyncSession, context: Context, replies: Replies, a: Assessment) -> None:
+async def _owe_returned(session: AsyncSession, data: BotData, plan: Plan, a: Assessment) -> None:
     """The citizen's notice, owed in the return's own transaction (a crash after the commit cannot lose it);
-    the dispatcher composes it from the assessment when it goes out, with a Continue button."""
+    the dispatcher of the citizen's messenger composes it from the assessment when it goes out."""
     await ro.enqueue(
         session=session,
         person_id=a.person_id,
         kind=planning.RETURNED,
         cycle=planning.returned_cycle(a.year, a.rev),
-        due_at=context.now(),
+        due_at=data.now(),
         payload={"assessment_id": a.id},
     )
-    replies.owed()
+    plan.notices_owed = True
