@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.context import BotData
-from bot.handlers import recognition, review
+from bot.handlers import recognition, reports, review
 from bot.handlers.officer_scope import officer_of_sender
 from bot.replies import Plan
 from bot.screens import Choice, Screen, one_per_row
@@ -46,6 +46,9 @@ COMMANDS: dict[str, OfficerCommand] = {
     "recognise": recognition.recognise_command,
     "recognize": recognition.recognise_command,
     # reports (bot.handlers.reports)
+    "tally": reports.tally,
+    "export": reports.export,
+    "chart": reports.chart,
     # roles (bot.handlers.officer_roles) and broadcasts (bot.handlers.reminders)
 }
 PRESSES: dict[str, OfficerPress] = {

@@ -1,29 +1,38 @@
 """Officers' numbers: ``/tally``, ``/export`` and ``/chart`` for a unit and year they are responsible for.
 
-Each command takes ``[UNIT_CODE] [YEAR]`` (defaults: the officer's own unit, the current cycle; past years
-stay readable), checks role and scope through ``officer_scope``, reads in one transaction and then replies.
+Written once for every messenger (bot.handlers.officer_desk.COMMANDS): each takes ``[UNIT_CODE] [YEAR]``
+(defaults: the officer's own unit, the current cycle; past years stay readable), checks role and scope
+through ``officer_scope.scope_for``, reads in one transaction and returns a reply plan: the tally as text,
+the export (XLSX, or two CSV files) and the three PNG charts as files. Telegram uploads them; Zalo sends
+signed links bound to the officer (``plan.viewer_id``).
 Who may use them: admins and officers of the unit or an ancestor; the unit's head (who issues the decision
 and signs the upward report) may use all three; reviewers, the unit's team, may use ``/tally`` and ``/chart``
 but not ``/export``, whose list sheet names every person.
-Files are built in a worker thread so a large export never stalls other officers' updates.
+Files are built on a small pool of threads of their own, so a large export never stalls other people's
+updates, and several officers exporting at once never take the threads citizens' evidence checks use.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from html import escape
+from typing import TypeVar
 
 from babel.dates import format_datetime
 from babel.numbers import format_decimal
-from telegram import InputMediaDocument, InputMediaPhoto, Message, Update
-from telegram.constants import ChatAction, MessageLimit
-from telegram.ext import BaseHandler, CommandHandler, filters
 
 from bot import charts, exports
-from bot.context import Context
-from bot.handlers.officer_scope import Scope, officer_scope
+from bot.context import BotData
+from bot.handlers.officer_scope import Refusal, Scope, scope_for
+from bot.message_split import TELEGRAM_LIMIT, ZALO_LIMIT
+from bot.replies import OutFile, Plan
+from bot.sender import Sender
 from conversations.criteria import Registry
+from conversations.identity import Channel
 from locales import gettext
 from storage import repo_reports as rr
 from storage.db import unit_of_work
@@ -37,37 +46,51 @@ EXPORT_ROLES = frozenset({RoleName.OFFICER, RoleName.HEAD})
 CSV_FLAGS = frozenset({"csv", "--csv", "-csv", "—csv", "–csv"})  # phones turn "--" into a dash
 MET, SHORT, NONE = "✅", "⚠️", "▫️"
 WEAK_TEXT = 70  # characters of an indicator's text shown next to its average
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+CSV = "text/csv"
+PNG = "image/png"
+# The longest message each messenger takes: the tally is cut between units, never inside one.
+TEXT_LIMITS = {Channel.ZALO.value: ZALO_LIMIT}
+
+# Building a workbook or three charts is CPU work of a second or more: off the event loop, two at a time.
+_BUILDERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="reports")
+_T = TypeVar("_T")
 
 
-def handlers() -> list[BaseHandler]:
-    """The officers' report commands, private chats only (they carry names and figures)."""
-    private = filters.ChatType.PRIVATE
-    return [
-        CommandHandler("tally", tally, filters=private),
-        CommandHandler("export", export, filters=private),
-        CommandHandler("chart", chart, filters=private),
-    ]
+async def _built(make: Callable[..., _T], *args: object, **kwargs: object) -> _T:
+    return await asyncio.get_running_loop().run_in_executor(_BUILDERS, functools.partial(make, *args, **kwargs))
+
+
+def _refused(refusal: Refusal) -> Plan:
+    plan = Plan(locale=refusal.locale)
+    plan.say(refusal.text())
+    return plan
+
+
+def _plan(scope: Scope) -> Plan:
+    """An empty reply for the officer in ``scope``: their language, and their id for Zalo's file links."""
+    return Plan(locale=scope.locale, viewer_id=scope.officer_id)
 
 
 # --------------------------------------------------------------------------- /tally
 
 
-async def tally(update: Update, context: Context) -> None:
-    """Replies with the unit's and each child unit's figures, shares against targets and weakest indicators."""
-    message = update.effective_message
-    assert message is not None
-    scope = await officer_scope(update, context, VIEW_ROLES)
-    if scope is None:
-        return
-    async with unit_of_work(context.db) as session:
+async def tally(data: BotData, who: Sender, args: Sequence[str]) -> Plan:
+    """The unit's and each child unit's figures, shares against targets and weakest indicators."""
+    scope = await scope_for(data, who, VIEW_ROLES, args)
+    if isinstance(scope, Refusal):
+        return _refused(scope)
+    async with unit_of_work(data.sessions) as session:
         unit = await session.get(Unit, scope.unit_id)
         assert unit is not None
         found = await rr.tally(
-            session=session, unit=unit, year=scope.year, registry=context.registry, zone=context.settings.zone
+            session=session, unit=unit, year=scope.year, registry=data.registry, zone=data.settings.zone
         )
     log.info("tally officer=%s unit=%s year=%s", scope.officer_id, scope.unit_id, scope.year)
-    for chunk in _chunks(tally_text(found, scope, context)):
-        await message.reply_html(chunk, disable_web_page_preview=True)
+    plan = _plan(scope)
+    for text in _chunks(tally_text(found, scope, data), TEXT_LIMITS.get(who.channel, TELEGRAM_LIMIT)):
+        plan.say(text)
+    return plan
 
 
 def _n(value: int, locale: str) -> str:
@@ -177,11 +200,13 @@ def _indicator_text(registry: Registry, pack: tuple[str, int] | None, number: in
     return escape(text if len(text) <= WEAK_TEXT else text[: WEAK_TEXT - 1].rstrip() + "…")
 
 
-def tally_text(found: Tally, scope: Scope, context: Context) -> list[list[str]]:
-    """The reply as blocks of lines; blocks are separated by a blank line, a long block may be split."""
+def tally_text(found: Tally, scope: Scope, data: BotData) -> list[list[str]]:
+    """The reply as blocks of lines: the title, the unit's figures, its units, its weakest indicators, what
+    else to ask for. Blocks are separated by a blank line; a block too long for one message is cut between
+    lines (a unit's two lines are one line here), its heading repeated."""
     locale = scope.locale
     total = found.total
-    when = format_datetime(context.now(), "HH:mm dd/MM/yyyy", tzinfo=context.settings.zone, locale=locale)
+    when = format_datetime(data.now(), "HH:mm dd/MM/yyyy", tzinfo=data.settings.zone, locale=locale)
     blocks = [
         [
             gettext(
@@ -210,7 +235,7 @@ def tally_text(found: Tally, scope: Scope, context: Context) -> list[list[str]]:
                 locale,
                 n=i.number,
                 average=format_decimal(i.average or 0, "0.0", locale=locale),
-                text=_indicator_text(context.registry, found.pack, i.number, locale),
+                text=_indicator_text(data.registry, found.pack, i.number, locale),
             )
             for i in weakest
         )
@@ -221,20 +246,26 @@ def tally_text(found: Tally, scope: Scope, context: Context) -> list[list[str]]:
     return blocks
 
 
-def _chunks(blocks: list[list[str]], limit: int = MessageLimit.MAX_TEXT_LENGTH) -> list[str]:
-    """As few messages as fit Telegram's limit: blocks joined by a blank line, split between lines when a
-    block (a province's fifty communes) does not fit; a line is never cut."""
+def _chunks(blocks: list[list[str]], limit: int = TELEGRAM_LIMIT) -> list[str]:
+    """As few messages of at most ``limit`` characters as the blocks fit in: blocks joined by a blank line,
+    lines by a line break. A block that does not fit (a province's fifty communes) is cut between lines and
+    goes on under its heading (its first line) again, so each message reads on its own; a line is never cut
+    (the messenger's adapter would split one longer than a whole message)."""
     out: list[str] = []
     current = ""
     for block in blocks:
-        sep = "\n\n"
-        for line in block:
-            joined = f"{current}{sep}{line}" if current else line
-            if len(joined) > limit and current:
-                out.append(current)
-                joined = line
-            current = joined
-            sep = "\n"
+        start = len(current)  # where this block begins in ``current``
+        for i, line in enumerate(block):
+            sep = "" if not current else "\n\n" if i == 0 else "\n"
+            joined = current + sep + line
+            if len(joined) <= limit or not current:
+                current = joined
+                continue
+            # Only the heading of this block would stay behind: it goes on with its lines.
+            out.append(current[:start] if i == 1 and start > 0 else current)
+            heading = f"{block[0]}\n" if i > 0 else ""
+            current = heading + line if len(heading) + len(line) <= limit else line
+            start = 0
     if current:
         out.append(current)
     return out
@@ -243,26 +274,23 @@ def _chunks(blocks: list[list[str]], limit: int = MessageLimit.MAX_TEXT_LENGTH) 
 # --------------------------------------------------------------------------- /export
 
 
-def _wants_csv(args: list[str]) -> tuple[bool, list[str]]:
+def _wants_csv(args: Sequence[str]) -> tuple[bool, list[str]]:
     rest = [a for a in args if a.strip().lower() not in CSV_FLAGS]
     return len(rest) != len(args), rest
 
 
-async def export(update: Update, context: Context) -> None:
-    """Sends the year's report as an XLSX workbook, or (``--csv``) as two CSV files."""
-    message = update.effective_message
-    assert message is not None
-    as_csv, args = _wants_csv(list(context.args or []))
-    scope = await officer_scope(update, context, EXPORT_ROLES, args=args)
-    if scope is None:
-        return
-    await message.reply_chat_action(ChatAction.UPLOAD_DOCUMENT)
-    zone, locale = context.settings.zone, scope.locale
-    async with unit_of_work(context.db) as session:
+async def export(data: BotData, who: Sender, args: Sequence[str]) -> Plan:
+    """The year's report as an XLSX workbook, or (``--csv``) as two CSV files."""
+    as_csv, rest = _wants_csv(args)
+    scope = await scope_for(data, who, EXPORT_ROLES, rest)
+    if isinstance(scope, Refusal):
+        return _refused(scope)
+    zone, locale = data.settings.zone, scope.locale
+    async with unit_of_work(data.sessions) as session:
         unit = await session.get(Unit, scope.unit_id)
         assert unit is not None
         report = await exports.gather(
-            session=session, unit=unit, year=scope.year, registry=context.registry, zone=zone, now=context.now()
+            session=session, unit=unit, year=scope.year, registry=data.registry, zone=zone, now=data.now()
         )
     log.info(
         "export officer=%s unit=%s year=%s rows=%s csv=%s",
@@ -273,48 +301,38 @@ async def export(update: Update, context: Context) -> None:
         as_csv,
     )
     values = {"year": scope.year, "unit": escape(report.unit_name), "rows": _n(len(report.rows), locale)}
+    plan = _plan(scope)
     if as_csv:
-        files = await asyncio.to_thread(exports.csv_files, report, locale, zone)
+        files = await _built(exports.csv_files, report, locale, zone)
         caption = gettext("reports.export.caption_csv", locale, **values)
-        media = [
-            InputMediaDocument(
-                content, filename=name, caption=caption if i == len(files) - 1 else None, parse_mode="HTML"
-            )
-            for i, (name, content) in enumerate(files)
-        ]
-        await message.reply_media_group(media)
-        return
-    content = await asyncio.to_thread(exports.xlsx, report, locale, zone)
-    await message.reply_document(
-        content,
-        filename=exports.file_name(report, locale, "report", "xlsx"),
-        caption=gettext("reports.export.caption", locale, **values),
-        parse_mode="HTML",
-    )
+        for i, (name, content) in enumerate(files):  # the caption under the last, as the album ends
+            plan.attach(OutFile(name, content, CSV, caption if i == len(files) - 1 else ""))
+        return plan
+    content = await _built(exports.xlsx, report, locale, zone)
+    name = exports.file_name(report, locale, "report", "xlsx")
+    plan.attach(OutFile(name, content, XLSX, gettext("reports.export.caption", locale, **values)))
+    return plan
 
 
 # --------------------------------------------------------------------------- /chart
 
 
-async def chart(update: Update, context: Context) -> None:
-    """Sends three PNG charts as one album: totals, average per indicator, progress against the target."""
-    message = update.effective_message
-    assert message is not None
-    scope = await officer_scope(update, context, VIEW_ROLES)
-    if scope is None:
-        return
-    await message.reply_chat_action(ChatAction.UPLOAD_PHOTO)
-    zone = context.settings.zone
-    async with unit_of_work(context.db) as session:
+async def chart(data: BotData, who: Sender, args: Sequence[str]) -> Plan:
+    """Three PNG charts (one album on Telegram): totals, average per indicator, progress against the target."""
+    scope = await scope_for(data, who, VIEW_ROLES, args)
+    if isinstance(scope, Refusal):
+        return _refused(scope)
+    zone = data.settings.zone
+    async with unit_of_work(data.sessions) as session:
         unit = await session.get(Unit, scope.unit_id)
         assert unit is not None
-        found = await rr.tally(session=session, unit=unit, year=scope.year, registry=context.registry, zone=zone)
+        found = await rr.tally(session=session, unit=unit, year=scope.year, registry=data.registry, zone=zone)
         distribution = await rr.totals_distribution(session=session, unit=unit, year=scope.year)
         progress = await rr.monthly_progress(session=session, unit=unit, year=scope.year, zone=zone)
     log.info("chart officer=%s unit=%s year=%s", scope.officer_id, scope.unit_id, scope.year)
-    now = context.now().astimezone(zone)
+    now = data.now().astimezone(zone)
     last_month = now.month if scope.year == now.year else 12
-    pngs = await asyncio.to_thread(
+    pngs = await _built(
         charts.all_charts,
         found,
         distribution,
@@ -323,14 +341,8 @@ async def chart(update: Update, context: Context) -> None:
         locale=scope.locale,
         last_month=last_month,
     )
-    await _send_album(
-        message, pngs, gettext("reports.chart.caption", scope.locale, year=scope.year, unit=escape(scope.unit_name))
-    )
-
-
-async def _send_album(message: Message, pngs: list[tuple[str, bytes]], caption: str) -> None:
-    media = [
-        InputMediaPhoto(content, filename=name, caption=caption if i == 0 else None, parse_mode="HTML")
-        for i, (name, content) in enumerate(pngs)
-    ]
-    await message.reply_media_group(media)
+    caption = gettext("reports.chart.caption", scope.locale, year=scope.year, unit=escape(scope.unit_name))
+    plan = _plan(scope)
+    for i, (name, content) in enumerate(pngs):  # the caption on the first, as the album begins
+        plan.attach(OutFile(name, content, PNG, caption if i == 0 else ""))
+    return plan

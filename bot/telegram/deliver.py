@@ -1,7 +1,8 @@
 """Sends a reply plan on Telegram, after the handler's transaction has committed: the answer to a pressed
 button, evidence (re-sent by Telegram's file_id, or uploaded from EVIDENCE_DIR when it came by another
 messenger), the screens with inline buttons (the first redrawing the pressed message when the plan says so),
-then files made for the person (uploaded: a photo for an image, a document otherwise).
+then files made for the person (uploaded: a photo for an image, a document otherwise; several of a kind in a
+row as one album).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import contextlib
 import logging
 from pathlib import Path
 
-from telegram import InputFile, InputMediaPhoto, Message, Update
+from telegram import InputFile, InputMediaDocument, InputMediaPhoto, Message, Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest
 
@@ -47,8 +48,8 @@ async def send_plan(context: Context, chat_id: int | str, plan: Plan, *, pressed
     if screens and plan.replace_pressed and pressed is not None and await _redrawn(pressed, screens[0]):
         screens = screens[1:]
     await send(context, chat_id, screens)
-    for file in plan.files:
-        await _send_file(context, chat_id, file)
+    for album in _albums(plan.files):
+        await _send_files(context, chat_id, album)
     if plan.notices_owed:
         context.bot_data.wake_dispatchers()
 
@@ -76,6 +77,29 @@ async def _redrawn(pressed: Message, screen: Screen) -> bool:
     except BadRequest as exc:
         return "not modified" in str(exc).lower()
     return True
+
+
+def _albums(files: list[OutFile]) -> list[list[OutFile]]:
+    """Files in order, next ones of a kind (images, or other files) grouped, ten at most: Telegram's albums
+    take photos or documents, not both (three charts arrive as one album, two CSV files as another)."""
+    out: list[list[OutFile]] = []
+    for file in files:
+        last = out[-1] if out else None
+        if last is not None and last[0].is_image == file.is_image and len(last) < ALBUM_LIMIT:
+            last.append(file)
+        else:
+            out.append([file])
+    return out
+
+
+async def _send_files(context: Context, chat_id: int | str, files: list[OutFile]) -> None:
+    """One file on its own, several as an album, each with its own caption."""
+    if len(files) == 1:
+        await _send_file(context, chat_id, files[0])
+        return
+    kind = InputMediaPhoto if files[0].is_image else InputMediaDocument
+    media = [kind(f.content, filename=f.name, caption=f.caption or None, parse_mode=ParseMode.HTML) for f in files]
+    await context.bot.send_media_group(chat_id, media)
 
 
 async def _send_file(context: Context, chat_id: int | str, file: OutFile) -> None:

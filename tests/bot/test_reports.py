@@ -249,7 +249,19 @@ def test_long_tallies_are_split_between_lines() -> None:
     chunks = _chunks([head, communes, ["end"]], limit=1000)
     assert len(chunks) == 4 and all(len(c) <= 1000 for c in chunks)  # 72 characters a line: 13 or 14 a message
     assert chunks[0].startswith("Title\nfigures\n\nCommunes:\ncommune 00")
+    assert all(c.startswith("Communes:\ncommune ") for c in chunks[1:])  # the list goes on under its heading
     lines = "\n".join(chunks).split("\n")
     assert [x for x in lines if x.startswith("commune")] == communes[1:]  # every line whole, in order
     assert chunks[-1].endswith("\n\nend")
     assert _chunks([["short"], ["reply"]]) == ["short\n\nreply"]
+
+
+def test_a_heading_never_ends_a_message_alone() -> None:
+    first = ["T" * 900]
+    listing = ["Units:", "u1 " + "y" * 200, "u2 " + "y" * 200]
+    chunks = _chunks([first, listing], limit=1000)
+    assert chunks == ["T" * 900, "Units:\n" + listing[1] + "\n" + listing[2]]
+    # A unit's two lines are one line of the block: never parted.
+    unit = "<b>Xã A</b> (XA)\n     ĐK 1 · nộp 1"
+    chunks = _chunks([["x" * 960], ["Units:", unit]], limit=1000)
+    assert chunks == ["x" * 960, "Units:\n" + unit]

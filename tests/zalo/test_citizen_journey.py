@@ -103,8 +103,8 @@ async def test_continues_after_restart_and_commands_as_words(
     async with sessions() as s:
         assert (await s.exec(select(Person))).one().reminders is False
     assert "Đã bật nhắc nhở" in await an.say("/reminders on")
-    # An officer command is not "unknown" on Zalo: it says where officers find it for now.
-    assert "mới dùng được trên Telegram" in await an.say("/tally")
+    # An officer command is not "unknown" on Zalo: without a role, a polite refusal.
+    assert "chưa được giao vai trò" in await an.say("/tally")
     assert "Bot không hiểu lệnh này" in await an.say("/khongco")
 
 
