@@ -122,6 +122,9 @@ async def typed(data: BotData, who: Sender, text: str) -> Plan | None:
             case steps.UseChoices():
                 key = "officer.review.use_buttons" if who.buttons else "officer.zalo.use_numbers"
                 plan.say(gettext(key, plan.locale))
+                again = _menu_screen(pending)  # typed choices: the picker again, so its menu stays remembered
+                if again is not None:
+                    plan.show(again)
             case _:
                 handler = TEXTS.get(pending.kind)
                 if handler is None:

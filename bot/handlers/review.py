@@ -49,7 +49,7 @@ TYPED_CARD_BUDGET = 1750
 BUTTONS_CARD_BUDGET = 3900
 # How tersely a card is drawn, tried in order until it fits: characters kept of (an indicator's text, a
 # reviewer's reason, the person's name / unit / pack). Points and evidence counts are never cut.
-_TERSENESS = ((70, 1000, 200), (40, 120, 60), (24, 40, 40), (12, 1, 30))
+_TERSENESS = ((70, 1000, 200), (40, 120, 60), (24, 40, 40), (16, 24, 30), (12, 1, 30))
 
 
 @dataclass(frozen=True)
