@@ -1,4 +1,6 @@
-"""Officer buttons: ``o|<verb>|<owner>|<rev>|<arg>`` (≤ 64 bytes), apart from the citizen's ``1|…`` buttons.
+"""Officer choices: ``o|<verb>|<owner>|<rev>|<arg>`` (≤ 64 bytes, Telegram's limit for a button), apart from the
+citizen's ``1|…`` buttons. On Telegram a button carries it; on Zalo the choices last shown are remembered
+(bot.handlers.officer_desk) and a typed number comes back as the same data.
 
 The owner is an assessment id (review) or a unit id (recognition); the revision is the assessment's, so a
 button shown before the citizen resubmitted or a teammate acted is refused. Nothing read from a button is
