@@ -45,14 +45,23 @@ async def export_report(
         unit = await rp.find_unit(session=session, code=code)
         if unit is None:
             return 2, [f"cdht: no unit with code {code}"]
-        report = await exports.gather(
-            session=session, unit=unit, year=year, registry=default_registry(), zone=zone, now=now
-        )
-    written = await asyncio.to_thread(write_files, report, as_csv=as_csv, out=out, locale=locale, zone=zone)
-    t = report.tally.total
+        assert unit.id is not None
+        unit_id = unit.id
+    export = await exports.build_export(
+        sessions,
+        unit_id=unit_id,
+        year=year,
+        registry=default_registry(),
+        zone=zone,
+        locale=locale,
+        now=now,
+        as_csv=as_csv,
+    )
+    written = await asyncio.to_thread(write_files, export, out=out)
+    t = export.report.tally.total
     summary = (
-        f"{report.unit_code} {year}: headcount {t.headcount}, registered {t.registered}, assessed {t.assessed}, "
-        f"recognised {t.recognised}, {len(report.rows)} rows"
+        f"{export.report.unit_code} {year}: headcount {t.headcount}, registered {t.registered}, "
+        f"assessed {t.assessed}, recognised {t.recognised}, {export.people} rows"
     )
     return 0, [summary, *(f"written: {p}" for p in written)]
 
@@ -76,24 +85,20 @@ def choose_format(out: Path | None, *, as_csv: bool) -> bool:
     raise DeskError(f"--out {out}: name a .xlsx or .csv file, or an existing folder")
 
 
-def write_files(report: exports.Report, *, as_csv: bool, out: Path | None, locale: str, zone: ZoneInfo) -> list[Path]:
+def write_files(export: exports.Export, *, out: Path | None) -> list[Path]:
     """Writes the XLSX, or the two CSV files; ``--out`` names a file or a folder (for CSV, a file's stem
     prefixes both names)."""
-    if not as_csv:
-        path = out or Path(exports.file_name(report, locale, "report", "xlsx"))
-        if path.is_dir():
-            path = path / exports.file_name(report, locale, "report", "xlsx")
-        path.write_bytes(exports.xlsx(report, locale, zone))
-        return [path]
     written = []
-    for name, content in exports.csv_files(report, locale, zone):
+    for file in export.files:
         if out is None:
-            path = Path(name)
+            path = Path(file.name)
         elif out.is_dir():
-            path = out / name
+            path = out / file.name
+        elif file.mime == exports.XLSX_MIME:
+            path = out
         else:
-            path = out.with_name(f"{out.stem}-{name}")
-        path.write_bytes(content)
+            path = out.with_name(f"{out.stem}-{file.name}")
+        path.write_bytes(file.content)
         written.append(path)
     return written
 

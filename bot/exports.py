@@ -4,31 +4,35 @@ upward report, Biểu mẫu 2, and a "Danh sách" sheet with each person's point
 Telegram-free, so ``cdht export`` at a desk builds exactly what ``/export`` sends. Every header comes from the
 officer's catalog (locales/*/LC_MESSAGES/reports.po). CSV is UTF-8 with a byte-order mark, which is how Excel
 knows to read Vietnamese letters correctly.
+
+A province lists 200,000 people, so the list is streamed: ``build_export`` reads it from the database in
+batches (``rr.stream_list_rows``) and a worker thread writes each batch into the file as it arrives
+(``bot.xlsx_stream``), asking the event loop for the next batch only when it is ready for it. Memory holds a
+batch or two and the compressed file, never the table, and the event loop stays free for other updates.
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import IO, Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
 from babel.numbers import format_percent
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Alignment, Font
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.xlsx_stream import Style, XlsxStream, column_letter
 from conversations.criteria import INDICATOR_COUNT, Registry
 from locales import gettext
 from storage import repo_reports as rr
+from storage.db import Sessions, unit_of_work
 from storage.models import Unit
 from storage.repo_reports import Figures, ListRow, Tally
 
@@ -38,9 +42,14 @@ DAY = "DD/MM/YYYY"
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
+XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+CSV_MIME = "text/csv"
+
+
 @dataclass(frozen=True)
 class Report:
-    """Everything one report holds, read in one transaction."""
+    """Everything one report holds, read in one transaction. ``rows`` is the whole list only for ``gather``'s
+    callers (small units, tests); ``build_export`` streams the list instead and leaves it empty."""
 
     unit_code: str
     unit_name: str
@@ -53,6 +62,7 @@ class Report:
 async def gather(
     *, session: AsyncSession, unit: Unit, year: int, registry: Registry, zone: ZoneInfo, now: datetime
 ) -> Report:
+    """The report with its whole list in memory (use ``build_export`` for anything province-sized)."""
     tally = await rr.tally(session=session, unit=unit, year=year, registry=registry, zone=zone)
     rows = await rr.list_rows(session=session, unit=unit, year=year)
     return Report(unit.code, unit.name, year, tally, rows, now)
@@ -150,22 +160,34 @@ def list_header(locale: str) -> list[str]:
     ]
 
 
-def list_lines(report: Report, locale: str, zone: ZoneInfo) -> Iterator[list[Any]]:
-    for i, r in enumerate(report.rows, 1):
-        yield [
-            i,
-            r.person or "—",
-            r.unit_code,
-            r.unit_name,
-            f"{r.pack_id} v{r.pack_version}" if r.pack_id else "",
-            *r.points,
-            r.total,
-            gettext(f"reports.status.{r.status}", locale),
-            r.evidence,
-            r.reviewer or "",
-            r.decision_no or "",
-            r.decision_date.astimezone(zone).date() if r.decision_date else None,
-        ]
+def list_lines(batches: Iterable[Sequence[ListRow]], locale: str, zone: ZoneInfo) -> Iterator[list[list[Any]]]:
+    """The list sheet's lines, one batch of them per batch of rows; the decision date as a local date."""
+    statuses: dict[str, str] = {}
+    number = 0
+    for rows in batches:
+        lines = []
+        for r in rows:
+            number += 1
+            status = statuses.get(r.status)
+            if status is None:
+                status = statuses[r.status] = gettext(f"reports.status.{r.status}", locale)
+            lines.append(
+                [
+                    number,
+                    r.person or "—",
+                    r.unit_code,
+                    r.unit_name,
+                    f"{r.pack_id} v{r.pack_version}" if r.pack_id else "",
+                    *r.points,
+                    sum(p for p in r.points if p),
+                    status,
+                    r.evidence,
+                    r.reviewer or "",
+                    r.decision_no or "",
+                    r.decision_date.astimezone(zone).date() if r.decision_date else None,
+                ]
+            )
+        yield lines
 
 
 def _day(value: date, locale: str) -> str:
@@ -193,75 +215,50 @@ def title_lines(report: Report, locale: str, zone: ZoneInfo) -> list[str]:
 
 # --------------------------------------------------------------------------- XLSX
 
-
-def _inert_cell(ws: WriteOnlyWorksheet, value: Any) -> Any:
-    """A value as it should land in a cell: text starting with "=" stays text, not a formula."""
-    if isinstance(value, str) and value.startswith("="):
-        cell = WriteOnlyCell(ws, value=value)
-        cell.data_type = "s"
-        return cell
-    return value
+SUMMARY_WIDTHS = (6, 12, 34, 12, 12, 11, 13, 13, 13, 12, 11, 12, 14, 14, 12, 13, 13)
+LIST_WIDTHS = (6, 28, 10, 26, 16, *[6] * INDICATOR_COUNT, 9, 26, 10, 24, 16, 14)
 
 
-def _cell(
-    ws: WriteOnlyWorksheet,
-    value: Any,
-    *,
-    bold: bool = False,
-    fmt: str | None = None,
-    wrap: bool = False,
-    text: bool = False,
-) -> WriteOnlyCell:
-    """A styled cell; ``text``: a string starting with "=" stays text (see FORMULA_START)."""
-    cell = WriteOnlyCell(ws, value=value)
-    if text and isinstance(value, str) and value.startswith("="):
-        cell.data_type = "s"
-    if bold:
-        cell.font = Font(bold=True)
-    if fmt:
-        cell.number_format = fmt
-    if wrap:
-        cell.alignment = Alignment(wrap_text=True, vertical="center", horizontal="center")
-    return cell
+def write_xlsx(
+    out: IO[bytes], report: Report, batches: Iterable[Sequence[ListRow]], locale: str, zone: ZoneInfo
+) -> int:
+    """Writes the workbook to ``out``: the summary sheet (title block, then one row per child unit and the
+    total), then the list, one batch of ``batches`` at a time. Returns the number of people listed."""
+    book = XlsxStream(out)
+    plain, bold = 0, book.style(Style(bold=True))
+    heading = book.style(Style(bold=True, wrap=True))
+    share, share_total = book.style(Style(number_format=PERCENT)), book.style(Style(bold=True, number_format=PERCENT))
+    day = book.style(Style(number_format=DAY))
+
+    ws = book.sheet(gettext("reports.sheet.summary", locale), widths=SUMMARY_WIDTHS, freeze="D9")
+    titles = title_lines(report, locale, zone)
+    ws.append(titles[:1])
+    ws.append(titles[1:2], [bold])
+    for line in titles[2:]:
+        ws.append([line])
+    ws.append([])
+    ws.append(summary_header(locale), [heading] * len(SUMMARY_COLUMNS))
+    shares = [c in SHARE_COLUMNS for c in SUMMARY_COLUMNS]
+    for is_total, values in summary_lines(report, locale):
+        styles = [(share_total if s else bold) if is_total else (share if s else plain) for s in shares]
+        ws.append(["" if v is None else v for v in values], styles)  # "": an empty cell that keeps its style
+
+    header = list_header(locale)
+    ls = book.sheet(gettext("reports.sheet.list", locale), widths=LIST_WIDTHS, freeze="C2")
+    ls.append(header, [heading] * len(header))
+    styles = [plain] * (len(header) - 1) + [day]
+    for lines in list_lines(batches, locale, zone):
+        ls.extend(lines, styles)
+    people = ls.rows - 1
+    ls.auto_filter = f"A1:{column_letter(len(header))}{people + 1}"
+    book.close()
+    return people
 
 
 def xlsx(report: Report, locale: str, zone: ZoneInfo) -> bytes:
-    """The workbook: the summary sheet (title block, then one row per child unit and the total) and the list."""
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet(gettext("reports.sheet.summary", locale))
-    widths = [6, 12, 34, 12, 12, 11, 13, 13, 13, 12, 11, 12, 14, 14, 12, 13, 13]
-    for i, w in enumerate(widths, 1):
-        ws.column_dimensions[get_column_letter(i)].width = w
-    ws.freeze_panes = "D9"
-    titles = title_lines(report, locale, zone)
-    ws.append([_cell(ws, titles[0])])
-    ws.append([_cell(ws, titles[1], bold=True)])
-    for line in titles[2:]:
-        ws.append([_cell(ws, line)])
-    ws.append([])
-    ws.append([_cell(ws, h, bold=True, wrap=True) for h in summary_header(locale)])
-    for is_total, values in summary_lines(report, locale):
-        ws.append(
-            [
-                _cell(ws, v, bold=is_total, fmt=PERCENT if c in SHARE_COLUMNS else None, text=True)
-                for c, v in zip(SUMMARY_COLUMNS, values, strict=True)
-            ]
-        )
-
-    ls = wb.create_sheet(gettext("reports.sheet.list", locale))
-    header = list_header(locale)
-    for i, w in enumerate([6, 28, 10, 26, 16, *[6] * INDICATOR_COUNT, 9, 26, 10, 24, 16, 14], 1):
-        ls.column_dimensions[get_column_letter(i)].width = w
-    ls.freeze_panes = "C2"
-    ls.auto_filter.ref = f"A1:{get_column_letter(len(header))}{len(report.rows) + 1}"
-    ls.append([_cell(ls, h, bold=True, wrap=True) for h in header])
-    last = len(header) - 1
-    for values in list_lines(report, locale, zone):
-        if values[last] is not None:
-            values[last] = _cell(ls, values[last], fmt=DAY)
-        ls.append([_inert_cell(ls, v) for v in values])
+    """The workbook of a report gathered whole (``gather``)."""
     out = io.BytesIO()
-    wb.save(out)
+    write_xlsx(out, report, [report.rows], locale, zone)
     return out.getvalue()
 
 
@@ -275,27 +272,159 @@ def _inert(value: Any) -> Any:
     return value
 
 
-def _csv(header: list[str], lines: Iterator[list[Any]]) -> bytes:
-    buf = io.StringIO(newline="")
-    writer = csv.writer(buf)
+def _csv(out: IO[bytes], header: list[str], batches: Iterable[list[list[Any]]]) -> None:
+    text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="", write_through=False)
+    writer = csv.writer(text)
     writer.writerow(header)
-    writer.writerows([_inert(v) for v in line] for line in lines)
-    return buf.getvalue().encode("utf-8-sig")
+    for lines in batches:
+        writer.writerows([_inert(v) for v in line] for line in lines)
+    text.flush()
+    text.detach()  # the caller's stream stays open
+
+
+def write_csv(
+    summary_out: IO[bytes],
+    list_out: IO[bytes],
+    report: Report,
+    batches: Iterable[Sequence[ListRow]],
+    locale: str,
+    zone: ZoneInfo,
+) -> int:
+    """The summary table and the list as CSV (shares as "29,4%", dates as dd/mm/yyyy), the list one batch at a
+    time. Returns the number of people listed."""
+    summary = [
+        [pct(v, locale) if c in SHARE_COLUMNS else v for c, v in zip(SUMMARY_COLUMNS, values, strict=True)]
+        for _, values in summary_lines(report, locale)
+    ]
+    _csv(summary_out, summary_header(locale), [summary])
+    days: dict[date, str] = {}
+    people = 0
+
+    def listing() -> Iterator[list[list[Any]]]:
+        nonlocal people
+        for lines in list_lines(batches, locale, zone):
+            for values in lines:
+                if (day := values[-1]) is not None:
+                    values[-1] = days.get(day) or days.setdefault(day, _day(day, locale))
+                values[:] = ["" if v is None else v for v in values]
+            people += len(lines)
+            yield lines
+
+    _csv(list_out, list_header(locale), listing())
+    return people
 
 
 def csv_files(report: Report, locale: str, zone: ZoneInfo) -> list[tuple[str, bytes]]:
-    """Two files, (name, content): the summary table and the list; shares as "29,4%", dates as dd/mm/yyyy."""
-
-    def summary() -> Iterator[list[Any]]:
-        for _, values in summary_lines(report, locale):
-            yield [pct(v, locale) if c in SHARE_COLUMNS else v for c, v in zip(SUMMARY_COLUMNS, values, strict=True)]
-
-    def listing() -> Iterator[list[Any]]:
-        for values in list_lines(report, locale, zone):
-            values[-1] = _day(values[-1], locale) if values[-1] else ""
-            yield ["" if v is None else v for v in values]
-
+    """Two files, (name, content), of a report gathered whole (``gather``): the summary table and the list."""
+    summary, listing = io.BytesIO(), io.BytesIO()
+    write_csv(summary, listing, report, [report.rows], locale, zone)
     return [
-        (file_name(report, locale, "summary", "csv"), _csv(summary_header(locale), summary())),
-        (file_name(report, locale, "list", "csv"), _csv(list_header(locale), listing())),
+        (file_name(report, locale, "summary", "csv"), summary.getvalue()),
+        (file_name(report, locale, "list", "csv"), listing.getvalue()),
     ]
+
+
+# --------------------------------------------------------------------------- streamed, off the event loop
+
+T = TypeVar("T")
+
+
+class _Pull(Generic[T]):
+    """An async iterator read from a worker thread: each step runs on the event loop, one step ahead of the
+    thread (the next batch is fetched while the thread writes this one), never further."""
+
+    def __init__(self, source: AsyncIterator[T], loop: asyncio.AbstractEventLoop) -> None:
+        self._source = source
+        self._loop = loop
+        self._ahead: Future[T] | None = None
+        self._closed = False
+
+    async def _step(self) -> T:
+        if self._closed:  # the export was abandoned: a step scheduled before that reads nothing more
+            raise StopAsyncIteration
+        return await anext(self._source)
+
+    def _fetch(self) -> Future[T]:
+        self._ahead = asyncio.run_coroutine_threadsafe(self._step(), self._loop)
+        return self._ahead
+
+    def __iter__(self) -> Iterator[T]:  # on the worker thread
+        ahead = self._fetch()
+        while True:
+            try:
+                item = ahead.result()
+            except StopAsyncIteration:
+                return
+            ahead = self._fetch()
+            yield item
+
+    async def aclose(self) -> None:  # on the event loop, once the thread is done or abandoned
+        self._closed = True
+        if self._ahead is not None and not self._ahead.done():
+            await asyncio.wait([asyncio.wrap_future(self._ahead)])
+        aclose = getattr(self._source, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+@dataclass(frozen=True)
+class ExportFile:
+    name: str  # e.g. "bao-cao-XA1-2026.xlsx"
+    content: bytes
+    mime: str
+
+
+@dataclass(frozen=True)
+class Export:
+    report: Report  # the unit, year and figures (its ``rows`` are not kept)
+    people: int  # rows in the list
+    files: list[ExportFile] = field(default_factory=list)  # the workbook, or the summary and list CSV files
+
+
+def write_files(
+    report: Report, batches: Iterable[Sequence[ListRow]], locale: str, zone: ZoneInfo, *, as_csv: bool
+) -> tuple[list[ExportFile], int]:
+    """The export's files from a report and its list, and the number of people listed (CPU work: call it
+    off the event loop)."""
+    if as_csv:
+        summary, listing = io.BytesIO(), io.BytesIO()
+        people = write_csv(summary, listing, report, batches, locale, zone)
+        return [
+            ExportFile(file_name(report, locale, "summary", "csv"), summary.getvalue(), CSV_MIME),
+            ExportFile(file_name(report, locale, "list", "csv"), listing.getvalue(), CSV_MIME),
+        ], people
+    out = io.BytesIO()
+    people = write_xlsx(out, report, batches, locale, zone)
+    return [ExportFile(file_name(report, locale, "report", "xlsx"), out.getvalue(), XLSX_MIME)], people
+
+
+async def build_export(
+    sessions: Sessions,
+    *,
+    unit_id: int,
+    year: int,
+    registry: Registry,
+    zone: ZoneInfo,
+    locale: str,
+    now: datetime,
+    as_csv: bool = False,
+    executor: Executor | None = None,
+) -> Export:
+    """The year's report of unit ``unit_id`` as an XLSX workbook, or (``as_csv``) as two CSV files: figures and
+    list read in one transaction, the list streamed into the file on a thread of ``executor`` (None: the
+    loop's default). Raises LookupError when the unit does not exist."""
+    loop = asyncio.get_running_loop()
+    async with unit_of_work(sessions) as session:
+        unit = await session.get(Unit, unit_id)
+        if unit is None:
+            raise LookupError(f"no unit {unit_id}")
+        tally = await rr.tally(session=session, unit=unit, year=year, registry=registry, zone=zone)
+        report = Report(unit.code, unit.name, year, tally, [], now)
+        pull = _Pull(rr.stream_list_rows(session=session, unit=unit, year=year), loop)
+        try:
+            files, people = await loop.run_in_executor(
+                executor, lambda: write_files(report, pull, locale, zone, as_csv=as_csv)
+            )
+        finally:
+            await pull.aclose()
+    return Export(report, people, files)

@@ -30,10 +30,10 @@ Rules the figures follow (an officer reading the report can rely on each):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Select, and_, case, exists, false, func, literal, or_, select, text, union_all
@@ -559,11 +559,17 @@ async def monthly_progress(*, session: AsyncSession, unit: Unit, year: int, zone
 
 
 # --------------------------------------------------------------------------- the list
+#
+# The list sheet names every assessment of the subtree: 200,000 rows for a province. It is streamed (a
+# server-side cursor on PostgreSQL, fetchmany on SQLite) in batches of plain tuples, so a caller writing a file
+# holds one batch at a time. The query reads each table once: evidence is summed per assessment first (how
+# many files, and which indicators have one, as bits), so an answer's points need no probe per answer.
+
+LIST_BATCH = 2_000
 
 
-@dataclass(frozen=True)
-class ListRow:
-    """One assessment in the list sheet."""
+class ListRow(NamedTuple):
+    """One assessment in the list sheet (a tuple: cheap to make 200,000 of)."""
 
     assessment_id: int
     person: str | None
@@ -583,15 +589,40 @@ class ListRow:
         return sum(p or 0 for p in self.points)
 
 
-async def list_rows(*, session: AsyncSession, unit: Unit, year: int) -> list[ListRow]:
-    """Every assessment of ``year`` in the subtree (but expired drafts) with its counted points, by unit
-    then name."""
-    await _for_reports(session)
+def _list_statement(session: AsyncSession, unit: Unit, year: int) -> Select:
+    """Every assessment of ``year`` in the subtree (but expired drafts), by unit path, then name, then id."""
+    listed = [s for s in S if s != S.EXPIRED]
+    in_scope = select(Assessment.id).where(*_in_scope(unit, year, listed))
+    bit = literal(1).op("<<")(Evidence.indicator)
+    # SQLite has no bit_or: there the distinct powers of two of one assessment add up to the same bits.
+    postgres = session.get_bind().dialect.name == "postgresql"
+    mask = func.bit_or(bit) if postgres else func.sum(bit.distinct())
+    files = (
+        select(Evidence.assessment_id.label("assessment_id"), func.count().label("n"), mask.label("mask"))  # type: ignore[attr-defined]
+        .where(col(Evidence.assessment_id).in_(in_scope))
+        .group_by(Evidence.assessment_id)
+        .cte("files")
+    )
+    evidenced = files.c.mask.op(">>")(Answer.indicator).op("&")(1) == 1
+    points = case(
+        (col(Answer.reviewer_points).is_not(None), Answer.reviewer_points),
+        (and_(col(Answer.chosen).is_not(None), evidenced), Answer.chosen),
+        else_=0,
+    )  # conversations.scoring.indicator_points, as _points() counts it for the tallies
     numbers = range(1, INDICATOR_COUNT + 1)
-    points = _points()
-    files = select(func.count()).where(Evidence.assessment_id == Assessment.id).scalar_subquery()
+    pivot = (
+        select(
+            Answer.assessment_id.label("assessment_id"),  # type: ignore[attr-defined]
+            *[func.max(case((Answer.indicator == n, points))).label(f"p{n}") for n in numbers],
+        )
+        .select_from(Answer)
+        .outerjoin(files, files.c.assessment_id == Answer.assessment_id)
+        .where(col(Answer.assessment_id).in_(in_scope))
+        .group_by(Answer.assessment_id)
+        .subquery("points")
+    )
     person, reviewer, u = aliased(Person), aliased(Person), aliased(Unit)
-    stmt = (
+    return (
         select(
             Assessment.id,
             person.full_name,
@@ -600,8 +631,8 @@ async def list_rows(*, session: AsyncSession, unit: Unit, year: int) -> list[Lis
             Assessment.pack_id,
             Assessment.pack_version,
             Assessment.status,
-            *[func.max(case((Answer.indicator == n, points))) for n in numbers],
-            files,
+            *[pivot.c[f"p{n}"] for n in numbers],
+            func.coalesce(files.c.n, 0),
             reviewer.full_name,
             Assessment.decision_no,
             Assessment.decision_date,
@@ -610,28 +641,31 @@ async def list_rows(*, session: AsyncSession, unit: Unit, year: int) -> list[Lis
         .join(person, person.id == Assessment.person_id)
         .join(u, u.id == Assessment.unit_id)
         .outerjoin(reviewer, reviewer.id == Assessment.reviewed_by)
-        .outerjoin(Answer, Answer.assessment_id == Assessment.id)
-        .where(*_in_scope(unit, year, [s for s in S if s != S.EXPIRED]))
-        .group_by(Assessment.id, person.id, u.id, reviewer.id)
+        .outerjoin(pivot, pivot.c.assessment_id == Assessment.id)
+        .outerjoin(files, files.c.assessment_id == Assessment.id)
+        .where(*_in_scope(unit, year, listed))
         .order_by(u.path, person.full_name, Assessment.id)
     )
-    out = []
-    for row in (await session.exec(stmt)).all():
-        k = 7 + INDICATOR_COUNT
-        out.append(
-            ListRow(
-                assessment_id=row[0],
-                person=row[1],
-                unit_code=row[2],
-                unit_name=row[3],
-                pack_id=row[4],
-                pack_version=row[5],
-                status=row[6],
-                points=tuple(None if v is None else int(v) for v in row[7:k]),
-                evidence=int(row[k]),
-                reviewer=row[k + 1],
-                decision_no=row[k + 2],
-                decision_date=row[k + 3],
-            )
-        )
-    return out
+
+
+async def stream_list_rows(
+    *, session: AsyncSession, unit: Unit, year: int, batch: int = LIST_BATCH
+) -> AsyncIterator[list[ListRow]]:
+    """The list sheet's rows in batches of up to ``batch``, read as the caller asks for them. The caller's
+    transaction must stay open until the last batch (or until it closes the iterator)."""
+    await _for_reports(session)
+    k = 7 + INDICATOR_COUNT
+    result = await session.stream(_list_statement(session, unit, year).execution_options(yield_per=batch))
+    try:
+        async for rows in result.partitions():
+            yield [
+                ListRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], tuple(r[7:k]), r[k], r[k + 1], r[k + 2], r[k + 3])
+                for r in rows
+            ]
+    finally:
+        await result.close()
+
+
+async def list_rows(*, session: AsyncSession, unit: Unit, year: int) -> list[ListRow]:
+    """``stream_list_rows`` read whole: for a unit small enough to hold in memory."""
+    return [row async for rows in stream_list_rows(session=session, unit=unit, year=year) for row in rows]
