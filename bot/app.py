@@ -105,11 +105,11 @@ def build_application(
         builder = builder.base_url(settings.telegram_api_base_url)
     if settings.telegram_file_base_url:
         builder = builder.base_file_url(settings.telegram_file_base_url)
-    if settings.rate_limit:
-        builder = builder.rate_limiter(reminder_rate_limiter(settings))  # smoothed: see bot/reminders.py
+    data = BotData(settings=settings, sessions=sessions, registry=registry or default_registry(), clock=clock)
+    if settings.rate_limit:  # smoothed, and shared by every worker when REDIS_URL is set: see bot/reminders.py
+        builder = builder.rate_limiter(reminder_rate_limiter(settings, data.shared_rate()))
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
-    data = BotData(settings=settings, sessions=sessions, registry=registry or default_registry(), clock=clock)
     builder = builder.context_types(ContextTypes(context=Context, bot_data=lambda: data))
     app = builder.build()
     app.add_handlers(handlers())

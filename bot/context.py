@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.settings import Settings
+from bot.shared_rate import SharedRate
+from bot.shared_rate import from_settings as shared_rate_from
 from conversations.criteria import Registry
 from storage.db import Sessions
 
@@ -29,6 +31,15 @@ class BotData:
     # Each messenger's dispatcher in this process: called when a handler has just owed notices (a return,
     # a decision) so they go out now, on whichever messenger each citizen uses, not at the next interval.
     wakers: list[Callable[[], None]] = field(default_factory=list)
+
+    # Send rates shared by every worker (REDIS_URL, bot.shared_rate): made on first use by ``shared_rate``.
+    _shared_rate: SharedRate | None = field(default=None, init=False, repr=False)
+
+    def shared_rate(self) -> SharedRate | None:
+        """The cluster's send rates when REDIS_URL is set (one client for both messengers), else None."""
+        if self._shared_rate is None:
+            self._shared_rate = shared_rate_from(self.settings)
+        return self._shared_rate
 
     def wake_dispatchers(self) -> None:
         for wake in self.wakers:

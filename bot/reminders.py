@@ -22,12 +22,13 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPrevie
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError
 from telegram.error import RetryAfter as TelegramRetryAfter
-from telegram.ext import AIORateLimiter, Application
+from telegram.ext import AIORateLimiter, Application, BaseRateLimiter
 
 from bot import metrics
 from bot.context import BotData, Context
 from bot.render import Renderer
 from bot.settings import Settings
+from bot.shared_rate import BURST, OUTBOX, SharedRate, SharedRateLimiter
 from conversations.criteria import Registry
 from conversations.flow import REGISTRATION_STEPS, Step
 from conversations.identity import Channel
@@ -38,6 +39,7 @@ from storage import journey as jr
 from storage import repo_outbox as ro
 from storage import repo_people as rp
 from storage import repo_roles as rr
+from storage.cluster import once_per_cluster
 from storage.db import Sessions, unit_of_work
 from storage.models import Assessment, AssessmentStatus, Outbox, OutboxStatus, Person
 
@@ -48,18 +50,27 @@ log = logging.getLogger(__name__)
 # pressed days later. This one always just shows the step the person is on (bot/handlers/reminders.py).
 CONTINUE_DATA = "rm|go"
 DISPATCH_JOB = "reminders:dispatch"
+# Cluster-wide job locks (storage.cluster): one worker plans, one closes broadcasts, the others skip that run.
+PLAN_LOCK = "reminders:plan"
+CLOSE_LOCK = "broadcasts:close"
 # Telegram answers these as BadRequest when the person can never be reached again.
 _GONE = ("chat not found", "user is deactivated", "peer_id_invalid", "bot was blocked")
 
 
-def rate_limiter(settings: Settings) -> AIORateLimiter:
+def rate_limiter(settings: Settings, shared: SharedRate | None = None) -> BaseRateLimiter:
     """python-telegram-bot's limiter with a small bucket: at most 2 messages at once, refilled at SEND_RATE
     a second, so no 1-second window ever holds more than 2 + SEND_RATE (30 at the default 28).
 
     Its default bucket of 30 lets a wave's first second carry ~59 messages, which Telegram answers with
     429 and a pause of every request; a bucket of 1 loses the scheduler's lateness on every message
-    (~26.5/s measured); a bucket of 2 keeps the rate at SEND_RATE (bench/reminders_wave.py)."""
-    burst = 2
+    (~26.5/s measured); a bucket of 2 keeps the rate at SEND_RATE (bench/reminders_wave.py).
+
+    With ``shared`` (REDIS_URL) the same bucket is kept in Redis for every worker (bot.shared_rate)."""
+    burst = BURST
+    if shared is not None:
+        assert settings.bot_token is not None
+        bucket = SharedRate.bucket_of("telegram", settings.bot_token.get_secret_value())
+        return SharedRateLimiter(shared, bucket, settings.send_rate, burst=burst, max_retries=3)
     return AIORateLimiter(overall_max_rate=burst, overall_time_period=burst / settings.send_rate, max_retries=3)
 
 
@@ -254,6 +265,8 @@ class TelegramSender(Composer):
             composed = await self.compose(session, row)
         if not isinstance(composed, Composed):
             return composed
+        # Behind this process's other outbox sends, so a citizen's reply never waits for the whole wave.
+        queued = {"rate_limit_args": OUTBOX} if isinstance(self.bot.rate_limiter, SharedRateLimiter) else {}
         try:
             await self.bot.send_message(
                 chat_id=composed.chat_id,
@@ -261,6 +274,7 @@ class TelegramSender(Composer):
                 parse_mode=ParseMode.HTML,
                 reply_markup=composed.markup,
                 link_preview_options=LinkPreviewOptions(is_disabled=True),
+                **queued,
             )
         except TelegramRetryAfter as exc:
             metrics.RATE_LIMITED.labels("telegram").inc()
@@ -277,6 +291,7 @@ class TelegramSender(Composer):
             return Failed(f"{type(exc).__name__}: {exc.message}")
         metrics.SENT.labels("telegram").inc()
         return Sent()
+
 
 def _seconds(exc: TelegramRetryAfter) -> float:
     # The timedelta behind the deprecated int property (python-telegram-bot 22 warns on .retry_after).
@@ -371,6 +386,7 @@ def dispatch_soon(app: Application) -> None:
 def make_dispatcher(bot: Bot, data: BotData, policy: Policy | None) -> Dispatcher:
     settings = data.settings
     sender = TelegramSender(bot, data.sessions, data.registry, settings, data.clock)
+    shared = data.shared_rate()
     return Dispatcher(
         data.sessions,
         sender,
@@ -380,12 +396,16 @@ def make_dispatcher(bot: Bot, data: BotData, policy: Policy | None) -> Dispatche
         max_attempts=settings.max_attempts,
         clock=data.clock,
         channel=Channel.TELEGRAM,  # Zalo's people are sent to by bot/zalo/outbox.py, at Zalo's rate
+        gate=shared.chat_gate(Channel.TELEGRAM) if shared is not None else None,
     )
 
 
 async def _plan_job(context: Context) -> None:
     policy: Policy = context.job.data  # type: ignore[union-attr,assignment]
-    report = await jobs.plan(sessions=context.db, policy=policy, now=context.now())
+    async with once_per_cluster(context.db, PLAN_LOCK) as mine:
+        if not mine:
+            return  # another worker is planning right now
+        report = await jobs.plan(sessions=context.db, policy=policy, now=context.now())
     if report.expired or report.cancelled or report.reminders or report.notices:
         log.info(
             "planned: %d reminders, %d notices; rollover expired %d, cancelled %d",
@@ -398,8 +418,11 @@ async def _plan_job(context: Context) -> None:
 
 async def _dispatch_job(context: Context) -> None:
     dispatcher: Dispatcher = context.job.data  # type: ignore[union-attr,assignment]
-    stats = await dispatcher.run()
-    closed = await jobs.close_broadcasts(sessions=context.db, now=context.now())
+    stats = await dispatcher.run()  # every worker: claims are leased row by row (scheduler.dispatch)
+    closed = 0
+    async with once_per_cluster(context.db, CLOSE_LOCK) as mine:
+        if mine:  # one worker is enough (a second summary would be refused by the outbox's key anyway)
+            closed = await jobs.close_broadcasts(sessions=context.db, now=context.now())
     if stats.claimed or closed:
         log.info(
             "dispatched: %d sent, %d retried, %d deferred, %d blocked, %d failed, %d skipped; %d broadcasts done",

@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     lease_seconds: int = 300  # a claimed message another process may take over after this long
     max_attempts: int = 5  # tries before a message is marked failed (Telegram's RetryAfter does not count)
     send_rate: float = 28  # messages a second overall (plus a burst of 2: Telegram allows 30)
+    # Several worker processes (bot/shared_rate.py): REDIS_URL shares the send rates and the one-message-a-
+    # second-per-chat rule between them; WORKERS is how many there are (while Redis is away each sends at
+    # 1/WORKERS of each rate). Unset: this process's own limiters, right for a single process.
+    redis_url: str | None = None
+    workers: int = Field(default=1, ge=1, le=64)
     # Zalo (bot/zalo/): its own token, address, webhook and send rate. ZALO_BOT_TOKEN unset: no Zalo bot.
     zalo_bot_token: SecretStr | None = None
     zalo_api_base_url: str = DEFAULT_BASE_URL

@@ -7,9 +7,9 @@ Rules.
 - A batch is sent concurrently and the next one is claimed while it goes, so at most two batches are in
   flight: the rate limiter inside ``send`` (python-telegram-bot's AIORateLimiter) is the throttle and never
   waits for the database, and the batch size bounds what is queued in it, so nothing floods.
-- One chat gets at most one message a second from this process: a row for a person who has a message on
-  its way, or had one less than a second ago, goes back to pending for a second later. (Across processes
-  this is not coordinated; Telegram's 429 would then reschedule the row.)
+- One chat gets at most one message a second: a row for a person who has a message on its way, or had one
+  less than a second ago, goes back to pending for when the chat is free (``ChatGate``: this process's
+  ``LocalChatGate``, or one shared by every worker, bot.shared_rate, when REDIS_URL is set).
 - ``RetryAfter`` puts the row back for when Telegram says (not counted as an attempt); ``Unreachable``
   closes it and marks the person blocked; ``Failed`` retries with exponential backoff until
   ``max_attempts``, or at once gives up when the error is permanent; ``Skipped`` cancels it (nothing to
@@ -20,13 +20,15 @@ Rules.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from scheduler.planning import Policy
 from storage import repo_outbox as ro
@@ -95,6 +97,49 @@ def worker_name() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}"
 
 
+class ChatGate(Protocol):
+    """Who may be sent to now: at most one message on its way to a person, and PER_CHAT_GAP between two."""
+
+    async def hold(self, people: Sequence[int], now: datetime) -> dict[int, timedelta]:
+        """Holds each person's chat for a send; returns, for those not held, how long until they are free."""
+        ...
+
+    async def release(self, person_id: int, sent_at: datetime | None) -> None:
+        """The send is over: free the chat PER_CHAT_GAP after ``sent_at`` (None: nothing was sent, free now)."""
+        ...
+
+
+class LocalChatGate:
+    """The gate of one process (a single worker, or any worker while Redis is away)."""
+
+    def __init__(self, keep: int = 120) -> None:
+        self.keep = keep
+        self._last_sent: dict[int, datetime] = {}  # person id -> when this process last sent to them
+        self._in_flight: set[int] = set()  # people a message is on its way to
+
+    async def hold(self, people: Sequence[int], now: datetime) -> dict[int, timedelta]:
+        if len(self._last_sent) > self.keep:
+            self._last_sent = {p: t for p, t in self._last_sent.items() if now - t < PER_CHAT_GAP}
+        waits = {}
+        for person in people:
+            last = self._last_sent.get(person)
+            if person in self._in_flight:
+                waits[person] = PER_CHAT_GAP
+            elif last is not None and now - last < PER_CHAT_GAP:
+                waits[person] = last + PER_CHAT_GAP - now
+            else:
+                self._in_flight.add(person)
+        return waits
+
+    def holding(self, person_id: int) -> bool:
+        return person_id in self._in_flight
+
+    async def release(self, person_id: int, sent_at: datetime | None) -> None:
+        self._in_flight.discard(person_id)
+        if sent_at is not None:
+            self._last_sent[person_id] = sent_at
+
+
 @dataclass
 class WaveStats:
     claimed: int = 0
@@ -122,6 +167,7 @@ class Dispatcher:
         clock: Callable[[], datetime] = _utcnow,
         worker: str | None = None,
         channel: str | None = None,  # only this messenger's rows: each messenger sends at its own rate
+        gate: ChatGate | None = None,  # one message a second per chat: this process's, or the cluster's
     ) -> None:
         self.sessions = sessions
         self.send = send
@@ -133,8 +179,7 @@ class Dispatcher:
         self.worker = (worker or worker_name())[:48]
         self.channel = channel
         self._claims = itertools.count(1)
-        self._last_sent: dict[int, datetime] = {}  # person id -> when this process last sent to them
-        self._in_flight: set[int] = set()  # people a message is on its way to
+        self.gate: ChatGate = gate or LocalChatGate(keep=4 * batch_size)
         self._running = asyncio.Lock()
 
     async def run(self) -> WaveStats:
@@ -177,14 +222,19 @@ class Dispatcher:
         if not rows:
             return None
         stats.claimed += len(rows)
-        self._forget_old(now)
         to_send, deferred = [], []
+        people = list(dict.fromkeys(row.person_id for row in rows))
+        try:
+            waits = await self.gate.hold(people, now)
+        except Exception:  # the gate failed: hold nobody, send nothing of this batch now
+            log.exception("the per-chat gate failed")
+            waits = dict.fromkeys(people, PER_CHAT_GAP)
+        held: set[int] = set()
         for row in rows:
-            last = self._last_sent.get(row.person_id)
-            if row.person_id in self._in_flight or (last is not None and now - last < PER_CHAT_GAP):
-                deferred.append(row)
+            if row.person_id in waits or row.person_id in held:  # a person twice in a batch: one now
+                deferred.append((row, waits.get(row.person_id, PER_CHAT_GAP)))
             else:
-                self._in_flight.add(row.person_id)
+                held.add(row.person_id)
                 to_send.append(row)
         if deferred:
             await self._defer(deferred, token, now, stats)
@@ -193,26 +243,22 @@ class Dispatcher:
     async def _send(self, rows: list[Outbox], token: str, stats: WaveStats) -> None:
         await asyncio.gather(*(self._deliver(row, token, stats) for row in rows))
 
-    def _forget_old(self, now: datetime) -> None:
-        if len(self._last_sent) > 4 * self.batch_size:
-            self._last_sent = {p: t for p, t in self._last_sent.items() if now - t < PER_CHAT_GAP}
-
-    async def _defer(self, rows: list[Outbox], token: str, now: datetime, stats: WaveStats) -> None:
+    async def _defer(self, rows: list[tuple[Outbox, timedelta]], token: str, now: datetime, stats: WaveStats) -> None:
         async with unit_of_work(self.sessions) as session:
-            for row in rows:
-                last = self._last_sent.get(row.person_id, now)
+            for row, wait in rows:
                 assert row.id is not None
                 await ro.reschedule(
                     session=session,
                     row_id=row.id,
                     token=token,
-                    due_at=max(now, last) + PER_CHAT_GAP,
+                    due_at=now + max(wait, PER_CHAT_GAP / 10),
                     error=None,
                     refund=True,
                 )
         stats.deferred += len(rows)
 
     async def _deliver(self, row: Outbox, token: str, stats: WaveStats) -> None:
+        sent_at: datetime | None = None
         try:
             if row.lease_until is not None and self.clock() >= row.lease_until:
                 return  # the lease ran out while waiting: another process may hold the row now
@@ -224,9 +270,10 @@ class Dispatcher:
                 log.exception("sending outbox row %s (%s) failed", row.id, row.kind)
                 outcome = Failed(f"{type(exc).__name__}: {exc}")
             if isinstance(outcome, Sent):
-                self._last_sent[row.person_id] = self.clock()
+                sent_at = self.clock()
         finally:
-            self._in_flight.discard(row.person_id)
+            with contextlib.suppress(Exception):  # a gate that cannot free a chat lets its hold expire
+                await asyncio.shield(self.gate.release(row.person_id, sent_at))
         # Once sent, the outcome is recorded even if this task is cancelled meanwhile.
         await asyncio.shield(self._record(row, token, outcome, stats))
 

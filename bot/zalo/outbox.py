@@ -1,6 +1,7 @@
 """Reminders, notices and broadcasts to the people who use Zalo: the outbox rows of channel "zalo", claimed by
-a dispatcher of their own and sent at ``ZALO_SEND_RATE`` (aiolimiter, the limiter python-telegram-bot uses),
-composed exactly as for Telegram (bot.reminders) and cut into messages of at most 2000 characters.
+a dispatcher of their own and sent at ``ZALO_SEND_RATE`` (aiolimiter, the limiter python-telegram-bot uses; with
+REDIS_URL one bucket shared by every worker, bot.shared_rate), composed exactly as for Telegram (bot.reminders)
+and cut into messages of at most 2000 characters.
 
 Zalo's 429 (quota) puts the row back for later: never dropped, never doubled (the outbox's lease and outcome
 rules hold as for Telegram). A Telegram process keeps its own dispatcher for Telegram's rows, so each
@@ -10,7 +11,9 @@ messenger is paced on its own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from aiolimiter import AsyncLimiter
@@ -18,12 +21,14 @@ from aiolimiter import AsyncLimiter
 from bot import metrics
 from bot.context import BotData
 from bot.message_split import split_message
-from bot.reminders import Composed, Composer, policy_for
+from bot.reminders import PLAN_LOCK, Composed, Composer, policy_for
+from bot.shared_rate import SharedRate
 from bot.zalo.client import ZaloBadRequest, ZaloClient, ZaloError, ZaloQuotaExceeded, ZaloUnauthorized
 from bot.zalo.draw import TEXT_LIMIT
 from conversations.identity import Channel
 from scheduler import jobs
 from scheduler.dispatch import Dispatcher, Failed, Outcome, RetryAfter, Sent
+from storage.cluster import once_per_cluster
 from storage.db import unit_of_work
 from storage.models import Outbox
 
@@ -42,6 +47,19 @@ class ZaloSender:
         # sending differs.
         self.composer = Composer(data.sessions, data.registry, data.settings, data.clock)
         self.limiter = AsyncLimiter(1, 1 / data.settings.zalo_send_rate)
+        self.shared = data.shared_rate()
+        token = data.settings.zalo_bot_token
+        self.bucket = SharedRate.bucket_of("zalo", token.get_secret_value() if token else "")
+
+    @contextlib.asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        """One message's turn: the cluster's bucket with REDIS_URL, this process's limiter without."""
+        if self.shared is None:
+            async with self.limiter:
+                yield
+            return
+        await self.shared.acquire(self.bucket, self.data.settings.zalo_send_rate, burst=1, queued=True)
+        yield
 
     async def __call__(self, row: Outbox) -> Outcome:
         async with unit_of_work(self.data.sessions) as session:
@@ -50,10 +68,12 @@ class ZaloSender:
             return composed
         try:
             for part in split_message(composed.text, TEXT_LIMIT):
-                async with self.limiter:
+                async with self._slot():
                     await self.client.send_message(str(composed.chat_id), part, parse_mode="html")
         except ZaloQuotaExceeded:
             metrics.RATE_LIMITED.labels("zalo").inc()
+            if self.shared is not None:  # every worker holds back, not only this one
+                await self.shared.pause(self.bucket, QUOTA_PAUSE, self.data.settings.zalo_send_rate, burst=1)
             return RetryAfter(QUOTA_PAUSE)
         except ZaloUnauthorized as exc:
             return Failed(f"ZaloUnauthorized: {exc.description}")
@@ -67,6 +87,7 @@ class ZaloSender:
 
 def make_dispatcher(client: ZaloClient, data: BotData) -> Dispatcher:
     settings = data.settings
+    shared = data.shared_rate()
     return Dispatcher(
         data.sessions,
         ZaloSender(client, data),
@@ -76,6 +97,7 @@ def make_dispatcher(client: ZaloClient, data: BotData) -> Dispatcher:
         max_attempts=settings.max_attempts,
         clock=data.clock,
         channel=Channel.ZALO,
+        gate=shared.chat_gate(Channel.ZALO) if shared is not None else None,
     )
 
 
@@ -94,7 +116,9 @@ async def run_dispatch(client: ZaloClient, data: BotData, stop: asyncio.Event, *
         try:
             if plan and (planned_at is None or loop.time() - planned_at >= settings.planning_interval):
                 planned_at = loop.time()
-                await jobs.plan(sessions=data.sessions, policy=policy, now=data.now())
+                async with once_per_cluster(data.sessions, PLAN_LOCK) as mine:  # skipped while another plans
+                    if mine:
+                        await jobs.plan(sessions=data.sessions, policy=policy, now=data.now())
             await dispatcher.run()
         except Exception as exc:  # the database away for a moment: the next round tries again
             log.warning("Zalo dispatch round failed: %s", type(exc).__name__)
@@ -103,3 +127,6 @@ async def run_dispatch(client: ZaloClient, data: BotData, stop: asyncio.Event, *
         for waiting in (stopped, woken):
             waiting.cancel()
     data.wakers.remove(wake.set)
+    shared = data.shared_rate()
+    if shared is not None:
+        await shared.close()
