@@ -112,11 +112,11 @@ def build_application(
         builder = builder.request(request).get_updates_request(request)
     builder = builder.context_types(ContextTypes(context=Context, bot_data=lambda: data))
     app = builder.build()
+    data.telegram_username = lambda: app.bot.username  # known once initialised (getMe): for t.me deep links
     app.add_handlers(handlers())
-    # Typed steps an officer owes (reasons, decisions) are tried first and let everything else through.
+    # Typed steps an officer owes (reasons, decisions, a broadcast's text) are tried first and let
+    # everything else through.
     app.add_handlers(officers.early_handlers(), group=officers.EARLY_GROUP)
-    # An officer's broadcast text, likewise (its own group: one handler runs per group).
-    app.add_handlers(reminders.early_handlers(), group=reminders.TEXT_GROUP)
     schedule_reminders(app)  # planning and dispatch jobs, unless SCHEDULER_ENABLED is off
     data.wakers.append(lambda: dispatch_soon(app))
     schedule_evidence_sweep(app)  # daily: files no evidence row points to, likewise

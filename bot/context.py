@@ -31,6 +31,9 @@ class BotData:
     # Each messenger's dispatcher in this process: called when a handler has just owed notices (a return,
     # a decision) so they go out now, on whichever messenger each citizen uses, not at the next interval.
     wakers: list[Callable[[], None]] = field(default_factory=list)
+    # The Telegram bot's @username for t.me deep links (role passes, join links), once Telegram has told it;
+    # None where no Telegram bot runs in this process (bot.app sets it).
+    telegram_username: Callable[[], str | None] = field(default=lambda: None)
 
     # Send rates shared by every worker (REDIS_URL, bot.shared_rate): made on first use by ``shared_rate``.
     _shared_rate: SharedRate | None = field(default=None, init=False, repr=False)

@@ -32,7 +32,7 @@ from bot.xlsx_stream import Style, XlsxStream, column_letter
 from conversations.criteria import INDICATOR_COUNT, Registry
 from locales import gettext
 from storage import repo_reports as rr
-from storage.db import Sessions, unit_of_work
+from storage.db import Sessions
 from storage.models import Unit
 from storage.repo_reports import Figures, ListRow, Tally
 
@@ -414,7 +414,9 @@ async def build_export(
     list read in one transaction, the list streamed into the file on a thread of ``executor`` (None: the
     loop's default). Raises LookupError when the unit does not exist."""
     loop = asyncio.get_running_loop()
-    async with unit_of_work(sessions) as session:
+    # A read-only transaction of its own, not unit_of_work: on SQLite that takes the process's one writer turn,
+    # and an export holds its transaction for seconds while other people's updates wait for the turn.
+    async with sessions() as session, session.begin():
         unit = await session.get(Unit, unit_id)
         if unit is None:
             raise LookupError(f"no unit {unit_id}")

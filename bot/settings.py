@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     zalo_webhook_url: str | None = None  # set: Zalo delivers by webhook; unset: long polling (development)
     zalo_webhook_secret: SecretStr | None = None  # 8-256 characters, checked on every delivery
     zalo_send_rate: float = Field(default=5, gt=0)  # messages a second overall; Zalo's quota is unpublished
+    # How citizens find the Zalo bot (Zalo has no deep links): its address (https://zalo.me/<id>, which /invite
+    # puts in a QR code) and the name they search for; unset: /invite gives the unit code without them.
+    zalo_bot_url: str | None = None
+    zalo_bot_name: str | None = Field(default=None, max_length=100)
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -171,6 +175,27 @@ class Settings(BaseSettings):
         if len(value.get_secret_value()) < 16:
             raise ValueError("FILE_LINK_SECRET must be at least 16 characters")
         return value
+
+    @field_validator("zalo_bot_url")
+    @classmethod
+    def _zalo_address(cls, value: str | None) -> str | None:
+        """A Zalo address people can open (https://zalo.me/<id>): it goes into printed QR codes."""
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        on_zalo = (parts.hostname or "").split(".")[-2:] == ["zalo", "me"]  # zalo.me or a name under it
+        if parts.scheme != "https" or not on_zalo or not parts.path.strip("/"):
+            raise ValueError("ZALO_BOT_URL must be the bot's Zalo address, such as https://zalo.me/1234567890")
+        if parts.username or parts.password or parts.fragment:
+            raise ValueError("ZALO_BOT_URL must be a plain address, such as https://zalo.me/1234567890")
+        return value.strip()
+
+    @field_validator("zalo_bot_name")
+    @classmethod
+    def _zalo_name(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return " ".join(value.split()) or None  # blanks collapsed; only blanks: unset
 
     @property
     def zone(self) -> ZoneInfo:

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.context import BotData
-from bot.handlers import recognition, reports, review
+from bot.handlers import broadcast, officer_roles, recognition, reports, review
 from bot.handlers.officer_scope import officer_of_sender
 from bot.replies import Plan
 from bot.screens import Choice, Screen, one_per_row
@@ -49,12 +49,17 @@ COMMANDS: dict[str, OfficerCommand] = {
     "tally": reports.tally,
     "export": reports.export,
     "chart": reports.chart,
-    # roles (bot.handlers.officer_roles) and broadcasts (bot.handlers.reminders)
+    # roles (bot.handlers.officer_roles) and broadcasts (bot.handlers.broadcast)
+    "grant": officer_roles.grant_command,
+    "invite": officer_roles.invite_command,
+    "roles": officer_roles.roles_command,
+    "broadcast": broadcast.broadcast_command,
 }
 PRESSES: dict[str, OfficerPress] = {
     # "o": review and recognition
     "o": review.press,  # the decision's choice is handed on to recognition
     # "bc": broadcasts
+    "bc": broadcast.press,
 }
 TEXTS: dict[str, OfficerText] = {
     # adjust, return_pick, return_reason: review; decision: recognition
@@ -63,6 +68,7 @@ TEXTS: dict[str, OfficerText] = {
     steps.StepKind.RETURN_REASON: review.on_text,
     steps.StepKind.DECISION: recognition.on_text,
     # broadcast: broadcasts
+    steps.StepKind.BROADCAST: broadcast.on_text,
 }
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot.handlers import officer_roles
 from bot.handlers.officer_buttons import PATTERN
 from bot.telegram import officers as tg
 from bot.telegram.officers import EARLY_GROUP
@@ -25,9 +24,9 @@ def handlers() -> list[BaseHandler]:
     return [
         CommandHandler("review", tg.command("review"), filters=private),
         CommandHandler(["recognise", "recognize"], tg.command("recognise"), filters=private),
-        CommandHandler("grant", officer_roles.grant_command, filters=private),
-        CommandHandler("invite", officer_roles.invite_command, filters=private),
-        CommandHandler("roles", officer_roles.roles_command, filters=private),
+        CommandHandler("grant", tg.command("grant"), filters=private),
+        CommandHandler("invite", tg.command("invite"), filters=private),
+        CommandHandler("roles", tg.command("roles"), filters=private),
         CallbackQueryHandler(tg.press, pattern=PATTERN),
     ]
 

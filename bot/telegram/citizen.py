@@ -93,8 +93,8 @@ other_media = adapt(citizen.other_media)
 
 async def start(update: Update, context: Context) -> None:
     """Greets a newcomer with the consent request, or shows a returning person the step they are on."""
-    if context.args and context.args[0].startswith(officer_roles.ROLE_PREFIX):
-        await officer_roles.redeem(update, context, context.args[0])  # a one-time role link, not a join code
+    if context.args and officer_roles.is_role_pass(context.args[0]):  # a one-time role link, not a join code
+        await deliver(update, context, await officer_roles.redeem(context.bot_data, sender_of(update), context.args[0]))
         return
     await deliver(update, context, await citizen.start(context.bot_data, sender_of(update), context.args or ()))
 

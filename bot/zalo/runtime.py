@@ -32,7 +32,7 @@ from starlette.routing import Route
 
 from bot import evidence as ev
 from bot.context import BotData
-from bot.handlers import citizen, officer_desk
+from bot.handlers import citizen, officer_desk, officer_roles
 from bot.lanes import Lanes
 from bot.message_split import split_message
 from bot.replies import EvidenceSet, OutFile, Plan, StoredFile
@@ -236,6 +236,9 @@ class ZaloBot:
         match update.kind:
             case EventKind.TEXT:
                 text = update.text or ""
+                role_pass = officer_roles.typed_pass(text)  # no deep links on Zalo: "/start role-…" or the pass typed
+                if role_pass is not None:
+                    return await officer_roles.redeem(data, who, role_pass)
                 command = command_of(text)
                 if command is not None:
                     return await _command(data, who, *command)

@@ -27,7 +27,8 @@ from bot import exports
 from bot.xlsx_stream import MAX_ROWS, Style, XlsxStream
 from conversations.criteria import default_registry
 from locales import gettext
-from storage.db import Sessions
+from storage import repo_reports as rr
+from storage.db import Sessions, unit_of_work
 from storage.models import Answer, Assessment, Evidence, Person, Unit
 from storage.repo_reports import Figures, ListRow, Tally, Targets
 
@@ -388,3 +389,36 @@ def test_frozen_rows_only_and_the_row_limit() -> None:
         sheet.append([1])
     book.close()
     assert load_workbook(out).worksheets[0].freeze_panes == "A2"
+
+
+async def test_other_transactions_go_on_while_an_export_reads(
+    sessions: Sessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An update arriving mid-export is answered before the export ends (on SQLite the export must not take
+    the process's one writer turn)."""
+    rows = province(random.Random(2))
+    await seed(sessions, rows)
+    answered = asyncio.Event()
+    streamed = rr.stream_list_rows
+
+    async def held_after_first_batch(**kwargs: Any) -> AsyncIterator[list[ListRow]]:
+        first = True
+        async for batch in streamed(**kwargs):
+            yield batch
+            if first:  # the export's transaction is open and its cursor is mid-way
+                first = False
+                await asyncio.wait_for(answered.wait(), timeout=20)
+
+    monkeypatch.setattr(rr, "stream_list_rows", held_after_first_batch)
+    export = asyncio.create_task(
+        exports.build_export(
+            sessions, unit_id=1, year=2026, registry=default_registry(), zone=ZONE, locale="vi", now=NOW
+        )
+    )
+    async with unit_of_work(sessions) as s:  # a citizen's update: it writes
+        person = await s.get(Person, 10)
+        assert person is not None
+        person.full_name = "Tên mới"
+    answered.set()
+    made = await export
+    assert made.people == len(expected_list(rows))
