@@ -331,16 +331,17 @@ class RedactSecrets(logging.Filter):
 
 
 def secrets_of(settings: Settings) -> list[str]:
-    """The token, its secret half on its own (it may appear URL-encoded or split), and the webhook secret."""
+    """Each messenger's token and its secret half on its own (it may appear URL-encoded or split), and the
+    webhook and file link secrets."""
     out = []
-    if settings.bot_token is not None:
-        token = settings.bot_token.get_secret_value()
-        out += [token, token.partition(":")[2]]
-    if settings.webhook_secret is not None:
-        out.append(settings.webhook_secret.get_secret_value())
-    if settings.file_link_secret is not None:
-        out.append(settings.file_link_secret.get_secret_value())
-    return out
+    for secret in (settings.bot_token, settings.zalo_bot_token):
+        if secret is not None:
+            token = secret.get_secret_value()
+            out += [token, token.partition(":")[2]]
+    for secret in (settings.webhook_secret, settings.zalo_webhook_secret, settings.file_link_secret):
+        if secret is not None:
+            out.append(secret.get_secret_value())
+    return [s for s in out if s]
 
 
 @contextlib.contextmanager

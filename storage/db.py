@@ -225,7 +225,7 @@ _holder: ContextVar[asyncio.Task[Any] | None] = ContextVar("sqlite_turn_holder",
 async def _one_writer(sessions: Sessions) -> AsyncIterator[None]:
     """On SQLite, one transaction of this process at a time (a transaction nested in the same task goes on);
     on PostgreSQL, nothing: row locks do the work."""
-    engine = sessions.kw.get("bind")
+    engine = getattr(sessions, "kw", {}).get("bind")  # a test's stand-in for sessions may have none
     task = asyncio.current_task()
     if not isinstance(engine, AsyncEngine) or engine.dialect.name != "sqlite" or _holder.get() is task:
         yield

@@ -7,6 +7,7 @@ store the outcome in the caller's transaction, so the database alone carries the
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,6 +20,7 @@ from conversations.scoring import AnswerFacts, Score, score
 from storage import repo_assessments as ra
 from storage import repo_outbox as ro
 from storage import repo_people as rp
+from storage import tally_counters as tc
 from storage.models import Assessment, AssessmentStatus, Person, Unit
 
 log = logging.getLogger(__name__)
@@ -134,6 +136,7 @@ async def apply(
 ) -> Journey:
     """Stores the effects and the new step of ``transition``; returns the journey as it now stands."""
     person = journey.person
+    counted = _Counted.before(journey)
     for effect in transition.effects:
         match effect:
             case flow.RecordConsent():
@@ -161,7 +164,67 @@ async def apply(
                 await _submit(session, journey, now)
     await _store_state(session, journey, transition.state, year)
     await session.flush()
-    return await load(session=session, registry=registry, person=person, year=year, lock=False)
+    after = await load(session=session, registry=registry, person=person, year=year, lock=False)
+    await counted.settle(session, registry, after)
+    return after
+
+
+@dataclass(frozen=True)
+class _Counted:
+    """What a journey added to the tally counters before a transition, compared with what it adds after: the
+    person's registration, and the year's assessment (whose answers are read only when a scored one changes)."""
+
+    member: tc.Member
+    assessment_id: int | None
+    standing: tc.Standing | None
+    chosen: dict[int, int]
+
+    @classmethod
+    def before(cls, journey: Journey) -> _Counted:
+        a = journey.assessment
+        # As last written: joining by a code sets the unit in memory before the transition is applied.
+        member = tc.Member.of(journey.person, committed=True)
+        standing = tc.Standing.of(a) if a is not None else None
+        return cls(member, a.id if a is not None else None, standing, dict(journey.facts.chosen))
+
+    async def settle(self, session: AsyncSession, registry: Registry, journey: Journey) -> None:
+        a = journey.assessment
+        member = tc.Member.of(journey.person)
+        standing = tc.Standing.of(a) if a is not None else None
+        unchanged = standing == self.standing and (
+            standing is None
+            or standing.status != AssessmentStatus.DRAFT
+            or bool(self.chosen) == bool(journey.facts.chosen)
+        )
+        if member == self.member and unchanged:
+            return  # the common case (a level chosen, a step moved): nothing counted changes, no statement
+        before: tc.Counts = {}
+        after: tc.Counts = {}
+        if self.standing is not None:
+            before = tc.presence(self.member, self.standing.year, self.standing.unit_id)
+        if standing is not None:
+            after = tc.presence(member, standing.year, standing.unit_id)
+        if not unchanged:
+            assert a is not None and standing is not None
+            answers = None
+            if standing.status in tc.SCORED or (self.standing is not None and self.standing.status in tc.SCORED):
+                # Submitted now (or, were it ever so, changed while scored: the flow keeps a scored assessment's
+                # answers as they are, so its answers now are its answers before).
+                answers = await tc.answer_facts(session, a.id or 0)
+
+            def answers_at(s: tc.Standing, chosen: dict[int, int]) -> Mapping[int, AnswerFacts]:
+                if s.status in tc.SCORED:
+                    assert answers is not None
+                    return answers
+                return tc.chosen_only(chosen) if s.status == AssessmentStatus.DRAFT else {}
+
+            if self.standing is not None:
+                rule = tc.rule_for(registry, self.standing.pack_id, self.standing.pack_version)
+                before = tc.merge(before, tc.figures(self.standing, answers_at(self.standing, self.chosen), rule))
+            rule = tc.rule_for(registry, standing.pack_id, standing.pack_version)
+            after = tc.merge(after, tc.figures(standing, answers_at(standing, journey.facts.chosen), rule))
+        moved = await tc.moved_members(session, journey.person, self.member, member, skip=(a.id or 0) if a else 0)
+        await tc.add(session, tc.merge(moved, tc.difference(before, after)))
 
 
 async def _assessment(session: AsyncSession, journey: Journey, year: int) -> Assessment:

@@ -279,3 +279,14 @@ class UpdateInbox(SQLModel, table=True):
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     received_at: datetime = _ts(nullable=False, default=utcnow)
     done_at: datetime | None = _ts(nullable=True, index=True)
+
+
+class TallyCount(SQLModel, table=True):
+    """One figure of one unit's year (``status:recognised``, ``points:3``, ``joined`` ...), kept by
+    storage.tally_counters in the transaction of every change it counts; tallies sum these rows."""
+
+    __tablename__ = "tally_count"
+    unit_id: int = Field(sa_column=Column(sa.Integer, sa.ForeignKey("unit.id", ondelete="CASCADE"), primary_key=True))
+    year: int = Field(sa_column=Column(sa.Integer, primary_key=True))
+    figure: str = Field(sa_column=Column(sa.String(100), primary_key=True))
+    n: int = Field(default=0, sa_column=Column(sa.Integer, nullable=False, server_default="0"))

@@ -9,6 +9,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from conversations.scoring import AnswerFacts
+from storage import tally_counters as tc
 from storage.models import Answer, Assessment, AuditEvent, Evidence, Person, utcnow
 
 
@@ -86,8 +87,19 @@ async def has_evidence(*, session: AsyncSession, assessment_id: int, indicator: 
 
 
 async def add_evidence(*, session: AsyncSession, evidence: Evidence) -> None:
+    watch = await _watch_files(session, evidence.assessment_id)
     session.add(evidence)
     await session.flush()
+    if watch is not None:
+        await watch.done()
+
+
+async def _watch_files(session: AsyncSession, assessment_id: int) -> tc.Watch | None:
+    """Evidence changes the counted points of a scored assessment only (a draft's figures ignore files)."""
+    assessment = await session.get(Assessment, assessment_id)
+    if assessment is None or assessment.status not in tc.SCORED:
+        return None
+    return await tc.Watch.start(session, assessment)
 
 
 async def list_evidence(*, session: AsyncSession, assessment_id: int, indicator: int | None = None) -> list[Evidence]:

@@ -24,6 +24,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from conversations.identity import Channel
+from storage import tally_counters as tc
 from storage.models import (
     Assessment,
     AssessmentStatus,
@@ -338,15 +339,18 @@ async def count_awaiting_review(*, session: AsyncSession, roots: Sequence[Unit] 
 
 async def expire_unfinished(*, session: AsyncSession, before_year: int) -> int:
     """Closes the drafts (and returned assessments) of past cycles as expired; they are kept, not deleted."""
+    unfinished = (
+        col(Assessment.year) < before_year,
+        col(Assessment.status).in_([AssessmentStatus.DRAFT, AssessmentStatus.RETURNED]),
+    )
+    counted = await tc.expiring(session, unfinished)
     result = await session.exec(
         update(Assessment)
-        .where(
-            col(Assessment.year) < before_year,
-            col(Assessment.status).in_([AssessmentStatus.DRAFT, AssessmentStatus.RETURNED]),
-        )
+        .where(*unfinished)
         .values(status=AssessmentStatus.EXPIRED, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
+    await tc.add(session, counted)
     return result.rowcount or 0
 
 

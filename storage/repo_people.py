@@ -10,6 +10,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from conversations.units import clean_name, code_problem, name_problem
+from storage import tally_counters as tc
 from storage.models import Answer, Assessment, Broadcast, Evidence, Person, Unit
 from storage.repo_outbox import BroadcastStatus
 
@@ -128,7 +129,9 @@ async def delete_person(*, session: AsyncSession, person: Person) -> Erased:
     with them (assessments with their answers, evidence and the audit of them; roles, outbox rows, a
     pending officer step), and history kept about others stays without the link to them (assessments they
     reviewed, roles they granted, audit entries they wrote, broadcasts sent, role links they made or used).
+    What they added to the tally counters goes with them.
     """
+    counted = await tc.person_counts(session, person, committed=True)
     assessments = [
         (year, assessment_id)
         for year, assessment_id in (
@@ -142,6 +145,7 @@ async def delete_person(*, session: AsyncSession, person: Person) -> Erased:
     await session.exec(delete(Broadcast).where(col(Broadcast.officer_id) == person.id, unsent))
     await session.delete(person)
     await session.flush()
+    await tc.count_change(session, counted, {})
     return Erased(paths, assessments)
 
 

@@ -36,17 +36,31 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, and_, case, exists, false, func, literal, or_, select, text, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    case,
+    exists,
+    false,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    text,
+    union_all,
+)
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from conversations.criteria import INDICATOR_COUNT, Registry
-from storage.models import Answer, Assessment, AssessmentStatus, Evidence, Person, Unit, UnitKind
+from storage import tally_counters as tc
+from storage.models import Answer, Assessment, AssessmentStatus, Evidence, Person, TallyCount, Unit, UnitKind
+from storage.tally_counters import ASSESSED, SCORED, DigitalRule, digital_rules
 
 S = AssessmentStatus
-ASSESSED = (S.SUBMITTED, S.RETURNED, S.REVIEWED, S.RECOGNISED, S.NOT_RECOGNISED)
-SCORED = (S.SUBMITTED, S.REVIEWED, S.RECOGNISED, S.NOT_RECOGNISED)
 
 TARGET_KEYS = ("community", "staff", "digital", "unit_title")
 DEFAULT_TARGETS: dict[int, dict[str, float]] = {
@@ -234,29 +248,6 @@ class Tally:
 # Figures per root are counted per unit first (each person and assessment once), then summed per root.
 
 
-@dataclass(frozen=True)
-class DigitalRule:
-    pack_id: str
-    version: int
-    indicators: tuple[int, ...]
-    min_points: int
-
-
-def digital_rules(registry: Registry) -> list[DigitalRule]:
-    """Every known pack version's digital-skill indicators and threshold."""
-    rules = []
-    for pack_id in registry.ids():
-        for version in range(1, registry.latest(pack_id).version + 1):
-            try:
-                pack = registry.get(pack_id, version)
-            except KeyError:
-                continue
-            numbers = tuple(i.number for i in pack.indicators if i.digital_skill)
-            if numbers:
-                rules.append(DigitalRule(pack.id, pack.version, numbers, pack.digital_skill_min_points))
-    return rules
-
-
 def _subtree(unit: Unit) -> Select:
     return select(Unit.id).where(col(Unit.path).startswith(unit.path))
 
@@ -347,8 +338,106 @@ STATUS_FIGURES = (
 )
 
 
+def _root_path(session: AsyncSession, unit: Unit) -> ColumnElement[str]:
+    """For a unit of ``unit``'s subtree, the path of the root it is summed under: ``unit`` itself, or the direct
+    child whose subtree holds it ("/1/" and "/1/4/9/" give "/1/4/"). Numbers are written into the SQL (they are
+    lengths, not input), so PostgreSQL sees the same expression in the select list and in GROUP BY."""
+    n = len(unit.path)
+    rest = func.substr(Unit.path, literal_column(str(n + 1)))
+    slash = literal_column("'/'")
+    found = func.strpos(rest, slash) if session.get_bind().dialect.name == "postgresql" else func.instr(rest, slash)
+    return func.substr(Unit.path, literal_column("1"), literal_column(str(n)) + found)
+
+
 async def tally(*, session: AsyncSession, unit: Unit, year: int, registry: Registry, zone: ZoneInfo) -> Tally:
-    """The figures of ``unit`` and of each direct child (each over its whole subtree) for ``year``."""
+    """The figures of ``unit`` and of each direct child (each over its whole subtree) for ``year``, summed from
+    the tally counters (storage.tally_counters) of the subtree's units: a few rows per unit, whatever the number
+    of people. ``registry`` is the counters' business (the digital-skill rule is applied as they are kept)."""
+    if zone.key != tc.ZONE.key:  # "registered" is counted by the calendar year of the counters' zone
+        return await tally_from_rows(session=session, unit=unit, year=year, registry=registry, zone=zone)
+    children = await children_of(session=session, unit=unit)
+    roots = {u.path: u for u in [unit, *children]}
+    targets = await targets_for(session=session, units=list(roots.values()), year=year)
+    root = _root_path(session, unit).label("root")
+    in_subtree = col(Unit.path).startswith(unit.path)
+    learning = Unit.kind == UnitKind.LEARNING
+
+    heads: dict[str, tuple[int, int]] = {}
+    stmt = (
+        select(root, func.sum(Unit.headcount), func.sum(case((learning, Unit.headcount), else_=0)))
+        .where(in_subtree)
+        .group_by(root)
+    )
+    for path, h, hs in (await session.exec(stmt)).all():
+        heads[path] = (int(h or 0), int(hs or 0))
+
+    # Each counter once; "joined" of the years up to this one (people registered since), the rest of this year.
+    stmt = (
+        select(root, TallyCount.figure, func.sum(TallyCount.n), func.sum(case((learning, TallyCount.n), else_=0)))
+        .select_from(TallyCount)
+        .join(Unit, col(Unit.id) == TallyCount.unit_id)
+        .where(
+            in_subtree,
+            or_(TallyCount.year == year, and_(TallyCount.figure == "joined", col(TallyCount.year) < year)),
+        )
+        .group_by(root, TallyCount.figure)
+    )
+    counts: dict[str, dict[str, int]] = {path: {} for path in roots}
+    staff: dict[str, int] = {}
+    for path, figure, n, in_learning in (await session.exec(stmt)).all():
+        if path not in counts:  # a unit under a child that is not one (cannot happen in a consistent tree)
+            continue
+        counts[path][figure] = int(n)
+        if figure == f"status:{S.RECOGNISED}":
+            staff[path] = int(in_learning)
+    total: dict[str, int] = {}
+    for found in counts.values():
+        for figure, n in found.items():
+            total[figure] = total.get(figure, 0) + n
+
+    def figures(unit_: Unit, c: Mapping[str, int], h: tuple[int, int], recognised_staff: int) -> Figures:
+        assert unit_.id is not None
+        return Figures(
+            unit_id=unit_.id,
+            code=unit_.code,
+            name=unit_.name,
+            kind=unit_.kind,
+            targets=targets[unit_.id],
+            headcount=h[0],
+            headcount_staff=h[1],
+            registered=c.get("joined", 0) + c.get("registered", 0),
+            in_progress=c.get("in_progress", 0),
+            submitted=c.get(f"status:{S.SUBMITTED}", 0),
+            returned=c.get(f"status:{S.RETURNED}", 0),
+            reviewed=c.get(f"status:{S.REVIEWED}", 0),
+            recognised=c.get(f"status:{S.RECOGNISED}", 0),
+            not_recognised=c.get(f"status:{S.NOT_RECOGNISED}", 0),
+            recognised_staff=recognised_staff,
+            digital=c.get("digital", 0),
+        )
+
+    def subtree_heads(path: str) -> tuple[int, int]:
+        found = [v for p, v in heads.items() if p.startswith(path)]
+        return sum(h for h, _ in found), sum(hs for _, hs in found)
+
+    scored = sum(total.get(f"status:{s}", 0) for s in SCORED)
+    packs = []
+    for figure, n in total.items():
+        if figure.startswith("pack:") and n > 0:
+            pack_id, _, version = figure.removeprefix("pack:").rpartition("@")
+            packs.append((-n, pack_id, int(version)))
+    return Tally(
+        year=year,
+        total=figures(unit, total, subtree_heads(unit.path), sum(staff.values())),
+        children=[figures(c, counts[c.path], heads.get(c.path, (0, 0)), staff.get(c.path, 0)) for c in children],
+        indicators=[IndicatorAverage(n, total.get(f"points:{n}", 0), scored) for n in range(1, INDICATOR_COUNT + 1)],
+        pack=(min(packs)[1], min(packs)[2]) if packs else None,
+    )
+
+
+async def tally_from_rows(*, session: AsyncSession, unit: Unit, year: int, registry: Registry, zone: ZoneInfo) -> Tally:
+    """``tally`` counted from the rows themselves (every person, assessment and answer of the subtree): what the
+    counters must always agree with, and the way for a zone other than the counters' own."""
     await _for_reports(session)
     children = await children_of(session=session, unit=unit)
     roots = [unit, *children]

@@ -21,6 +21,7 @@ from conversations.criteria import Pack, Registry
 from conversations.flow import Step
 from conversations.scoring import AnswerFacts, Score, score
 from storage import repo_assessments as ra
+from storage import tally_counters as tc
 from storage.models import Answer, Assessment, AssessmentStatus, OfficerPending, Person, Unit, utcnow
 
 PENDING_MAX_AGE = timedelta(hours=2)  # an older typed step is forgotten, so a stray text is not taken for it
@@ -90,6 +91,7 @@ async def adjust(
     actor_id: int,
 ) -> tuple[int, int]:
     """Sets the team's points for one indicator with the reason; returns (points before, points after)."""
+    watch = await tc.Watch.start(session, assessment)
     answers = await ra.answers(session=session, assessment_id=assessment.id or 0)
     before = (await reviewed_score(session=session, pack=pack, assessment=assessment)).points.get(indicator, 0)
     answer = answers.get(indicator)
@@ -110,7 +112,7 @@ async def adjust(
         after={"points": points},
         reason=reason,
     )
-    await session.flush()
+    await watch.done()
     return before, points
 
 
@@ -123,6 +125,7 @@ async def return_to_citizen(
     actor_id: int,
 ) -> None:
     """Sends the assessment back for ``indicators``: only those may change, the citizen starts at the summary."""
+    watch = await tc.Watch.start(session, assessment)
     chosen = sorted(set(indicators))
     before = {"status": assessment.status, "total": assessment.total}
     assessment.status = AssessmentStatus.RETURNED
@@ -144,11 +147,12 @@ async def return_to_citizen(
         after={"status": assessment.status, "indicators": chosen},
         reason=reason,
     )
-    await session.flush()
+    await watch.done()
 
 
 async def confirm(*, session: AsyncSession, pack: Pack, assessment: Assessment, actor_id: int, now: datetime) -> Score:
     """Closes the team's review: every indicator gets its reviewed points (the computed ones unless adjusted)."""
+    watch = await tc.Watch.start(session, assessment)
     own = await computed_score(session=session, pack=pack, assessment=assessment)
     answers = await ra.answers(session=session, assessment_id=assessment.id or 0)
     for n in pack.numbers:
@@ -179,7 +183,7 @@ async def confirm(*, session: AsyncSession, pack: Pack, assessment: Assessment, 
             "points": {str(n): p for n, p in result.points.items()},
         },
     )
-    await session.flush()
+    await watch.done()
     return result
 
 
@@ -210,13 +214,18 @@ async def recognise(
     """Applies the head's decision to every reviewed assessment of the subtree: recognised when the reviewed
     points pass the rule, not recognised otherwise."""
     outcomes = []
+    counted: tc.Counts = {}  # the decision's change to the tally counters, written once at the end
     for assessment, person, _unit in await reviewed_in_scope(session=session, unit_path=unit_path, year=year):
         pack = pack_of(registry, assessment)
         if pack is None:
             continue
-        result = await reviewed_score(session=session, pack=pack, assessment=assessment)
+        facts = await tc.answer_facts(session, assessment.id or 0)
+        result = score(pack.numbers, facts)
+        was = tc.figures(tc.Standing.of(assessment), facts, None)
         before = {"status": assessment.status, "reviewed_total": assessment.reviewed_total}
         assessment.status = AssessmentStatus.RECOGNISED if result.recognised else AssessmentStatus.NOT_RECOGNISED
+        now_counted = tc.figures(tc.Standing.of(assessment), facts, tc.DigitalRule.of(pack))
+        counted = tc.merge(counted, tc.difference(was, now_counted))
         assessment.recognised = result.recognised
         assessment.decision_no = decision_no
         assessment.decision_date = decision_date
@@ -237,6 +246,7 @@ async def recognise(
         )
         outcomes.append(Outcome(assessment.id or 0, person.id or 0, result.recognised, result.total))
     await session.flush()
+    await tc.add(session, counted)
     return outcomes
 
 

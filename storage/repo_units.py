@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from conversations.criteria import Registry
 from storage import repo_assessments as ra
 from storage import repo_people as rp
+from storage import tally_counters as tc
 from storage.models import Assessment, AssessmentStatus, Person, Unit, utcnow
 from storage.unit_import import UnitRow
 
@@ -234,6 +235,7 @@ async def move_person(
     """Moves ``person`` to ``unit``; the open assessment of ``year`` follows them, older ones keep their unit.
     Returns the assessment that moved, if any. The move is written to the audit trail."""
     before_unit = await rp.get_unit(session=session, unit_id=person.unit_id) if person.unit_id else None
+    counted = await tc.person_counts(session, person, committed=True)
     person.unit_id = unit.id
     person.pending_code = None
     moved = await ra.get_assessment(session=session, person_id=person.id or 0, year=year)
@@ -251,4 +253,5 @@ async def move_person(
         after={"person_id": person.id, "unit": unit.code},
     )
     await session.flush()
+    await tc.count_change(session, counted, await tc.person_counts(session, person))
     return moved

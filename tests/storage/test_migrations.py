@@ -77,7 +77,7 @@ async def test_telegram_people_keep_everything_when_a_person_becomes_channel_and
         for row in AT_0005:
             await conn.execute(text(row))
 
-    assert await upgrade(fresh) == ["0006"]
+    assert await upgrade(fresh, "0006") == ["0006"]
 
     people = "select id, channel, external_id, chat_id, display_name, full_name, unit_id from person"
     assert await _rows(fresh, people) == [(7, "telegram", "5123456789", "5123456789", None, "Lan", 1)]
