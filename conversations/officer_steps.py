@@ -7,7 +7,8 @@ return, a decision number, a broadcast's text, or a choice among those of the la
 
 - ``Pick(data)``: a number, keycap or word of the menu (the same data a pressed button carries);
 - ``OutOfRange(count)``: a number the menu does not have: "type a number from 1 to N", nothing changes;
-- ``Text(text)``: the free text the step waits for, blanks collapsed, within the step's length limits;
+- ``Text(text)``: the free text the step waits for, blanks collapsed (a broadcast keeps its lines), within
+  the step's length limits;
 - ``TooShort(min)`` / ``TooLong(max)``: free text outside them, nothing changes;
 - ``UseChoices()``: text where only a choice fits (the return picker);
 - ``NotMine()``: the step is a plain menu and the line is none of its choices: it is the citizen's (an
@@ -119,7 +120,7 @@ def read(step: Step, typed: str) -> Reading:
             return OutOfMenu(found.count)
     limits = TEXT_LIMITS.get(step.kind)
     if limits is not None:
-        text = " ".join(typed.split())
+        text = _paragraphs(typed) if step.kind is StepKind.BROADCAST else " ".join(typed.split())
         least, most = limits
         if len(text) < least:
             return TooShort(least)
@@ -129,6 +130,17 @@ def read(step: Step, typed: str) -> Reading:
     if step.kind is StepKind.RETURN_PICK:
         return UseChoices()
     return NotMine()
+
+
+def _paragraphs(typed: str) -> str:
+    """A message's lines kept (a broadcast is read as written), blanks collapsed within each, at most one
+    empty line between paragraphs."""
+    lines = [" ".join(line.split()) for line in typed.strip().splitlines()]
+    kept: list[str] = []
+    for line in lines:
+        if line or (kept and kept[-1]):
+            kept.append(line)
+    return "\n".join(kept).strip()
 
 
 def menu_of(choices: Sequence[tuple[str, Iterable[str], str]]) -> list[list[Any]]:

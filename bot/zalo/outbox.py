@@ -120,6 +120,8 @@ async def run_dispatch(client: ZaloClient, data: BotData, stop: asyncio.Event, *
                     if mine:
                         await jobs.plan(sessions=data.sessions, policy=policy, now=data.now())
             await dispatcher.run()
+            if plan:  # no Telegram process's job does it: tell officers their broadcasts are done
+                await jobs.close_broadcasts(sessions=data.sessions, now=data.now())
         except Exception as exc:  # the database away for a moment: the next round tries again
             log.warning("Zalo dispatch round failed: %s", type(exc).__name__)
         stopped, woken = asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())

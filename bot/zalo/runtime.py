@@ -17,6 +17,7 @@ import functools
 import hmac
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,6 +32,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bot import evidence as ev
+from bot import metrics
 from bot.context import BotData
 from bot.handlers import citizen, officer_desk, officer_roles
 from bot.lanes import Lanes
@@ -217,14 +219,19 @@ class ZaloBot:
         )
         handling = repo_inbox.Handling(CHANNEL, update.message_id)
         token = repo_inbox.current.set(handling)
+        started, failed = time.perf_counter(), False
+        metrics.UPDATES_RUNNING.labels(CHANNEL).inc()
         try:
             if update.chat_type not in (None, "PRIVATE"):
                 return  # groups are not served: the assessment is personal
             plan = await self._dispatch(update, who)
             await self.send(who.chat_id, plan)
         except Exception:
+            failed = True
             log.exception("a Zalo update failed")
         finally:
+            metrics.UPDATES_RUNNING.labels(CHANNEL).dec()
+            metrics.observe_update(CHANNEL, update.kind.value, time.perf_counter() - started, failed=failed)
             repo_inbox.current.reset(token)
             if not handling.done:
                 with contextlib.suppress(Exception):
@@ -240,11 +247,15 @@ class ZaloBot:
                 if role_pass is not None:
                     return await officer_roles.redeem(data, who, role_pass)
                 command = command_of(text)
-                if command is not None:
+                # "/tally" or a command's bare word always commands; a word with more after it ("Mời bà con
+                # họp…") is the text of a step the officer owes, if one is owed.
+                if command is not None and (text.lstrip().startswith("/") or not command[1]):
                     return await _command(data, who, *command)
-                answered = await officer_desk.typed(data, who, text)  # a step an officer owes comes first
+                answered = await officer_desk.typed(data, who, text)
                 if answered is not None:
                     return answered
+                if command is not None:
+                    return await _command(data, who, *command)
                 return await citizen.text(data, who, text)
             case EventKind.IMAGE if update.photo_url:
                 item = ev.Candidate(
@@ -325,6 +336,7 @@ class ZaloBot:
                 await self.client.send_message(chat_id, text, parse_mode="html")
                 return
             except ZaloQuotaExceeded:
+                metrics.RATE_LIMITED.labels(CHANNEL).inc()
                 await asyncio.sleep(1.0 * (attempt + 1))  # over Zalo's quota: slow down and try again
         log.warning("a Zalo reply was not sent: over the quota three times")
 

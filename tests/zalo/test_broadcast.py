@@ -75,6 +75,12 @@ async def test_a_zalo_officer_reaches_telegram_and_zalo_citizens_once_each(
         [draft] = await _broadcasts(sessions)
         assert draft.status == "draft" and await _outbox(sessions) == []
 
+        # A text that begins with a command's word ("mời" is /invite) is the text owed, lines kept.
+        preview = await officer.say("Mời bà con họp thôn\n\n\n  lúc 8h   sáng")
+        assert "Mời bà con họp thôn\n\nlúc 8h sáng" in preview and "Xem trước" in preview
+        [draft] = await _broadcasts(sessions)
+        assert draft.text == "Mời bà con họp thôn\n\nlúc 8h sáng"
+
         # Typed again: the same draft takes the new text.
         preview = await officer.say("Họp thôn lúc 8h sáng Chủ nhật, mang theo sổ")
         assert "8h sáng Chủ nhật" in preview
