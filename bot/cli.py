@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
-from bot import cli_desk, cli_evidence, cli_officers, cli_reminders, cli_reports
+from bot import cli_desk, cli_evidence, cli_officers, cli_reminders, cli_reports, cli_tally
 from bot.settings import Settings
 from conversations.criteria import PackError, load_file, scan_packs
 from storage.db import (
@@ -156,6 +156,7 @@ def parser() -> argparse.ArgumentParser:
     cli_reports.register(sub)  # export
     cli_reminders.register(sub)  # reminders status|plan
     cli_evidence.register(sub)  # evidence sweep
+    cli_tally.register(sub)  # tally CODE, tally rebuild
     return p
 
 

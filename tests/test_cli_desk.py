@@ -39,6 +39,8 @@ COMMANDS = [
     ["export", "--unit", "X1"],
     ["reminders", "status"],
     ["reminders", "plan"],
+    ["tally", "X1"],
+    ["tally", "rebuild"],
 ]
 
 
