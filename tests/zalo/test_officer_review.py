@@ -16,7 +16,7 @@ from bot.zalo.outbox import make_dispatcher
 from bot.zalo.runtime import ZaloBot
 from storage import repo_review as rv
 from storage.db import Sessions, unit_of_work
-from storage.models import Answer, Assessment, AuditEvent, OfficerPending, Outbox, Person
+from storage.models import Answer, Assessment, AuditEvent, Evidence, OfficerPending, Outbox, Person
 from tests.bot.harness import User
 from tests.bot.officer_helpers import give_role, press, seed_commune, sent_to, started
 from tests.fakes.zalo_api import FakeZaloApi
@@ -50,10 +50,15 @@ async def submit_typed(bot: ZaloBot, api: FakeZaloApi, user_id: str, name: str, 
         await citizen.say(typed)
     for n in range(1, 11):
         await citizen.say("1")  # the first level: 10 points
-        assert "Đã lưu minh chứng" in await citizen.photo(photo_of(user_id, n))
+        assert await citizen.photo(photo_of(user_id, n))  # a receipt, whatever its wording
         await citizen.say("Xong")
     await citizen.say("nộp")
     assert "100" in await citizen.say("1")
+    async with citizen.bot.data.sessions() as s:
+        person = (await s.exec(select(Person).where(Person.external_id == user_id))).one()
+        assessment = (await s.exec(select(Assessment).where(Assessment.person_id == person.id))).one()
+        stored = (await s.exec(select(Evidence).where(Evidence.assessment_id == assessment.id))).all()
+    assert (assessment.status, len(stored)) == ("submitted", 10)
 
 
 async def assessment_of(sessions: Sessions, user_id: str) -> Assessment:
