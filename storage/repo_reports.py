@@ -654,7 +654,7 @@ async def monthly_progress(*, session: AsyncSession, unit: Unit, year: int, zone
 # holds one batch at a time. The query reads each table once: evidence is summed per assessment first (how
 # many files, and which indicators have one, as bits), so an answer's points need no probe per answer.
 
-LIST_BATCH = 2_000
+LIST_BATCH = 500  # rows a batch: the event loop decodes one batch at a time, so other updates wait at most that long
 
 
 class ListRow(NamedTuple):
