@@ -229,6 +229,17 @@ async def seed_postgres(url: str, shape: Shape) -> dict[str, int]:
     return counts
 
 
+async def rebuild_counters(url: str) -> None:
+    from conversations.criteria import default_registry
+    from storage import tally_counters
+    from storage.db import make_engine, make_sessions
+
+    engine = make_engine(url)
+    async with make_sessions(engine)() as session, session.begin():
+        await tally_counters.rebuild(session, default_registry())
+    await engine.dispose()
+
+
 # --------------------------------------------------------------------------- scratch databases
 
 
@@ -392,6 +403,7 @@ async def run_backend(backend: str, args: argparse.Namespace, folder: Path) -> l
                 seeded = seed_sqlite(folder / "export.db", shape)
             else:
                 seeded = await seed_postgres(url, shape)
+            await rebuild_counters(url)  # the rows went in around the code that keeps the tally counters
         seed_s = time.perf_counter() - started
         child = await asyncio.create_subprocess_exec(
             sys.executable,
