@@ -287,20 +287,21 @@ class ZaloBot:
         place on Zalo: it goes as a line of its own."""
         if plan.toast:
             await self._send_text(chat_id, plan.toast)
-        for found in plan.evidence:
+        linkable = self.links is not None and plan.viewer_id is not None
+        for found in plan.evidence if linkable else ():
             await self._send_evidence(chat_id, plan, found)
         for screen in plan.screens:
             for text in draw.messages(screen, plan.locale):
                 await self._send_text(chat_id, text)
-        for file in plan.files:
+        for file in plan.files if linkable else ():
             await self._send_file(chat_id, plan, file)
+        if not linkable and (plan.evidence or plan.files):  # once a reply, however many files it held
+            await self._send_text(chat_id, gettext("officer.zalo.files_need_public_url", plan.locale))
         if plan.notices_owed:
             self.data.wake_dispatchers()
 
     async def _send_evidence(self, chat_id: str, plan: Plan, found: EvidenceSet) -> None:
-        if self.links is None or plan.viewer_id is None:
-            await self._send_text(chat_id, gettext("officer.zalo.files_need_public_url", plan.locale))
-            return
+        assert self.links is not None and plan.viewer_id is not None
         for i, file in enumerate(found.files):
             url = self.links.evidence_url(file, officer_id=plan.viewer_id)
             caption = found.caption if i == 0 else None
@@ -310,9 +311,7 @@ class ZaloBot:
                 await self._send_text(chat_id, _file_line(plan.locale, file.name or "", None, url))
 
     async def _send_file(self, chat_id: str, plan: Plan, file: OutFile) -> None:
-        if self.links is None or plan.viewer_id is None:
-            await self._send_text(chat_id, gettext("officer.zalo.files_need_public_url", plan.locale))
-            return
+        assert self.links is not None and plan.viewer_id is not None
         url = self.links.file_url(file, officer_id=plan.viewer_id)
         if file.is_image:
             await self._send_photo(chat_id, url, file.caption or None)

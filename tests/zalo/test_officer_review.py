@@ -295,3 +295,16 @@ async def test_a_telegram_reviewer_gets_a_zalo_citizens_photo_uploaded(
         assert card and "o|rc|" in json.dumps(card[0]["reply_markup"])
     finally:
         await h.stop()
+
+
+async def test_without_public_base_url_a_card_says_once_that_files_need_it(
+    zalo_api: FakeZaloApi, sessions: Sessions, tmp_path: Path
+) -> None:
+    await seed_commune(sessions)
+    bot = make_bot(zalo_api, sessions, tmp_path / "evidence")  # polling in development: no links
+    await submit_typed(bot, zalo_api, "an", "Nguyễn Văn An")
+    await give_zalo_role(sessions, "ba", "reviewer", "XA1")
+    card = await Typist(bot, zalo_api, "ba").say("/review")
+    assert "Nguyễn Văn An" in card and card.count("PUBLIC_BASE_URL") == 1  # ten indicators' photos, one line
+    assert zalo_api.photos == []
+    await bot.close()
