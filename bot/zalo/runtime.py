@@ -312,7 +312,8 @@ class ZaloBot:
 
     async def _send_file(self, chat_id: str, plan: Plan, file: OutFile) -> None:
         assert self.links is not None and plan.viewer_id is not None
-        url = self.links.file_url(file, officer_id=plan.viewer_id)
+        # A workbook may be megabytes: written to FILES_DIR off the event loop.
+        url = await asyncio.to_thread(self.links.file_url, file, officer_id=plan.viewer_id)
         if file.is_image:
             await self._send_photo(chat_id, url, file.caption or None)
             return
