@@ -34,6 +34,7 @@ from telegram.ext import Application
 from bot.context import Context
 from bot.settings import Settings
 from storage import repo_assessments as ra
+from storage.cluster import once_per_cluster
 from storage.db import Sessions
 from storage.repo_people import Erased
 
@@ -438,7 +439,10 @@ def schedule_sweep(app: Application) -> None:
 
 async def _sweep_job(context: Context) -> None:
     try:
-        report = await sweep(context.db, context.settings.evidence_dir)
+        async with once_per_cluster(context.db, SWEEP_JOB) as mine:  # one worker sweeps the shared folder
+            if not mine:
+                return
+            report = await sweep(context.db, context.settings.evidence_dir)
     except SweepRefused as exc:
         log.warning("evidence sweep skipped: %s", exc)
         return

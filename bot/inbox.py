@@ -23,6 +23,7 @@ from telegram.ext import Application
 
 from bot.context import BotData, Context
 from storage import repo_inbox
+from storage.cluster import once_per_cluster
 from storage.db import Sessions, unit_of_work
 
 log = logging.getLogger(__name__)
@@ -118,8 +119,11 @@ def schedule_pruning(app: Application) -> None:
 
 
 async def _prune_job(context: Context) -> None:
-    async with unit_of_work(context.db) as session:
-        await repo_inbox.prune_done(session=session, before=_now() - KEEP_DONE)
+    async with once_per_cluster(context.db, PRUNE_JOB) as mine:  # one worker prunes; the others skip this hour
+        if not mine:
+            return
+        async with unit_of_work(context.db) as session:
+            await repo_inbox.prune_done(session=session, before=_now() - KEEP_DONE)
 
 
 def _now() -> datetime:
