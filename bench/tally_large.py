@@ -1,15 +1,20 @@
-"""How long /tally and /export take on a province: seeds a large tree and times the real code paths.
+"""How long /tally (and, asked for, /export and /chart) take on a province: times the real code paths.
 
 Not a test. Run from the project root:
 
-    .venv/bin/python bench/tally_large.py                 # SQLite, in a temporary folder
+    .venv/bin/python bench/tally_large.py                 # SQLite, seeded in a temporary folder
     .venv/bin/python bench/tally_large.py --postgres      # PostgreSQL (CDHT_TEST_POSTGRES_URL), own schema
-    .venv/bin/python bench/tally_large.py --people 200000 --communes 100
+    .venv/bin/python bench/tally_large.py --people 200000 --communes 100 --rows --export
 
-Default tree: 1 province, 50 communes, 10 villages or schools per commune (every tenth a school), and 50,000
-people spread over the villages and schools, ~90% with an assessment of the year in a mix of statuses, each
-handed-in assessment with 10 answers and evidence. Rows are written with bulk INSERTs (explicit ids), so
-the database is a throwaway one.
+    # A province seeded once by bench/seed.py and kept (1,000,000 people: a few minutes to seed):
+    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/cdht_bench .venv/bin/python bench/tally_large.py --seeded
+
+The tree is bench/seed.py's: one province TINH, communes XA001..., villages and schools X001V01...; the
+tallies timed are the province, one commune and one village, read from the tally counters (``rr.tally``).
+``--rows`` also times the same tallies counted from the rows (``rr.tally_from_rows``, what every tally did
+before the counters) and checks both give the same figures; ``--export`` also times the export and charts.
+Each roll-up is also timed as a bare query two ways, the subtree by path prefix (what ``rr.tally`` does) and
+through an ancestor table built for the purpose, the comparison that chose the first.
 """
 
 from __future__ import annotations
@@ -17,13 +22,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import random
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -31,265 +35,142 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from seed import Shape, seed  # bench/seed.py
 
 from bot import charts, exports
 from conversations.criteria import default_registry
 from storage import repo_reports as rr
-from storage.db import make_engine, make_sessions, upgrade
-from storage.models import Answer, Assessment, Evidence, Person, Unit
+from storage.db import make_engine, make_sessions
+from storage.models import Unit
 
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
-YEAR = 2026
 NOW = datetime(2026, 11, 20, 3, tzinfo=UTC)
-STATUSES = [  # (status, share of people)
-    (None, 0.10),
-    ("draft-empty", 0.08),
-    ("draft", 0.12),
-    ("submitted", 0.15),
-    ("returned", 0.05),
-    ("reviewed", 0.10),
-    ("recognised", 0.33),
-    ("not_recognised", 0.07),
-]
-LEVELS = [10, 10, 10, 8, 8, 5, 0]
-BATCH = 5_000
 
 
-def _at(day_of_year: int) -> datetime:
-    return datetime(YEAR, 1, 1, tzinfo=UTC) + timedelta(days=day_of_year, hours=3)
-
-
-def build(communes: int, villages: int, people: int, seed: int = 7) -> dict[str, list[dict[str, Any]]]:
-    """Every row to insert, by table, with explicit ids."""
-    rnd = random.Random(seed)
-    now = NOW
-    units = [
-        dict(
-            id=1,
-            code="TINH",
-            name="Tỉnh Thử Nghiệm",
-            kind="province",
-            parent_id=None,
-            path="/1/",
-            headcount=0,
-            targets={},
-            pack_overrides={},
-            created_at=now,
-        )
-    ]
-    leaves = []
-    next_id = 2
-    for c in range(communes):
-        cid = next_id
-        next_id += 1
-        units.append(
-            dict(
-                id=cid,
-                code=f"XA{c + 1:03d}",
-                name=f"Xã số {c + 1}",
-                kind="commune",
-                parent_id=1,
-                path=f"/1/{cid}/",
-                headcount=30,
-                targets={},
-                pack_overrides={},
-                created_at=now,
-            )
-        )
-        for v in range(villages):
-            vid = next_id
-            next_id += 1
-            school = v % 10 == 9
-            units.append(
-                dict(
-                    id=vid,
-                    code=f"X{c + 1:03d}{'T' if school else 'V'}{v + 1:02d}",
-                    name=f"{'Trường' if school else 'Thôn'} {v + 1} xã {c + 1}",
-                    kind="learning" if school else "community",
-                    parent_id=cid,
-                    path=f"/1/{cid}/{vid}/",
-                    headcount=0,
-                    targets={},
-                    pack_overrides={},
-                    created_at=now,
-                )
-            )
-            leaves.append(units[-1])
-    per_leaf = max(1, people // len(leaves))
-    persons, assessments, answers, evidence = [], [], [], []
-    pid = aid = ans_id = ev_id = 0
-    weights = [w for _, w in STATUSES]
-    for leaf in leaves:
-        leaf["headcount"] = int(per_leaf * 1.6)  # the list of members is longer than those who registered
-        pack = "phu-luc-iv" if leaf["kind"] == "learning" else "phu-luc-i"
-        for _ in range(per_leaf):
-            pid += 1
-            persons.append(
-                dict(
-                    id=pid,
-                    channel="telegram",
-                    external_id=str(10_000_000 + pid),
-                    chat_id=str(10_000_000 + pid),
-                    full_name=f"Người dùng {pid}",
-                    unit_id=leaf["id"],
-                    locale="vi",
-                    consent_at=_at(rnd.randrange(0, 60)),
-                    step="ready",
-                    rev=0,
-                    reminders=True,
-                    created_at=now,
-                )
-            )
-            status = rnd.choices([s for s, _ in STATUSES], weights)[0]
-            if status is None:
-                continue
-            aid += 1
-            handed_in = status not in ("draft", "draft-empty")
-            row = dict(
-                id=aid,
-                person_id=pid,
-                unit_id=leaf["id"],
-                year=YEAR,
-                group_code="community",
-                pack_id=pack,
-                pack_version=1,
-                step="level",
-                indicator=0,
-                editing=False,
-                rev=0,
-                status="draft" if status == "draft-empty" else status,
-                returned_indicators=[],
-                created_at=now,
-                updated_at=now,
-                submitted_at=_at(rnd.randrange(30, 320)) if handed_in else None,
-                decision_no="15/QĐ-UBND" if status == "recognised" else None,
-                decision_date=_at(rnd.randrange(200, 330)) if status == "recognised" else None,
-            )
-            assessments.append(row)
-            count = 0 if status == "draft-empty" else 3 if status == "draft" else 10
-            for n in range(1, count + 1):
-                ans_id += 1
-                chosen = 10 if status == "recognised" and rnd.random() < 0.7 else rnd.choice(LEVELS)
-                reviewed = rnd.choice([5, 8]) if status in ("reviewed", "not_recognised") and n == 5 else None
-                answers.append(
-                    dict(
-                        id=ans_id,
-                        assessment_id=aid,
-                        indicator=n,
-                        chosen=chosen,
-                        reviewer_points=reviewed,
-                        updated_at=now,
-                    )
-                )
-                if rnd.random() < 0.9:
-                    ev_id += 1
-                    evidence.append(
-                        dict(
-                            id=ev_id,
-                            assessment_id=aid,
-                            indicator=n,
-                            kind="photo",
-                            file_id=f"f{ev_id}",
-                            file_unique_id=f"u{ev_id}",
-                            mime_type="image/jpeg",
-                            size=1000,
-                            sha256="0" * 64,
-                            path=f"e/{ev_id}",
-                            created_at=now,
-                        )
-                    )
-    return {"unit": units, "person": persons, "assessment": assessments, "answer": answers, "evidence": evidence}
-
-
-async def seed(engine: Any, rows: dict[str, list[dict[str, Any]]]) -> None:
-    tables = {"unit": Unit, "person": Person, "assessment": Assessment, "answer": Answer, "evidence": Evidence}
-    async with engine.begin() as conn:
-        for name, model in tables.items():
-            table = model.__table__  # type: ignore[attr-defined]
-            data = rows[name]
-            for i in range(0, len(data), BATCH):
-                await conn.execute(sa.insert(table), data[i : i + BATCH])
-        if engine.dialect.name == "postgresql":
-            await conn.execute(sa.text("analyze"))
-
-
-async def timed(label: str, work: Callable[[], Awaitable[Any]], runs: int = 3) -> Any:
-    """Runs ``work`` ``runs`` times (the first warms caches); prints the best and the first."""
+async def timed(label: str, work: Callable[[], Awaitable[Any]], runs: int = 5) -> Any:
+    """Runs ``work`` ``runs`` times (the first warms caches); prints the first, the median and the best."""
     times, result = [], None
     for _ in range(runs):
         start = time.perf_counter()
         result = await work()
         times.append(time.perf_counter() - start)
-    print(f"  {label:<44} first {times[0] * 1000:8.1f} ms   best {min(times) * 1000:8.1f} ms")
+    ordered = sorted(times)
+    print(
+        f"  {label:<46} first {times[0] * 1000:8.1f} ms   median {ordered[len(ordered) // 2] * 1000:8.1f} ms"
+        f"   best {ordered[0] * 1000:8.1f} ms"
+    )
     return result
 
 
+async def roll_up_queries(engine: Any, codes: list[str], year: int) -> None:
+    """The subtree sum as bare SQL: by path prefix (rr.tally's way) against an ancestor table (built here, in
+    a temporary table, only to compare)."""
+    pg = engine.dialect.name == "postgresql"
+    find = "strpos" if pg else "instr"
+    async with engine.connect() as conn:
+        await conn.execute(sa.text("CREATE TEMPORARY TABLE unit_ancestor (ancestor_id int, unit_id int)"))
+        await conn.execute(
+            sa.text(
+                "INSERT INTO unit_ancestor SELECT a.id, u.id FROM unit a JOIN unit u "
+                "ON substr(u.path, 1, length(a.path)) = a.path"
+            )
+        )
+        await conn.execute(sa.text("CREATE UNIQUE INDEX ix_unit_ancestor ON unit_ancestor (ancestor_id, unit_id)"))
+        await conn.execute(sa.text("ANALYZE unit_ancestor" if pg else "ANALYZE"))
+        await conn.commit()
+        for code in codes:
+            path, uid = (await conn.execute(sa.text("SELECT path, id FROM unit WHERE code = :c"), {"c": code})).one()
+            n = len(path)
+            years = f"(c.year = {year} OR (c.figure = 'joined' AND c.year < {year}))"
+            by_path = sa.text(
+                f"SELECT substr(u.path, 1, {n} + {find}(substr(u.path, {n + 1}), '/')) AS root, c.figure, sum(c.n) "
+                f"FROM tally_count c JOIN unit u ON u.id = c.unit_id WHERE u.path LIKE :p AND {years} GROUP BY 1, 2"
+            )
+            by_table = sa.text(
+                "SELECT x.ancestor_id, c.figure, sum(c.n) FROM unit_ancestor x JOIN tally_count c "
+                "ON c.unit_id = x.unit_id WHERE x.ancestor_id IN "
+                f"(SELECT id FROM unit WHERE id = {uid} OR parent_id = {uid}) AND {years} GROUP BY 1, 2"
+            )
+
+            async def run(stmt: Any, params: dict[str, Any]) -> int:
+                return len((await conn.execute(stmt, params)).all())
+
+            prefix = {"p": f"{path}%"}
+            a = await timed(f"roll-up {code}: path prefix (bare SQL)", lambda s=by_path, p=prefix: run(s, p))
+            b = await timed(f"roll-up {code}: ancestor table (bare SQL)", lambda s=by_table: run(s, {}))
+            print(f"    ({a} and {b} rows)")
+
+
 async def bench(url: str, schema: str | None, args: argparse.Namespace) -> None:
+    if not args.seeded:
+        start = time.perf_counter()
+        counts = await seed(url, Shape(args.people, args.communes, args.villages, args.year), schema=schema)
+        seconds = time.perf_counter() - start
+        print(f"seeded {', '.join(f'{n:,} {t}' for t, n in counts.items())} in {seconds:.1f} s")
     engine = make_engine(url, schema=schema)
-    await upgrade(engine)
-    start = time.perf_counter()
-    rows = build(args.communes, args.villages, args.people)
-    await seed(engine, rows)
-    print(
-        f"{engine.dialect.name}: seeded {', '.join(f'{len(v):,} {k}' for k, v in rows.items())} "
-        f"in {time.perf_counter() - start:.1f} s"
-    )
     sessions = make_sessions(engine)
     registry = default_registry()
+    year = args.year
+    async with engine.connect() as conn:
+        people = (await conn.execute(sa.text("SELECT count(*) FROM person"))).scalar()
+        units = (await conn.execute(sa.text("SELECT count(*) FROM unit"))).scalar()
+        counters = (await conn.execute(sa.text("SELECT count(*) FROM tally_count"))).scalar()
+    print(f"{engine.dialect.name}: {people:,} people, {units:,} units, {counters:,} tally_count rows, year {year}")
 
     async def with_unit(code: str, fn: Callable[[Any, Unit], Awaitable[Any]]) -> Any:
         async with sessions() as s:
             unit = (await s.exec(sa.select(Unit).where(Unit.code == code))).scalars().one()  # type: ignore[call-overload]
             return await fn(s, unit)
 
-    def tally_of(code: str) -> Callable[[], Awaitable[rr.Tally]]:
-        return lambda: with_unit(
-            code, lambda s, u: rr.tally(session=s, unit=u, year=YEAR, registry=registry, zone=ZONE)
-        )
+    def tally_of(code: str, rows: bool = False) -> Callable[[], Awaitable[rr.Tally]]:
+        how = rr.tally_from_rows if rows else rr.tally
+        return lambda: with_unit(code, lambda s, u: how(session=s, unit=u, year=year, registry=registry, zone=ZONE))
 
-    t = await timed("/tally province (50 communes)", tally_of("TINH"))
-    await timed("/tally one commune (10 villages)", tally_of("XA001"))
-    await timed("/tally one village", tally_of("X001V01"))
-    report = await timed(
-        "/export province: read (tally + list)",
-        lambda: with_unit(
-            "TINH", lambda s, u: exports.gather(session=s, unit=u, year=YEAR, registry=registry, zone=ZONE, now=NOW)
-        ),
-        runs=2,
-    )
-    start = time.perf_counter()
-    content = exports.xlsx(report, "vi", ZONE)
-    print(
-        f"  {'/export province: build XLSX':<44} {(time.perf_counter() - start) * 1000:8.1f} ms"
-        f"   ({len(content) / 1e6:.1f} MB, {len(report.rows):,} rows)"
-    )
-    start = time.perf_counter()
-    files = exports.csv_files(report, "vi", ZONE)
-    print(
-        f"  {'/export province: build CSV':<44} {(time.perf_counter() - start) * 1000:8.1f} ms"
-        f"   ({sum(len(c) for _, c in files) / 1e6:.1f} MB)"
-    )
-    dist = await timed(
-        "/chart province: distribution of totals",
-        lambda: with_unit("TINH", lambda s, u: rr.totals_distribution(session=s, unit=u, year=YEAR)),
-    )
-    progress = await timed(
-        "/chart province: monthly progress",
-        lambda: with_unit("TINH", lambda s, u: rr.monthly_progress(session=s, unit=u, year=YEAR, zone=ZONE)),
-    )
-    start = time.perf_counter()
-    pngs = charts.all_charts(t, dist, progress, unit="Tỉnh Thử Nghiệm", locale="vi")
-    print(
-        f"  {'/chart: draw 3 PNGs':<44} {(time.perf_counter() - start) * 1000:8.1f} ms"
-        f"   ({sum(len(p) for _, p in pngs) / 1e3:.0f} kB)"
-    )
+    codes = ["TINH", "XA001", "X001V01"]
+    labels = ["province", "one commune", "one village"]
+    kept = []
+    for code, label in zip(codes, labels, strict=True):
+        kept.append(await timed(f"/tally {label} ({code}), counters", tally_of(code)))
+    if args.rows:
+        for code, label, t in zip(codes, labels, kept, strict=True):
+            counted = await timed(f"/tally {label} ({code}), from the rows", tally_of(code, rows=True), runs=2)
+            print(f"    same figures as the counters: {counted == t}")
+    await roll_up_queries(engine, codes, year)
+    t = kept[0]
+    if args.export:
+        report = await timed(
+            "/export province: read (tally + list)",
+            lambda: with_unit(
+                "TINH",
+                lambda s, u: exports.gather(session=s, unit=u, year=year, registry=registry, zone=ZONE, now=NOW),
+            ),
+            runs=2,
+        )
+        start = time.perf_counter()
+        content = exports.xlsx(report, "vi", ZONE)
+        took = (time.perf_counter() - start) * 1000
+        print(f"  {'/export province: build XLSX':<46} {took:8.1f} ms ({len(content) / 1e6:.1f} MB)")
+        dist = await timed(
+            "/chart province: distribution of totals",
+            lambda: with_unit("TINH", lambda s, u: rr.totals_distribution(session=s, unit=u, year=year)),
+            runs=2,
+        )
+        progress = await timed(
+            "/chart province: monthly progress",
+            lambda: with_unit("TINH", lambda s, u: rr.monthly_progress(session=s, unit=u, year=year, zone=ZONE)),
+            runs=2,
+        )
+        start = time.perf_counter()
+        charts.all_charts(t, dist, progress, unit="Tỉnh Thử Nghiệm", locale="vi")
+        print(f"  {'/chart: draw 3 PNGs':<46} {(time.perf_counter() - start) * 1000:8.1f} ms")
     f = t.total
     print(
         f"  figures: headcount {f.headcount:,}, registered {f.registered:,}, in progress {f.in_progress:,}, "
         f"submitted {f.submitted:,}, returned {f.returned:,}, reviewed {f.reviewed:,}, "
-        f"recognised {f.recognised:,} ({f.share_recognised:.1%} of headcount, target "
-        f"{f.target_recognised:.1%}), not recognised {f.not_recognised:,}, digital {f.digital:,} "
-        f"({f.share_digital:.1%}); weakest {[(i.number, round(i.average or 0, 2)) for i in t.weakest()]}"
+        f"recognised {f.recognised:,}, not recognised {f.not_recognised:,}, digital {f.digital:,}; "
+        f"weakest {[(i.number, round(i.average or 0, 2)) for i in t.weakest()]}"
     )
     await engine.dispose()
 
@@ -297,10 +178,20 @@ async def bench(url: str, schema: str | None, args: argparse.Namespace) -> None:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--postgres", action="store_true", help="use CDHT_TEST_POSTGRES_URL instead of SQLite")
+    parser.add_argument("--seeded", action="store_true", help="time DATABASE_URL as bench/seed.py left it")
     parser.add_argument("--communes", type=int, default=50)
     parser.add_argument("--villages", type=int, default=10, help="villages or schools per commune")
     parser.add_argument("--people", type=int, default=50_000)
+    parser.add_argument("--year", type=int, default=2026)
+    parser.add_argument("--rows", action="store_true", help="also count the tallies from the rows, and compare")
+    parser.add_argument("--export", action="store_true", help="also time the export and the charts")
     args = parser.parse_args()
+    if args.seeded:
+        url = os.environ.get("DATABASE_URL")
+        if not url:
+            raise SystemExit("tally_large: --seeded times DATABASE_URL: set it (seeded by bench/seed.py)")
+        await bench(url, None, args)
+        return
     if args.postgres:
         url = os.environ.get("CDHT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
         schema = f"cdht_bench_{uuid.uuid4().hex[:8]}"

@@ -68,6 +68,9 @@ class RoleName(StrEnum):
 
 
 class Unit(SQLModel, table=True):
+    # A subtree is ``path LIKE '/1/4/%'``: PostgreSQL answers that from an index of the pattern operator class
+    # whatever the database's collation (SQLite keeps a plain second index, unused).
+    __table_args__ = (sa.Index("ix_unit_path_prefix", "path", postgresql_ops={"path": "varchar_pattern_ops"}),)
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=32, unique=True, index=True)
     name: str = Field(max_length=200)

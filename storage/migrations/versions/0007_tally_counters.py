@@ -1,6 +1,7 @@
 """tally counters: each unit's yearly figures kept as they change, filled here from the stored rows
 
-``tally_count`` holds one number per (unit, year, figure) (see storage.tally_counters); the upgrade counts
+``tally_count`` holds one number per (unit, year, figure) (see storage.tally_counters), summed over a subtree
+found by path prefix (``ix_unit_path_prefix``, range-scanned by PostgreSQL in any collation); the upgrade counts
 every assessment, answer, evidence file and consented person already stored, with the counting code of this
 revision (``rebuild_sync``, the same as ``cdht tally rebuild``). A later change to what is counted brings its
 own migration that rebuilds.
@@ -31,6 +32,8 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["unit_id"], ["unit.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("unit_id", "year", "figure"),
     )
+    # Subtrees are read by path prefix: an index PostgreSQL can range-scan for LIKE '/1/4/%' in any collation.
+    op.create_index("ix_unit_path_prefix", "unit", ["path"], postgresql_ops={"path": "varchar_pattern_ops"})
     from storage.tally_counters import rebuild_sync  # the counting code, at this revision
 
     rebuild_sync(op.get_bind())
@@ -38,3 +41,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("tally_count")
+    op.drop_index("ix_unit_path_prefix", table_name="unit")
