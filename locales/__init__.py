@@ -77,6 +77,17 @@ def gettext(message_id: str, locale: str | None = None, /, **values: object) -> 
     return text.format(**values) if values else text
 
 
+def gettext_typed(message_id: str, locale: str | None = None, /, *, typed: bool, **values: object) -> str:
+    """``gettext``, where choices are typed back (Zalo, no buttons) preferring ``<message_id>.typed`` when
+    the catalog has one: "this button is out of date" reads "this choice is out of date" there."""
+    if typed:
+        wanted = f"{message_id}.typed"
+        text = translations(locale or current_locale.get()).gettext(wanted)
+        if text != wanted:
+            return text.format(**values) if values else text
+    return gettext(message_id, locale, **values)
+
+
 def ngettext(singular: str, plural: str, n: int, locale: str | None = None, /, **values: object) -> str:
     text = translations(locale or current_locale.get()).ngettext(singular, plural, n)
     return text.format(n=n, **values)

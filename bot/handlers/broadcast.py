@@ -28,7 +28,7 @@ from bot.replies import Plan
 from bot.screens import Choice, Screen
 from bot.sender import Sender
 from conversations import officer_steps as steps
-from locales import gettext, negotiate
+from locales import gettext, gettext_typed, negotiate
 from scheduler import jobs
 from storage import repo_outbox as ro
 from storage import repo_people as rp
@@ -145,7 +145,7 @@ async def press(data: BotData, who: Sender, payload: str) -> Plan:
     matched = _CHOICE.match(payload)
     if matched is None:  # forged: this bot never showed it
         log.info("refused broadcast choice: forged")
-        plan.toast = gettext("officer.forged", plan.locale)
+        plan.toast = gettext_typed("officer.forged", plan.locale, typed=not who.buttons)
         plan.retire_pressed = False
         return plan
     broadcast_id, verb = int(matched.group(1)), matched.group(2)

@@ -27,7 +27,7 @@ from bot.replies import Plan
 from bot.screens import Choice, Screen, one_per_row
 from bot.sender import Sender
 from conversations import officer_steps as steps
-from locales import gettext, negotiate
+from locales import gettext, gettext_typed, negotiate
 from storage import repo_people as rp
 from storage import repo_review as rv
 from storage.db import unit_of_work
@@ -90,7 +90,7 @@ async def press(data: BotData, who: Sender, payload: str) -> Plan:
     if handler is None:  # forged: this bot never showed it
         log.info("refused officer choice: unknown prefix")
         plan = Plan(locale=negotiate(who.language_code, data.settings.default_locale))
-        plan.toast = gettext("officer.forged", plan.locale)
+        plan.toast = gettext_typed("officer.forged", plan.locale, typed=not who.buttons)
         return plan
     plan = await handler(data, who, payload)
     await _remember(data, who, plan)

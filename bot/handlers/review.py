@@ -32,7 +32,7 @@ from conversations import officer_steps as steps
 from conversations.criteria import Indicator, Pack
 from conversations.identity import Channel
 from conversations.scoring import Score
-from locales import SUPPORTED, gettext, negotiate
+from locales import SUPPORTED, gettext, gettext_typed, negotiate
 from scheduler import planning
 from storage import repo_assessments as ra
 from storage import repo_outbox as ro
@@ -61,7 +61,7 @@ class Viewer:
     typed: bool
 
     def t(self, key: str, **values: object) -> str:
-        return gettext(key, self.locale, **values)
+        return gettext_typed(key, self.locale, typed=self.typed, **values)
 
     @property
     def budget(self) -> int:

@@ -188,7 +188,7 @@ async def test_a_typed_answer_made_stale_by_a_teammate_changes_nothing(
     await ba.say("1")  # Ba confirms An's; Dê's "1" on the same card is now stale
     before = await actions(sessions)
     stale = await de.say("1")
-    assert "Nút này đã cũ" in stale and "Trần Thị Bình" in stale  # the current state: the next card
+    assert "Lựa chọn này đã cũ" in stale and "Trần Thị Bình" in stale  # the current state: the next card
     an = await assessment_of(sessions, "an")
     assert (an.status, an.reviewed_by) == ("reviewed", await person_id(sessions, "ba"))
     assert await actions(sessions) == before
@@ -200,7 +200,7 @@ async def test_a_typed_answer_made_stale_by_a_teammate_changes_nothing(
     await ba.say("1")
     before = await actions(sessions)
     stale = await de.say("Chỉ tham gia một buổi")
-    assert "Nút này đã cũ" in stale and "Không còn bản tự đánh giá nào chờ rà soát" in stale
+    assert "Lựa chọn này đã cũ" in stale and "Không còn bản tự đánh giá nào chờ rà soát" in stale
     assert await actions(sessions) == before
     binh = await assessment_of(sessions, "binh")
     async with sessions() as s:
