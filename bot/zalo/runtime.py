@@ -217,7 +217,7 @@ class ZaloBot:
             language_code=None,  # Zalo does not say: the default locale (Vietnamese) until /language
             buttons=False,
         )
-        handling = repo_inbox.Handling(CHANNEL, update.message_id)
+        handling = repo_inbox.Handling(CHANNEL, update.message_id, recorded=True)  # taken in or replayed: both record
         token = repo_inbox.current.set(handling)
         started, failed = time.perf_counter(), False
         metrics.UPDATES_RUNNING.labels(CHANNEL).inc()
@@ -226,6 +226,8 @@ class ZaloBot:
                 return  # groups are not served: the assessment is personal
             plan = await self._dispatch(update, who)
             await self.send(who.chat_id, plan)
+        except repo_inbox.AlreadyHandled:  # another worker handled it meanwhile (and answered)
+            log.info("Zalo update %s handled by another worker meanwhile", update.message_id)
         except Exception:
             failed = True
             log.exception("a Zalo update failed")
@@ -360,8 +362,6 @@ async def _command(data: BotData, who: Sender, name: str, args: list[str]) -> Pl
         "reminders": lambda: citizen.reminders(data, who, args[0] if args else ""),
     }
     run = handlers.get(name)
-    if run is None and name in OFFICER_COMMANDS:  # not yet served on Zalo: say where it is
-        return await citizen.reply_in_own_language(data, who, "zalo.officer_commands_later")
     if run is None:
         return await citizen.unknown_command(data, who)
     return await run()
