@@ -7,7 +7,8 @@ province of 200,000 people; this writes one string per row, about ten times fast
 It does what the officers' reports need and nothing more: text, numbers, dates and booleans; bold, wrapped
 and number-formatted cells; column widths, frozen panes and an auto-filter. Every string is stored as text
 (inline, as openpyxl writes it too), so typed text starting with "=" never becomes a formula. The files
-read back with openpyxl (the tests do) and open in Excel and LibreOffice.
+read back with openpyxl (the tests do) and open in LibreOffice Calc; the parts follow the order Excel's
+schema requires.
 """
 
 from __future__ import annotations
