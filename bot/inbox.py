@@ -8,6 +8,12 @@ puts each fetched update there before its next getUpdates confirms the batch to 
 rebuild the bot the builder makes from the token, addresses, rate limiter and request objects).
 An update already recorded (Telegram re-sends a batch a killed process had not confirmed, after the restart
 has replayed it from the inbox) is not queued again.
+
+Several workers share one inbox (WORKERS > 1): a pending update may then be in a live worker's hands, so a
+worker replays only updates pending for longer than REPLAY_AFTER (at start, and every minute under a cluster
+lock, which also picks up what a worker that never came back left). Should a replay still meet a live
+worker's handling, the transaction that finds the update marked done by the other is rolled back
+(storage.repo_inbox.AlreadyHandled): the effects are written once.
 """
 
 from __future__ import annotations
@@ -31,6 +37,13 @@ log = logging.getLogger(__name__)
 CHANNEL = "telegram"
 KEEP_DONE = timedelta(days=2)  # Telegram keeps unconfirmed updates 24 hours: a re-sent one is still known
 PRUNE_JOB = "inbox:prune"
+REPLAY_JOB = "inbox:replay"
+REPLAY_AFTER = repo_inbox.REPLAY_AFTER  # with several workers: pending this long, nobody alive is handling it
+
+
+def replay_horizon(workers: int) -> datetime | None:
+    """Replay what was received before this (None: everything pending, as one process owns the whole inbox)."""
+    return _now() - REPLAY_AFTER if workers > 1 else None
 
 
 def key_of(update: Update) -> str:
@@ -49,6 +62,7 @@ class InboxQueue(asyncio.Queue[object]):
     def __init__(self, sessions: Sessions) -> None:
         super().__init__()
         self.sessions = sessions
+        self.recorded: set[str] = set()  # queued (or replayed) from the inbox, not handled yet
 
     async def put(self, item: object) -> None:
         if isinstance(item, Update):
@@ -64,6 +78,7 @@ class InboxQueue(asyncio.Queue[object]):
             if not new:
                 log.info("update %s is already in the inbox: not handled again", item.update_id)
                 return
+            self.recorded.add(key_of(item))
         await super().put(item)
 
 
@@ -75,7 +90,7 @@ class InboxApplication(Application[Any, Context, dict, dict, BotData, Any]):
         if not isinstance(update, Update):
             await super().process_update(update)
             return
-        handling = repo_inbox.Handling(CHANNEL, key_of(update))
+        handling = repo_inbox.Handling(CHANNEL, key_of(update), recorded=self._recorded(key_of(update)))
         token = repo_inbox.current.set(handling)
         try:
             await super().process_update(update)
@@ -89,18 +104,31 @@ class InboxApplication(Application[Any, Context, dict, dict, BotData, Any]):
         except Exception as exc:  # the database is away: the update is handled again on the next start
             log.warning("could not mark update %s done: %s", update.update_id, type(exc).__name__)
 
+    def _recorded(self, key: str) -> bool:
+        queue = self.update_queue
+        if not isinstance(queue, InboxQueue) or key not in queue.recorded:
+            return False
+        queue.recorded.discard(key)
+        return True
 
-async def replay(app: Application) -> int:
-    """Handles, in arrival order, the updates recorded but not done (a killed process); returns how many."""
+
+async def replay(app: Application, *, received_before: datetime | None = None) -> int:
+    """Handles, in arrival order, the updates recorded but not done (a killed process); returns how many.
+    ``received_before``: only those (default: the horizon for WORKERS, see replay_horizon)."""
     sessions: Sessions = app.bot_data.sessions
+    if received_before is None:
+        received_before = replay_horizon(app.bot_data.settings.workers)
     async with unit_of_work(sessions) as session:
         pruned = await repo_inbox.prune_done(session=session, before=_now() - KEEP_DONE)
-        rows = await repo_inbox.list_pending(session=session, channel=CHANNEL)
+        rows = await repo_inbox.list_pending(session=session, channel=CHANNEL, received_before=received_before)
     if pruned:
         log.debug("pruned %d handled updates from the inbox", pruned)
     if rows:
         log.info("handling %d update(s) received before the last stop but not handled", len(rows))
     for row in rows:
+        async with unit_of_work(sessions) as session:
+            if not await repo_inbox.is_pending(session=session, channel=CHANNEL, key=row.key):
+                continue  # handled meanwhile by the worker that received it (several workers, one inbox)
         try:
             update = Update.de_json(row.payload, app.bot)
         except Exception as exc:  # not an update this version can read: do not try it on every start
@@ -108,14 +136,26 @@ async def replay(app: Application) -> int:
             async with unit_of_work(sessions) as session:
                 await repo_inbox.mark_done(session=session, channel=CHANNEL, key=row.key, now=_now())
             continue
+        if isinstance(app.update_queue, InboxQueue):
+            app.update_queue.recorded.add(row.key)
         await app.process_update(update)
     return len(rows)
 
 
 def schedule_pruning(app: Application) -> None:
-    """Deletes handled updates older than KEEP_DONE, hourly, in this process's JobQueue."""
-    if app.job_queue is not None:
-        app.job_queue.run_repeating(_prune_job, interval=3600, first=3600, name=PRUNE_JOB)
+    """Deletes handled updates older than KEEP_DONE, hourly, in this process's JobQueue; with several workers,
+    also replays every minute what has been pending longer than REPLAY_AFTER (a worker killed for good)."""
+    if app.job_queue is None:
+        return
+    app.job_queue.run_repeating(_prune_job, interval=3600, first=3600, name=PRUNE_JOB)
+    if app.bot_data.settings.workers > 1:
+        app.job_queue.run_repeating(_replay_job, interval=REPLAY_AFTER.total_seconds(), name=REPLAY_JOB)
+
+
+async def _replay_job(context: Context) -> None:
+    async with once_per_cluster(context.db, REPLAY_JOB) as mine:
+        if mine:
+            await replay(context.application, received_before=_now() - REPLAY_AFTER)
 
 
 async def _prune_job(context: Context) -> None:

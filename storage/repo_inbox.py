@@ -7,6 +7,9 @@
   changes something (one that only looked, as a handler letting the update through to the next does, is no
   effect of the update); an update whose handlers changed nothing is marked right after they ran.
 - Rows not done are handled again on start, in arrival order; done rows are pruned after a while.
+- Once across workers: the transaction that marks an update done must be the one that finds it not done.
+  Should another worker have handled it meanwhile (a worker replaying on start what a live worker is handling),
+  ``AlreadyHandled`` rolls this handling back, so the update's effects are written once whatever the race.
 Channels are strings ("telegram", later "zalo") and keys are the messenger's update ids as strings.
 """
 
@@ -15,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, event, update
@@ -27,6 +30,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage.models import UpdateInbox
 
 _INSERT_CHUNK = 200  # rows per INSERT: payloads are large, keep statements small
+# With several workers on one inbox: pending this long, no live worker is handling it, so another may replay it.
+REPLAY_AFTER = timedelta(seconds=60)
+
+
+class AlreadyHandled(Exception):
+    """Another worker has handled this update meanwhile: this handling's transaction is rolled back."""
 
 
 @dataclass
@@ -36,6 +45,9 @@ class Handling:
     channel: str
     key: str
     done: bool = False
+    # Recorded in the inbox before this handling (a webhook or poll taken in, a replay): a mark that then finds
+    # it done means another worker handled it (AlreadyHandled). Off for an update handed straight to a handler.
+    recorded: bool = False
 
 
 current: ContextVar[Handling | None] = ContextVar("cdht_inbox_current", default=None)
@@ -89,21 +101,37 @@ async def record_updates(
     return new
 
 
-async def mark_done(*, session: AsyncSession, channel: str, key: str, now: datetime) -> None:
-    await session.exec(  # type: ignore[call-overload]
+async def mark_done(*, session: AsyncSession, channel: str, key: str, now: datetime) -> bool:
+    """Marks the update done; False when it was done already (or is not in the inbox)."""
+    result = await session.exec(  # type: ignore[call-overload]
         update(UpdateInbox)
         .where(col(UpdateInbox.channel) == channel, col(UpdateInbox.key) == key, col(UpdateInbox.done_at).is_(None))
         .values(done_at=now)
     )
+    return (result.rowcount or 0) == 1
 
 
-async def list_pending(*, session: AsyncSession, channel: str) -> list[UpdateInbox]:
-    """The updates of ``channel`` not done, in arrival order."""
+async def is_pending(*, session: AsyncSession, channel: str, key: str) -> bool:
+    """Whether the update is recorded and not done yet."""
+    found = await session.exec(
+        select(UpdateInbox.id).where(
+            col(UpdateInbox.channel) == channel, col(UpdateInbox.key) == key, col(UpdateInbox.done_at).is_(None)
+        )
+    )
+    return found.first() is not None
+
+
+async def list_pending(
+    *, session: AsyncSession, channel: str, received_before: datetime | None = None
+) -> list[UpdateInbox]:
+    """The updates of ``channel`` not done (received before ``received_before``, if given), in arrival order."""
     stmt = (
         select(UpdateInbox)
         .where(col(UpdateInbox.channel) == channel, col(UpdateInbox.done_at).is_(None))
         .order_by(col(UpdateInbox.id))
     )
+    if received_before is not None:
+        stmt = stmt.where(col(UpdateInbox.received_at) < received_before)
     return list((await session.exec(stmt)).all())
 
 

@@ -11,6 +11,7 @@ from telegram.error import Forbidden, NetworkError
 from bot.context import Context
 from bot.render import Renderer
 from locales import negotiate
+from storage.repo_inbox import AlreadyHandled
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +22,9 @@ async def on_error(update: object, context: Context) -> None:
     kind = type(error).__name__ if error else "unknown"
     if isinstance(error, Forbidden):
         log.info("user blocked the bot")
+        return
+    if isinstance(error, AlreadyHandled):  # another worker handled this update: it has answered already
+        log.info("update handled by another worker meanwhile: %s", error)
         return
     log.error("update failed: %s", kind, exc_info=(type(error), error, error.__traceback__) if error else None)
     if not isinstance(update, Update) or update.effective_chat is None:

@@ -155,8 +155,10 @@ class ZaloBot:
 
     async def replay(self) -> int:
         """Handles, in arrival order, the updates a stopped process had recorded but not handled."""
+        # With several workers, only what has been pending long enough that no live worker is handling it.
+        since = _now() - repo_inbox.REPLAY_AFTER if self.data.settings.workers > 1 else None
         async with unit_of_work(self.data.sessions) as session:
-            rows = await repo_inbox.list_pending(session=session, channel=CHANNEL)
+            rows = await repo_inbox.list_pending(session=session, channel=CHANNEL, received_before=since)
         for row in rows:
             update = parse_update(row.payload)
             if update is not None and update.user_id is not None:
