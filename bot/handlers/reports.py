@@ -46,8 +46,6 @@ EXPORT_ROLES = frozenset({RoleName.OFFICER, RoleName.HEAD})
 CSV_FLAGS = frozenset({"csv", "--csv", "-csv", "—csv", "–csv"})  # phones turn "--" into a dash
 MET, SHORT, NONE = "✅", "⚠️", "▫️"
 WEAK_TEXT = 70  # characters of an indicator's text shown next to its average
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-CSV = "text/csv"
 PNG = "image/png"
 # The longest message each messenger takes: the tally is cut between units, never inside one.
 TEXT_LIMITS = {Channel.ZALO.value: ZALO_LIMIT}
@@ -285,32 +283,34 @@ async def export(data: BotData, who: Sender, args: Sequence[str]) -> Plan:
     scope = await scope_for(data, who, EXPORT_ROLES, rest)
     if isinstance(scope, Refusal):
         return _refused(scope)
-    zone, locale = data.settings.zone, scope.locale
-    async with unit_of_work(data.sessions) as session:
-        unit = await session.get(Unit, scope.unit_id)
-        assert unit is not None
-        report = await exports.gather(
-            session=session, unit=unit, year=scope.year, registry=data.registry, zone=zone, now=data.now()
+    locale = scope.locale
+    try:  # streamed: a province's list is never held in memory whole, nor the SQLite writer's turn
+        made = await exports.build_export(
+            data.sessions,
+            unit_id=scope.unit_id,
+            year=scope.year,
+            registry=data.registry,
+            zone=data.settings.zone,
+            locale=locale,
+            now=data.now(),
+            as_csv=as_csv,
+            executor=_BUILDERS,
         )
+    except LookupError:  # the unit went between the scope check and now
+        return _refused(Refusal("officer.scope.unknown_unit", locale, (("code", scope.unit_code),)))
     log.info(
         "export officer=%s unit=%s year=%s rows=%s csv=%s",
         scope.officer_id,
         scope.unit_id,
         scope.year,
-        len(report.rows),
+        made.people,
         as_csv,
     )
-    values = {"year": scope.year, "unit": escape(report.unit_name), "rows": _n(len(report.rows), locale)}
+    values = {"year": scope.year, "unit": escape(made.report.unit_name), "rows": _n(made.people, locale)}
+    caption = gettext("reports.export.caption_csv" if as_csv else "reports.export.caption", locale, **values)
     plan = _plan(scope)
-    if as_csv:
-        files = await _built(exports.csv_files, report, locale, zone)
-        caption = gettext("reports.export.caption_csv", locale, **values)
-        for i, (name, content) in enumerate(files):  # the caption under the last, as the album ends
-            plan.attach(OutFile(name, content, CSV, caption if i == len(files) - 1 else ""))
-        return plan
-    content = await _built(exports.xlsx, report, locale, zone)
-    name = exports.file_name(report, locale, "report", "xlsx")
-    plan.attach(OutFile(name, content, XLSX, gettext("reports.export.caption", locale, **values)))
+    for i, file in enumerate(made.files):  # the caption under the last, as an album ends
+        plan.attach(OutFile(file.name, file.content, file.mime, caption if i == len(made.files) - 1 else ""))
     return plan
 
 
