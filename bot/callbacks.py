@@ -31,6 +31,11 @@ class Verb(StrEnum):
     LANGUAGE = "lg"
     DELETE_ME = "del"
     KEEP_ME = "keep"
+    HINT = "h"  # "💡 Gợi ý": the longer explanation of the indicator on screen
+    PICK_EVIDENCE = "pe"  # "add evidence" on the summary
+    ADD_EVIDENCE = "ae"  # the indicator picked to add evidence to
+    LIST_FILES = "lf"  # "remove a file" on the evidence step
+    REMOVE_FILE = "rf"  # the file picked to remove
 
 
 @dataclass(frozen=True)

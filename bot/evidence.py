@@ -257,6 +257,12 @@ async def receive(
     return Fetched(root, temp, where / f"{stem}{ACCEPTED_MIME[real]}", size, digest, real)
 
 
+def remove(root: Path, relative: str) -> bool:
+    """Removes one evidence file whose row has gone (a citizen removed it), with the folders it leaves empty.
+    Call after the deletion has committed: a crash before leaves only an orphan for the sweep."""
+    return _remove(root / relative, root)
+
+
 def _remove(path: Path, root: Path) -> bool:
     """Removes a file, then each parent folder up to ``root`` that this left empty; True if a file went."""
     try:

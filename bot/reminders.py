@@ -219,16 +219,14 @@ class Composer:
                 return Skipped("decision withdrawn")
         day = assessment.decision_date.astimezone(self.settings.zone).date()
         total = row.payload.get("total", assessment.reviewed_total)
-        return Composed(
-            chat_id,
-            render.t(
-                key,
-                year=assessment.year,
-                decision=escape(assessment.decision_no),
-                date=show_date(day, render.locale),
-                total=total,
-            ),
+        text = render.t(
+            key,
+            year=assessment.year,
+            decision=escape(assessment.decision_no),
+            date=show_date(day, render.locale),
+            total=total,
         )
+        return Composed(chat_id, text + await team_changes(session, self.registry, render, person, assessment.year))
 
     async def _returned(
         self, session: AsyncSession, row: Outbox, person: Person, render: Renderer, chat_id: str
@@ -331,6 +329,14 @@ def reminder_text(render: Renderer, journey: jr.Journey, year: int, days: int) -
             lines.append(render.t("reminders.ready_to_submit"))
     lines += ["", render.t("reminders.footer")]
     return "\n".join(lines)
+
+
+async def team_changes(session: AsyncSession, registry: Registry, render: Renderer, person: Person, year: int) -> str:
+    """What the team scored otherwise than the person's own answers, and why, as lines to add to a notice
+    (empty when the team changed nothing): the total a notice gives is never a surprise."""
+    journey = await jr.load(session=session, registry=registry, person=person, year=year, lock=False)
+    changed = render.changes(journey)
+    return "\n\n" + "\n".join([render.t("team.changes_title"), *changed]) if changed else ""
 
 
 def broadcast_text(render: Renderer, unit_name: str, body: str) -> str:

@@ -61,6 +61,12 @@ class Plan:
     toast: str | None = None  # Telegram: the answer to a pressed button; elsewhere a plain line before the screens
     retire_pressed: bool = False  # the pressed message's buttons are spent: remove them (Telegram)
     replace_pressed: bool = False  # the first screen redraws the pressed message (Telegram); elsewhere it is sent
+    # The pressed message becomes this line, its buttons gone: the choice kept in the chat ("➡️ Bạn chọn: 10
+    # điểm", Telegram). Zalo echoes a typed choice already.
+    record: str | None = None
+    # The first screen is a receipt ("Đã nhận: 2 ảnh"): Telegram updates the last one of this key in place while
+    # it is still the latest prompt, instead of a new message each time; elsewhere it is sent.
+    receipt: str | None = None
     # Several files of one album arrive as separate updates: their replies coalesce under this key (Telegram).
     coalesce: str | None = None
     notices_owed: bool = False  # outbox rows were written: wake the dispatcher once committed

@@ -9,7 +9,7 @@ check. Text uses only ``<b>``, ``<i>`` and escaped entities, which both messenge
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -17,6 +17,10 @@ class Choice:
     label: str  # short: a button's label, or the line after the number on Zalo
     data: str  # the encoded event this choice stands for (bot.callbacks)
     words: tuple[str, ...] = ()  # typed words that pick it besides its number ("xong", "nộp")
+    # What the choice stands for when the label cannot say it ("10 điểm": what a person at that level does).
+    # Where choices are written out (Zalo) it follows the number and label; where they are buttons, which hold
+    # about 25 characters (Telegram), it is a line of the text (``Screen.full_text``).
+    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,17 @@ class Screen:
     @property
     def choices(self) -> tuple[Choice, ...]:
         return tuple(choice for row in self.rows for choice in row)
+
+    @property
+    def full_text(self) -> str:
+        """The text where the choices are buttons: each choice's detail as a line after it."""
+        details = [f"• <b>{c.label}</b>: {c.detail}" for c in self.choices if c.detail]
+        return f"{self.text}\n\n" + "\n".join(details) if details else self.text
+
+    def without_details(self) -> Screen:
+        """The same choices with their labels alone (shown again under another text)."""
+        rows = tuple(tuple(replace(c, detail="") for c in row) for row in self.rows)
+        return replace(self, rows=rows)
 
 
 def one_per_row(*choices: Choice) -> tuple[tuple[Choice, ...], ...]:

@@ -20,6 +20,10 @@ PACKS_DIR = Path(__file__).parent / "criteria"
 LANGUAGES = ("vi", "en")
 INDICATOR_COUNT = 10
 MAX_POINTS = 10
+# What a small phone shows whole: a choice's label is cut at about 25 characters, and a one-line text on a
+# screen should not wrap into a paragraph (issue 10: screens a 60-year-old reads without scrolling).
+SHORT_LABEL_MAX = 25
+ONE_LINE_MAX = 160
 
 
 class PackError(ValueError):
@@ -66,6 +70,17 @@ class Indicator:
     evidence_examples: tuple[Text, ...]
     digital_skill: bool = False
     origin: str = ""  # "phu-luc-i:6" when swapped in by an override
+    # One line each: what the level screen says under the indicator (the full explanation is behind "💡 Gợi ý"),
+    # and what counts as evidence, on the evidence step (the full list of examples likewise). Optional in a
+    # pack: without them the explanation's first sentence and the first example stand in.
+    summary: Text | None = None
+    evidence_hint: Text | None = None
+
+    def short_explanation(self) -> Text:
+        return self.summary or Text(_first_sentence(self.explanation.vi), _first_sentence(self.explanation.en))
+
+    def short_evidence(self) -> Text:
+        return self.evidence_hint or self.evidence_examples[0]
 
     def level(self, points: int) -> Level | None:
         return next((lv for lv in self.levels if lv.points == points), None)
@@ -82,7 +97,17 @@ class Group:
     """A population group a person picks at registration; it decides the pack."""
 
     code: str
-    label: Text
+    label: Text  # the full description, shown in the message
+    short: Text | None = None  # the choice's label, at most SHORT_LABEL_MAX characters; else the full label
+
+    @property
+    def choice_label(self) -> Text:
+        return self.short or self.label
+
+
+def _first_sentence(text: str) -> str:
+    head, dot, _ = text.partition(". ")
+    return head + dot.strip()
 
 
 @dataclass(frozen=True)
@@ -137,8 +162,19 @@ PACK_KEYS = frozenset(
 )
 OVERRIDE_KEYS = frozenset({"kind", "id", "version", "title", "source", "base", "donor", "indicators"})
 INDICATOR_KEYS = frozenset(
-    {"number", "criterion", "text", "explanation", "levels", "evidence_examples", "digital_skill"}
+    {
+        "number",
+        "criterion",
+        "text",
+        "explanation",
+        "levels",
+        "evidence_examples",
+        "digital_skill",
+        "summary",
+        "evidence_hint",
+    }
 )
+GROUP_KEYS = frozenset({"code", "label", "short"})
 
 
 @dataclass
@@ -187,6 +223,17 @@ class _Reader:
             out[lang] = value.strip()
         return Text(**out)
 
+    def short_text(self, data: Mapping[str, Any], key: str, where: str, limit: int) -> Text | None:
+        """An optional text that must stay within ``limit`` characters in every language."""
+        if key not in data:
+            return None
+        text = self.text(data, key, where)
+        for lang in LANGUAGES:
+            value = text.get(lang)
+            if len(value) > limit or "\n" in value:
+                self.problems.append(f"{where}.{key}.{lang}: one line of at most {limit} characters, got {len(value)}")
+        return text
+
 
 def _parse_indicator(r: _Reader, raw: Any, where: str, criterion_numbers: set[int]) -> Indicator | None:
     if not isinstance(raw, Mapping):
@@ -199,6 +246,8 @@ def _parse_indicator(r: _Reader, raw: Any, where: str, criterion_numbers: set[in
         r.problems.append(f"{where}.criterion: {criterion} is not a declared criterion")
     text = r.text(raw, "text", where)
     explanation = r.text(raw, "explanation", where)
+    summary = r.short_text(raw, "summary", where, ONE_LINE_MAX)
+    evidence_hint = r.short_text(raw, "evidence_hint", where, ONE_LINE_MAX)
     levels: list[Level] = []
     raw_levels = r.need(raw, "levels", where, list) or []
     for j, lv in enumerate(raw_levels):
@@ -233,6 +282,8 @@ def _parse_indicator(r: _Reader, raw: Any, where: str, criterion_numbers: set[in
         levels=tuple(sorted(levels, key=lambda lv: -lv.points)),
         evidence_examples=tuple(examples),
         digital_skill=r.flag(raw, "digital_skill", where),
+        summary=summary,
+        evidence_hint=evidence_hint,
     )
 
 
@@ -263,10 +314,12 @@ def parse_pack(data: Any, source: str = "<pack>") -> Pack:
             indicators.append(ind)
     groups = []
     for i, g in enumerate(data.get("groups") or []):
+        r.only(g, GROUP_KEYS, f"groups[{i}]")
         code = r.need(g, "code", f"groups[{i}]", str)
         label = r.text(g, "label", f"groups[{i}]")
+        short = r.short_text(g, "short", f"groups[{i}]", SHORT_LABEL_MAX) if isinstance(g, Mapping) else None
         if code:
-            groups.append(Group(code, label))
+            groups.append(Group(code, label, short))
     _check_indicator_set(r, indicators)
     reconstructed = r.flag(data, "reconstructed", "pack")
     if len({c.number for c in criteria}) != len(criteria):

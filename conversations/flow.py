@@ -32,10 +32,15 @@ class Step(StrEnum):
     REVIEW = "review"
     CONFIRM_SUBMIT = "confirm_submit"
     SUBMITTED = "submitted"
+    PICK_EVIDENCE = "pick_evidence"  # from the summary: which indicator to add evidence to
+    REMOVE_FILE = "remove_file"  # the evidence step's files listed, one to remove
 
 
 REGISTRATION_STEPS = frozenset({Step.CONSENT, Step.DECLINED, Step.NAME, Step.UNIT})
-INDICATOR_STEPS = frozenset({Step.LEVEL, Step.EVIDENCE, Step.SKIP_WARNING})
+INDICATOR_STEPS = frozenset({Step.LEVEL, Step.EVIDENCE, Step.SKIP_WARNING, Step.REMOVE_FILE})
+# Where a file sent now is taken as evidence of the indicator on screen (besides a level screen whose level
+# is already chosen: see ``accepts_evidence``).
+EVIDENCE_STEPS = frozenset({Step.EVIDENCE, Step.SKIP_WARNING, Step.REMOVE_FILE})
 
 
 @dataclass(frozen=True)
@@ -123,6 +128,41 @@ class AddMoreEvidence:
 
 
 @dataclass(frozen=True)
+class AskedHint:
+    """"💡 Gợi ý" on a level or evidence screen: the longer explanation, nothing changes."""
+
+    indicator: int
+
+
+@dataclass(frozen=True)
+class PickEvidence:
+    """"Add evidence" on the summary: choose the indicator."""
+
+
+@dataclass(frozen=True)
+class AddEvidence:
+    """The indicator chosen to add evidence to, from the summary: its evidence step, back to the summary after."""
+
+    indicator: int
+
+
+@dataclass(frozen=True)
+class ListFiles:
+    """"Remove a file" on the evidence step: the indicator's files, listed."""
+
+    indicator: int
+
+
+@dataclass(frozen=True)
+class RemoveFile:
+    """The ``position``-th file (1-based, in the order received) of the indicator removed. The handler removes
+    the row, as it adds one for ``AttachedEvidence``: the flow only says whether the move is allowed."""
+
+    indicator: int
+    position: int
+
+
+@dataclass(frozen=True)
 class Back:
     pass
 
@@ -159,6 +199,11 @@ Event = (
     | FinishedEvidence
     | ConfirmedSkip
     | AddMoreEvidence
+    | AskedHint
+    | PickEvidence
+    | AddEvidence
+    | ListFiles
+    | RemoveFile
     | Back
     | Edit
     | AskSubmit
@@ -210,6 +255,10 @@ class Transition:
     notices: tuple[str, ...] = ()  # message ids for the renderer, shown before the step itself
 
 
+# The notice of ``AskedHint``: the renderer shows the step's longer explanation in place of the step itself.
+HINT = "hint"
+
+
 class FlowError(Exception):
     """An illegal move; nothing was changed. ``reason`` is one of stale, forged, locked, illegal."""
 
@@ -247,6 +296,8 @@ _SIMPLE: dict[tuple[Step, type], Step] = {
     (Step.GROUP, Back): Step.UNIT,
     (Step.CONFIRM_SUBMIT, Back): Step.REVIEW,
     (Step.CONFIRM_SUBMIT, Cancel): Step.REVIEW,
+    (Step.PICK_EVIDENCE, Back): Step.REVIEW,
+    (Step.PICK_EVIDENCE, Cancel): Step.REVIEW,
 }
 
 _SIMPLE_EFFECTS: dict[tuple[Step, type], tuple[Effect, ...]] = {
@@ -338,9 +389,61 @@ def _chose_level(state: State, event: ChoseLevel, facts: Facts) -> Transition:
     return Transition(replace(state, step=Step.EVIDENCE), effects, notices)
 
 
+def accepts_evidence(state: State, facts: Facts) -> bool:
+    """Whether a file sent now is evidence of the indicator on screen: on its evidence steps, and on its level
+    screen once a level is chosen (editing from the summary, a photo needs no detour through the levels)."""
+    if state.step in EVIDENCE_STEPS:
+        return True
+    return state.step is Step.LEVEL and state.indicator in facts.chosen
+
+
 def _attached(state: State, event: AttachedEvidence, facts: Facts) -> Transition:
-    _check_indicator(state, event, event.indicator, facts, Step.EVIDENCE, Step.SKIP_WARNING)
+    _check_indicator(state, event, event.indicator, facts, Step.LEVEL, *EVIDENCE_STEPS)
+    if not accepts_evidence(state, facts):
+        raise FlowError(state, event, "stale")  # a level screen with nothing chosen yet
     return Transition(replace(state, step=Step.EVIDENCE))
+
+
+def _asked_hint(state: State, event: AskedHint, facts: Facts) -> Transition:
+    _check_indicator(state, event, event.indicator, facts, Step.LEVEL, Step.EVIDENCE)
+    return Transition(state, notices=(HINT,))
+
+
+def _pick_evidence(state: State, event: PickEvidence, facts: Facts) -> Transition:
+    if state.step is not Step.REVIEW or not evidence_targets(facts):
+        raise FlowError(state, event, "stale")
+    return Transition(State(Step.PICK_EVIDENCE))
+
+
+def evidence_targets(facts: Facts) -> tuple[int, ...]:
+    """The indicators evidence may be added to from the summary: those with a level, if they may change."""
+    return tuple(
+        n for n in facts.numbers if n in facts.chosen and (facts.editable is None or n in facts.editable)
+    )
+
+
+def _add_evidence(state: State, event: AddEvidence, facts: Facts) -> Transition:
+    if state.step is not Step.PICK_EVIDENCE:
+        raise FlowError(state, event, "stale")
+    if event.indicator not in facts.numbers or event.indicator not in facts.chosen:
+        raise FlowError(state, event, "forged")
+    if facts.editable is not None and event.indicator not in facts.editable:
+        raise FlowError(state, event, "locked")
+    return Transition(State(Step.EVIDENCE, event.indicator, editing=True))
+
+
+def _list_files(state: State, event: ListFiles, facts: Facts) -> Transition:
+    _check_indicator(state, event, event.indicator, facts, Step.EVIDENCE)
+    if not facts.evidence.get(event.indicator):
+        raise FlowError(state, event, "stale")
+    return Transition(replace(state, step=Step.REMOVE_FILE))
+
+
+def _remove_file(state: State, event: RemoveFile, facts: Facts) -> Transition:
+    _check_indicator(state, event, event.indicator, facts, Step.REMOVE_FILE)
+    if not 1 <= event.position <= facts.evidence.get(event.indicator, 0):
+        raise FlowError(state, event, "forged")
+    return Transition(replace(state, step=Step.EVIDENCE), notices=("evidence.removed",))
 
 
 def _finished(state: State, event: FinishedEvidence, facts: Facts) -> Transition:
@@ -369,6 +472,8 @@ def _after_indicator(state: State, facts: Facts) -> State:
 
 
 def _back(state: State, event: Back, facts: Facts) -> Transition:
+    if state.step is Step.REMOVE_FILE:
+        return Transition(replace(state, step=Step.EVIDENCE))
     if state.step in (Step.EVIDENCE, Step.SKIP_WARNING):
         return Transition(replace(state, step=Step.LEVEL))
     if state.step is Step.LEVEL:
@@ -404,7 +509,7 @@ def _confirmed_submit(state: State, event: ConfirmedSubmit, facts: Facts) -> Tra
 
 
 def _cancel(state: State, event: Cancel, facts: Facts) -> Transition:
-    if state.step is Step.SKIP_WARNING:
+    if state.step in (Step.SKIP_WARNING, Step.REMOVE_FILE):
         return Transition(replace(state, step=Step.EVIDENCE), notices=("flow.cancelled",))
     return Transition(state, notices=("flow.cancelled",))
 
@@ -426,6 +531,11 @@ _HANDLERS = {
     FinishedEvidence: _finished,
     ConfirmedSkip: _confirmed_skip,
     AddMoreEvidence: _add_more_evidence,
+    AskedHint: _asked_hint,
+    PickEvidence: _pick_evidence,
+    AddEvidence: _add_evidence,
+    ListFiles: _list_files,
+    RemoveFile: _remove_file,
     Back: _back,
     Edit: _edit,
     AskSubmit: _ask_submit,

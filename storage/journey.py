@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -21,7 +21,7 @@ from storage import repo_assessments as ra
 from storage import repo_outbox as ro
 from storage import repo_people as rp
 from storage import tally_counters as tc
-from storage.models import Assessment, AssessmentStatus, Person, Unit
+from storage.models import Assessment, AssessmentStatus, Evidence, Person, Unit
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,14 @@ LOCKED_STATUSES = frozenset(
 )
 
 
+@dataclass(frozen=True)
+class TeamPoints:
+    """The assessment team's figure for one indicator, and its reason when the team changed it."""
+
+    points: int
+    reason: str | None = None
+
+
 @dataclass
 class Journey:
     """One person's conversation, loaded for one update."""
@@ -47,6 +55,11 @@ class Journey:
     pack: Pack | None
     facts: Facts
     state: State
+    # The team's figures as stored (adjusted during review, all of them once confirmed): the renderer shows
+    # them once the review is over, so every screen counts what the team counted.
+    team: dict[int, TeamPoints] = field(default_factory=dict)
+    # The files of the indicator on screen, oldest first, while the person is on one of its evidence steps.
+    files: tuple[Evidence, ...] = ()
 
     @property
     def in_assessment(self) -> bool:
@@ -104,14 +117,24 @@ async def load(*, session: AsyncSession, registry: Registry, person: Person, yea
     chosen: dict[int, int] = {}
     evidence: dict[int, int] = {}
     editable = None
+    team: dict[int, TeamPoints] = {}
+    files: tuple[Evidence, ...] = ()
     if assessment is not None:
         if assessment.pack_id and assessment.pack_version:
             pack = registry.get(assessment.pack_id, assessment.pack_version)
         answers = await ra.answers(session=session, assessment_id=assessment.id)
         chosen = {n: a.chosen for n, a in answers.items() if a.chosen is not None}
+        team = {
+            n: TeamPoints(a.reviewer_points, a.reviewer_reason)
+            for n, a in answers.items()
+            if a.reviewer_points is not None
+        }
         evidence = await ra.evidence_counts(session=session, assessment_id=assessment.id)
         if assessment.status == AssessmentStatus.RETURNED:
             editable = frozenset(assessment.returned_indicators)
+        if assessment.status not in LOCKED_STATUSES and assessment.step in _FILE_STEPS:
+            found = await ra.list_evidence(session=session, assessment_id=assessment.id, indicator=assessment.indicator)
+            files = tuple(found)
     groups = {code: p.numbers for code, p in packs_for_unit(registry, unit).items()}
     facts = Facts(
         numbers=pack.numbers if pack else (),
@@ -122,7 +145,10 @@ async def load(*, session: AsyncSession, registry: Registry, person: Person, yea
         has_unit=unit is not None,
         editable=editable,
     )
-    return Journey(person, assessment, unit, pack, facts, _state(person, assessment))
+    return Journey(person, assessment, unit, pack, facts, _state(person, assessment), team, files)
+
+
+_FILE_STEPS = frozenset({Step.EVIDENCE, Step.SKIP_WARNING, Step.REMOVE_FILE})  # where the files are listed
 
 
 async def apply(

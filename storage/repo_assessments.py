@@ -109,6 +109,34 @@ async def list_evidence(*, session: AsyncSession, assessment_id: int, indicator:
     return list((await session.exec(stmt.order_by(Evidence.id))).all())
 
 
+async def remove_evidence(*, session: AsyncSession, evidence: Evidence, actor_id: int | None, audited: bool) -> str:
+    """Deletes one evidence row; returns its file's path under EVIDENCE_DIR, for the caller to remove once the
+    deletion has committed. ``audited``: the team has seen the assessment (submitted, then returned), so the
+    removal is written in the audit trail with what the file was (never its content)."""
+    if audited:
+        await record_audit(
+            session=session,
+            action="evidence_removed",
+            actor_id=actor_id,
+            assessment_id=evidence.assessment_id,
+            indicator=evidence.indicator,
+            before={
+                "kind": evidence.kind,
+                "name": evidence.file_name,
+                "mime": evidence.mime_type,
+                "size": evidence.size,
+                "sha256": evidence.sha256,
+                "received": evidence.created_at.isoformat() if evidence.created_at else None,
+            },
+        )
+    watch = await _watch_files(session, evidence.assessment_id)
+    await session.delete(evidence)
+    await session.flush()
+    if watch is not None:
+        await watch.done()
+    return evidence.path
+
+
 async def evidence_paths(*, session: AsyncSession) -> set[str]:
     """Every stored evidence file's path under EVIDENCE_DIR: what the sweep must keep."""
     return set((await session.exec(select(Evidence.path))).all())

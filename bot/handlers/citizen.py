@@ -40,7 +40,7 @@ from storage import repo_outbox as ro
 from storage import repo_people as rp
 from storage.db import unit_of_work
 from storage.journey import Journey
-from storage.models import Evidence, Person
+from storage.models import AssessmentStatus, Evidence, Person
 
 log = logging.getLogger(__name__)
 
@@ -104,10 +104,19 @@ async def turn(data: BotData, who: Sender, plan: Plan, *, create: bool = False) 
         await then()
 
 
-async def advance(t: Turn, event: flow.Event, *, shown_at: int | None = None) -> tuple[str, ...]:
+async def advance(
+    t: Turn,
+    event: flow.Event,
+    *,
+    shown_at: int | None = None,
+    allowed: Callable[[], Awaitable[None]] | None = None,
+) -> tuple[str, ...]:
     """Applies ``event`` (chosen on a screen of revision ``shown_at``, if it was) to the journey; raises
-    FlowError, changing nothing, if it is not allowed."""
+    FlowError, changing nothing, if it is not allowed. ``allowed`` runs once the flow has allowed the move,
+    before the new step is stored (a file's row removed, so the journey stored after counts without it)."""
     transition = flow.transition(t.journey.state, event, t.journey.facts, shown_at=shown_at)
+    if allowed is not None:
+        await allowed()
     t.journey = await jr.apply(
         session=t.session,
         registry=t.data.registry,
@@ -120,10 +129,22 @@ async def advance(t: Turn, event: flow.Event, *, shown_at: int | None = None) ->
 
 
 def show(t: Turn, notices: tuple[str, ...] = ()) -> None:
-    """Plans the notices, then the current step with its choices."""
+    """Plans the notices, then the current step with its choices (or, asked for a hint, the step's longer
+    explanation with the same choices)."""
+    if flow.HINT in notices:
+        t.plan.show(t.render.hint(t.journey))
+        return
     for key in notices:
         t.plan.say(t.render.t(key, unit=_unit_name(t)))
     t.plan.show(t.render.screen(t.journey))
+
+
+def say_locked(t: Turn, key: str) -> None:
+    """After submitting nothing more is taken: say so, what happens next, and where to look (no dead end)."""
+    a = t.journey.assessment
+    assert a is not None
+    r = t.render
+    t.plan.say("\n".join([r.t(key, year=a.year), r.next_step(t.journey), r.t("locked.status_hint")]))
 
 
 def _unit_name(t: Turn) -> str:
@@ -218,7 +239,9 @@ async def status(t: Turn) -> None:
         show(t, ("status.registering",))
         return
     text = status_text(t, t.data.year())
-    if t.who.buttons:
+    if t.journey.state.step is Step.SUBMITTED:  # nothing left to continue: the status says what comes next
+        t.plan.say(text)
+    elif t.who.buttons:
         t.plan.show(Screen(text, one_per_row(t.render.choice(t.render.t("btn.continue"), _data(t, Verb.CONTINUE)))))
     else:  # typed answers apply to the step itself: show it right away
         t.plan.say(text)
@@ -245,12 +268,17 @@ def status_text(t: Turn, year: int) -> str:
         return "\n".join(lines)
     answered = sum(1 for n in j.pack.numbers if n in j.facts.chosen)
     with_files = sum(1 for n in j.pack.numbers if j.facts.evidence.get(n))
-    lines.append(r.t("status.pack", pack=escape(j.pack.title.get(r.locale)), version=j.pack.version))
-    lines.append(r.t("status.progress", answered=answered, total=len(j.pack.numbers), files=with_files))
+    lines.append(r.t("status.pack", pack=escape(j.pack.title.get(r.locale))))
     assert j.assessment is not None
-    lines.append(r.t("result.status." + j.assessment.status))
-    result = jr.score_of(j.pack, j.facts)
+    if j.state.step is Step.SUBMITTED:
+        return "\n".join([*lines, *r.standing(j)])
+    lines.append(r.t("status.progress", answered=answered, total=len(j.pack.numbers), files=with_files))
+    lines.append(r.status_line(j.assessment.status))
+    result = r.score(j)
     lines.append(r.t("review.total", total=result.total))
+    changed = r.changes(j)
+    if changed:
+        lines += [r.t("team.changes_title"), *changed]
     lines.append(r.holds_back(result.holds_back) if result.holds_back else r.t("review.would_pass"))
     return "\n".join(lines)
 
@@ -258,7 +286,7 @@ def status_text(t: Turn, year: int) -> str:
 @for_registered
 async def cancel(t: Turn) -> None:
     """Stops the current action; everything entered so far stays saved."""
-    if t.journey.state.step in (Step.CONFIRM_SUBMIT, Step.SKIP_WARNING):
+    if t.journey.state.step in (Step.CONFIRM_SUBMIT, Step.SKIP_WARNING, Step.PICK_EVIDENCE, Step.REMOVE_FILE):
         show(t, await advance(t, flow.Cancel()))
     else:
         t.plan.say(t.render.t("flow.cancelled"))
@@ -308,7 +336,7 @@ async def my_data(t: Turn) -> None:
             channel=data["channel"].capitalize(),
             external_id=_e(data["external_id"]),
             display_name=_e(data["display_name"]),
-            locale=data["locale"],
+            locale=dict(_LANGUAGES).get(data["locale"], data["locale"]),
             consent=r.when(data["consent_at"]) if data["consent_at"] else "—",
         ),
     ]
@@ -317,7 +345,7 @@ async def my_data(t: Turn) -> None:
             r.t(
                 "mydata.assessment",
                 year=a["year"],
-                status=r.t("result.status." + a["status"]),
+                status=r.t("result.status." + a["status"]),  # the words alone: the line has its own label
                 answered=len([v for v in a["answers"].values() if v is not None]),
                 files=a["evidence_files"],
             )
@@ -370,11 +398,14 @@ async def _typed(t: Turn, typed: str) -> None:
     if not t.who.buttons and await _typed_answer(t, typed):
         return
     step = t.journey.state.step
+    if step is Step.SUBMITTED:
+        say_locked(t, "locked.text")
+        return
     if step is Step.NAME:
         notices = await advance(t, flow.GaveName(typed))
     elif step is Step.UNIT:
         notices = await _join(t, typed.strip()[:MAX_CODE])
-    elif step in (Step.EVIDENCE, Step.SKIP_WARNING):
+    elif step in flow.EVIDENCE_STEPS:
         notices = ("evidence.wrong_input",)
     else:
         notices = ("flow.use_buttons",) if t.who.buttons else ("zalo.not_understood",)
@@ -397,9 +428,10 @@ async def _typed_answer(t: Turn, typed: str) -> bool:
         return False
     found = match_choice(typed, [c.words for c in screen.choices])
     if isinstance(found, Chosen):
-        choice = screen.choices[found.index]
-        t.plan.say(t.render.t("zalo.you_chose", label=choice.label))
-        await _choose(t, choice.data)
+        before = len(t.plan.screens)
+        await _choose(t, screen.choices[found.index].data)
+        if t.plan.record:  # the choice kept in the chat ("➡️ Bạn chọn: 10 điểm"), as Telegram keeps it in place
+            t.plan.screens.insert(before, Screen(t.plan.record))
         return True
     if isinstance(found, OutOfRange):
         t.plan.say(t.render.t("zalo.out_of_range", count=len(screen.choices)))
@@ -423,6 +455,11 @@ _VERB_EVENTS = {
     Verb.EDIT: lambda b: flow.Edit(*int_args(b, 1)),
     Verb.SUBMIT: lambda b: flow.AskSubmit(),
     Verb.CONFIRM_SUBMIT: lambda b: flow.ConfirmedSubmit(),
+    Verb.HINT: lambda b: flow.AskedHint(*int_args(b, 1)),
+    Verb.PICK_EVIDENCE: lambda b: flow.PickEvidence(),
+    Verb.ADD_EVIDENCE: lambda b: flow.AddEvidence(*int_args(b, 1)),
+    Verb.LIST_FILES: lambda b: flow.ListFiles(*int_args(b, 1)),
+    Verb.REMOVE_FILE: lambda b: flow.RemoveFile(*int_args(b, 2)),
 }
 
 
@@ -445,6 +482,20 @@ async def _choose(t: Turn, raw: str | None) -> None:
         return
     t.plan.retire_pressed = True
     show(t, notices)
+
+
+def _record_of(t: Turn, event: flow.Event) -> str | None:
+    """The line a pressed message becomes once its choice is made (Telegram keeps the choice in the chat;
+    Zalo echoes a typed one): the level chosen, the group."""
+    r = t.render
+    match event:
+        case flow.ChoseLevel(points=points) if t.journey.pack is not None:
+            return r.chosen_level(t.journey, points)
+        case flow.ChoseGroup(code=code):
+            for group, _ in t.data.registry.groups():
+                if group.code == code:
+                    return r.t("choice.recorded", label=escape(group.choice_label.get(r.locale)))
+    return None
 
 
 class _Handled(Exception):
@@ -474,7 +525,35 @@ async def _press(t: Turn, pressed: Button) -> tuple[str, ...]:
     make = _VERB_EVENTS.get(pressed.verb)
     if make is None:
         raise BadCallback(pressed.verb)
-    return await advance(t, make(pressed), shown_at=pressed.rev)
+    event = make(pressed)
+    record = _record_of(t, event)
+    if isinstance(event, flow.RemoveFile):
+        notices = await advance(t, event, shown_at=pressed.rev, allowed=functools.partial(_remove_file, t, event))
+    else:
+        notices = await advance(t, event, shown_at=pressed.rev)
+    t.plan.record = record
+    return notices
+
+
+async def _remove_file(t: Turn, event: flow.RemoveFile) -> None:
+    """Deletes the row of the file the flow just allowed to go; the file itself goes once that has committed
+    (a crash between leaves only a file no row points to, which the evidence sweep removes). Audited when the
+    team has seen it: the assessment was submitted, then returned."""
+    assessment = t.journey.assessment
+    assert assessment is not None
+    chosen = t.journey.files[event.position - 1]
+    path = await ra.remove_evidence(
+        session=t.session,
+        evidence=chosen,
+        actor_id=t.person.id,
+        audited=assessment.status == AssessmentStatus.RETURNED,
+    )
+    root = t.data.settings.evidence_dir
+
+    async def remove_from_disk() -> None:
+        await asyncio.to_thread(ev.remove, root, path)
+
+    t.after_commit.append(remove_from_disk)
 
 
 def _set_language(t: Turn, code: str) -> None:
@@ -513,8 +592,11 @@ async def evidence(data: BotData, who: Sender, item: ev.Candidate | ev.Refused, 
             plan.say(gettext("status.not_registered", plan.locale))
             return plan
         state = t.journey.state
-        if state.step not in (Step.EVIDENCE, Step.SKIP_WARNING) or t.journey.assessment is None:
-            show(t, ("evidence.not_now",))
+        if state.step is Step.SUBMITTED:
+            say_locked(t, "locked.file")
+            return plan
+        if t.journey.assessment is None or not flow.accepts_evidence(state, t.journey.facts):
+            show(t, ("evidence.pick_first" if state.step is Step.PICK_EVIDENCE else "evidence.not_now",))
             return plan
         if isinstance(item, ev.Refused):
             _refuse(t, item)
@@ -524,14 +606,14 @@ async def evidence(data: BotData, who: Sender, item: ev.Candidate | ev.Refused, 
         if await ra.has_evidence(
             session=t.session, assessment_id=assessment_id, indicator=indicator, file_unique_id=item.file_unique_id
         ):
-            plan.show(t.render.evidence_screen(t.journey, t.render.t("evidence.duplicate")))
+            plan.screens += _about_a_file(t.render, t.journey, t.render.t("evidence.duplicate"))
             return plan
         render, journey = t.render, t.journey
     # The download happens outside any transaction: no row lock is held while bytes travel.
     try:
         fetched = await fetch(data.settings.evidence_dir, ev.folder(year, assessment_id, indicator))
     except ev.Refused as refused:  # nothing stored; the person stays on the step
-        plan.show(render.evidence_screen(journey, render.t(refused.key, mb=ev.MAX_BYTES // (1024 * 1024))))
+        plan.screens += _about_a_file(render, journey, render.t(refused.key, mb=ev.MAX_BYTES // (1024 * 1024)))
         return plan
     except Exception as exc:  # the messenger or the disk failed: say so, keep the step
         log.warning("evidence download failed: %s", type(exc).__name__)
@@ -552,8 +634,15 @@ async def evidence(data: BotData, who: Sender, item: ev.Candidate | ev.Refused, 
 
 def _refuse(t: Turn, refused: ev.Refused) -> None:
     """Says why a file is not accepted and what is; the evidence step's choices stay at hand."""
-    text = t.render.t(refused.key, mb=ev.MAX_BYTES // (1024 * 1024))
-    t.plan.show(t.render.evidence_screen(t.journey, text))
+    t.plan.screens += _about_a_file(t.render, t.journey, t.render.t(refused.key, mb=ev.MAX_BYTES // (1024 * 1024)))
+
+
+def _about_a_file(render: Renderer, journey: Journey, text: str) -> list[Screen]:
+    """``text`` with the evidence step's choices on that step; elsewhere (a level screen, the skip warning,
+    the list of files) a line of its own before the step, whose numbers a Zalo answer keeps meaning."""
+    if journey.state.step is Step.EVIDENCE:
+        return [render.evidence_screen(journey, text)]
+    return [Screen(text), render.screen(journey)]
 
 
 async def _record(
@@ -591,11 +680,12 @@ async def _record(
                     media_group_id=item.media_group_id,
                 ),
             )
-        count = len(await ra.list_evidence(session=t.session, assessment_id=assessment_id, indicator=indicator))
         t.journey = await jr.load(
             session=t.session, registry=data.registry, person=t.person, year=data.year(), lock=False
         )
-        plan.show(t.render.evidence_screen(t.journey, t.render.t("evidence.received", n=indicator, count=count)))
+        # One receipt per evidence step, updated in place where the messenger can edit (Telegram).
+        plan.receipt = f"{assessment_id}:{indicator}"
+        plan.show(t.render.evidence_screen(t.journey, t.render.receipt(t.journey)))
     return recorded
 
 
@@ -603,8 +693,10 @@ async def _record(
 async def other_media(t: Turn, *, photos_only: bool = False) -> None:
     """A sticker, voice note, location, video … is not evidence: say what is accepted. ``photos_only``: the
     messenger passes bots nothing but photos (Zalo), so a paper must be photographed."""
-    wanted = t.journey.state.step in (Step.EVIDENCE, Step.SKIP_WARNING)
-    if wanted:
+    if t.journey.state.step is Step.SUBMITTED:
+        say_locked(t, "locked.file")
+        return
+    if flow.accepts_evidence(t.journey.state, t.journey.facts):
         notice = "zalo.photos_only" if photos_only else "evidence.wrong_input"
     else:
         notice = "flow.use_buttons" if t.who.buttons else "zalo.not_understood"

@@ -2,6 +2,12 @@
 (bot.handlers.citizen), and sends the plan it returns once its transaction has committed: screens as
 messages with inline buttons, the answer to a pressed button, the pressed message's spent buttons removed.
 
+The chat reads as a record of the journey: a pressed message becomes the choice made on it ("➡️ Bạn chọn: 10
+điểm"), only the newest prompt keeps its buttons, and the evidence step has one receipt, updated in place
+("Đã nhận: 2 ảnh"). Which message that is lives in the chat's memory (``chat_data``): it is only how the chat
+looks, so a restarted process or another worker sends a new message where this one would have edited, and a
+button left on an old message is still refused as stale by the flow.
+
 An album's files arrive as separate updates: their receipts are coalesced into one, sent after the last
 file (only the reply waits in memory; the files are already stored).
 """
@@ -9,22 +15,28 @@ file (only the reply waits in memory; the files are already stored).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from collections.abc import Awaitable, Callable
-from typing import Concatenate, ParamSpec
+from typing import Any, Concatenate, ParamSpec
 
 from telegram import Message, Update
-from telegram.constants import ChatMemberStatus, ChatType
+from telegram.constants import ChatMemberStatus, ChatType, ParseMode
+from telegram.error import BadRequest
 
 from bot import evidence as ev
 from bot.context import Context
 from bot.handlers import citizen, officer_roles
 from bot.replies import Plan
+from bot.screens import Screen
 from bot.telegram.deliver import deliver as telegram_deliver
 from bot.telegram.deliver import send
+from bot.telegram.draw import keyboard
 
 CHANNEL = "telegram"
 P = ParamSpec("P")
+LIVE = "citizen.live"  # chat_data: the id of the newest citizen prompt sent with buttons
+RECEIPT = "citizen.receipt"  # chat_data: (receipt key, message id) of the evidence step's receipt
 
 
 def sender_of(update: Update) -> citizen.Sender:
@@ -49,7 +61,66 @@ async def deliver(update: Update, context: Context, plan: Plan) -> None:
             await query.answer(plan.toast)
         _after_album(context, chat.id, plan)
         return
-    await telegram_deliver(update, context, plan)
+    if plan.evidence or plan.files or plan.replace_pressed:  # an officer's plan (a role link's answer)
+        await telegram_deliver(update, context, plan)
+        return
+    query = update.callback_query
+    pressed = query.message if query is not None and isinstance(query.message, Message) else None
+    if query is not None:
+        await query.answer(plan.toast)
+    await _send_tidy(context, chat.id, plan, pressed)
+
+
+async def _send_tidy(context: Context, chat_id: int, plan: Plan, pressed: Message | None) -> None:
+    """Sends a citizen's plan so the chat stays a record: the pressed message keeps the choice made (or loses its
+    spent buttons), the buttons of the previous prompt go when a new prompt comes, and a receipt of the same
+    evidence step replaces the last one while that is still the newest prompt."""
+    shown: dict[str, Any] = context.chat_data if context.chat_data is not None else {}
+    live: int | None = shown.get(LIVE)
+    if pressed is not None:
+        if plan.record:
+            with contextlib.suppress(BadRequest):  # too old to edit, or deleted: harmless
+                await pressed.edit_text(plan.record, parse_mode=ParseMode.HTML, reply_markup=None)
+        elif plan.retire_pressed:
+            with contextlib.suppress(BadRequest):
+                await pressed.edit_reply_markup(reply_markup=None)
+        if (plan.record or plan.retire_pressed) and pressed.message_id == live:
+            live = None
+    screens = list(plan.screens)
+    receipt_id = None
+    last_receipt = shown.get(RECEIPT)
+    in_place = screens and plan.receipt and live is not None and last_receipt == (plan.receipt, live)
+    if in_place and live is not None and await _edited(context, chat_id, live, screens[0]):
+        receipt_id, screens = live, screens[1:]
+    if live is not None and live != receipt_id and any(screen.rows for screen in screens):
+        with contextlib.suppress(BadRequest):  # the previous prompt's buttons: spent once a new prompt comes
+            await context.bot.edit_message_reply_markup(chat_id, live, reply_markup=None)
+        live = None
+    for i, message in enumerate(await send(context, chat_id, screens)):
+        if screens[i].rows:
+            live = message.message_id
+        if i == 0 and plan.receipt and receipt_id is None:
+            receipt_id = message.message_id
+    shown[LIVE] = live
+    shown[RECEIPT] = (plan.receipt, receipt_id) if plan.receipt and receipt_id is not None else None
+    if plan.notices_owed:
+        context.bot_data.wake_dispatchers()
+
+
+async def _edited(context: Context, chat_id: int, message_id: int, screen: Screen) -> bool:
+    """The message edited to ``screen``; False when Telegram refuses (too old, deleted)."""
+    try:
+        await context.bot.edit_message_text(
+            screen.full_text,
+            chat_id=chat_id,
+            message_id=message_id,
+            parse_mode=ParseMode.HTML,
+            reply_markup=keyboard(screen),
+            disable_web_page_preview=True,
+        )
+    except BadRequest as exc:
+        return "not modified" in str(exc).lower()
+    return True
 
 
 def _after_album(context: Context, chat_id: int, plan: Plan) -> None:
@@ -63,7 +134,7 @@ def _after_album(context: Context, chat_id: int, plan: Plan) -> None:
     async def reply_when_settled() -> None:
         await asyncio.sleep(context.settings.album_settle_seconds)
         pending.pop(key, None)
-        await send(context, chat_id, plan.screens)
+        await _send_tidy(context, chat_id, plan, None)
 
     pending[key] = context.application.create_task(reply_when_settled(), name=f"album:{key}")
 

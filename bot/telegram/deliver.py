@@ -54,25 +54,29 @@ async def send_plan(context: Context, chat_id: int | str, plan: Plan, *, pressed
         context.bot_data.wake_dispatchers()
 
 
-async def send(context: Context, chat_id: int | str, screens: list[Screen]) -> None:
-    """Each screen as one message, or several at paragraph breaks past Telegram's limit (buttons on the last)."""
+async def send(context: Context, chat_id: int | str, screens: list[Screen]) -> list[Message]:
+    """Each screen as one message, or several at paragraph breaks past Telegram's limit (buttons on the last);
+    returns, per screen, the message that carries its buttons (its last part)."""
+    sent = []
     for screen in screens:
-        parts = split_message(screen.text, TELEGRAM_LIMIT)
+        parts = split_message(screen.full_text, TELEGRAM_LIMIT)
         for i, part in enumerate(parts):
-            await context.bot.send_message(
+            message = await context.bot.send_message(
                 chat_id,
                 part,
                 parse_mode=ParseMode.HTML,
                 reply_markup=keyboard(screen) if i == len(parts) - 1 else None,
                 disable_web_page_preview=True,
             )
+        sent.append(message)
+    return sent
 
 
 async def _redrawn(pressed: Message, screen: Screen) -> bool:
     """The pressed message edited to ``screen``; False when Telegram refuses (too old, deleted)."""
     try:
         await pressed.edit_text(
-            screen.text, parse_mode=ParseMode.HTML, reply_markup=keyboard(screen), disable_web_page_preview=True
+            screen.full_text, parse_mode=ParseMode.HTML, reply_markup=keyboard(screen), disable_web_page_preview=True
         )
     except BadRequest as exc:
         return "not modified" in str(exc).lower()

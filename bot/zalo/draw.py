@@ -1,6 +1,7 @@
 """Draws a neutral ``Screen`` for Zalo, which has no buttons: the choices become numbered lines under the text
-and a hint says to reply with the number; the whole is cut into messages of at most 2000 characters, at
-paragraph boundaries (bot.message_split), so the numbered lines a person answers always arrive last.
+(a choice's detail after its label: "3. 5 điểm: Thỉnh thoảng …") and a hint says to reply with the number;
+the whole is cut into messages of at most 2000 characters, at paragraph boundaries (bot.message_split), so
+the numbered lines a person answers always arrive last.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ def lines(screen: Screen, locale: str) -> str:
     choices = screen.choices
     if not choices:
         return screen.text
-    numbered = "\n".join(f"<b>{i}.</b> {c.label}" for i, c in enumerate(choices, start=1))
+    numbered = "\n".join(
+        f"<b>{i}. {c.label}</b>: {c.detail}" if c.detail else f"<b>{i}.</b> {c.label}"
+        for i, c in enumerate(choices, start=1)
+    )
     hint = (
         gettext("zalo.reply_hint_one", locale)
         if len(choices) == 1

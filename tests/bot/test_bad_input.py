@@ -275,7 +275,7 @@ async def test_failed_download_asks_to_send_again(bot: Harness, sessions: Sessio
     async with sessions() as s:
         assert (await s.exec(select(Evidence))).all() == []
     await lan.photo(b"again")
-    assert "Đã lưu minh chứng" in lan.last_text()
+    assert "Đã nhận: 1 ảnh" in lan.last_text()
 
 
 async def test_blocking_the_bot_is_noted_and_unblocking_clears_it(bot: Harness, sessions: Sessions) -> None:

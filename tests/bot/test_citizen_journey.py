@@ -11,6 +11,7 @@ from conversations.criteria import default_registry
 from storage import repo_people as rp
 from storage.db import Sessions, unit_of_work
 from storage.models import Answer, Assessment, AuditEvent, Evidence, Person
+from tests.bot.chat_view import Citizen
 from tests.bot.harness import Harness, User
 
 
@@ -35,7 +36,7 @@ async def register(user: User, code: str | None = "THON1", name: str = "Nguyễn
 
 async def test_whole_journey_with_photo_document_and_album(bot: Harness, sessions: Sessions, tmp_path: Path) -> None:
     await make_unit(sessions)
-    lan = User(bot, 1001)
+    lan = Citizen(bot, 1001)
     await lan.say("/start THON1")
     assert "Nghị định 13/2023" in lan.last_text()
     # Nothing but the Telegram id (and the waiting join code) before consent.
@@ -62,7 +63,7 @@ async def test_whole_journey_with_photo_document_and_album(bot: Harness, session
             for i in range(3):
                 await lan.photo(f"album {i}".encode(), media_group_id="alb1")
             await bot.settle()
-            assert "(tổng cộng 3)" in lan.last_text()  # one reply for the album, after its last file
+            assert "Đã nhận: 3 ảnh" in lan.now()  # one receipt for the album, as it reads after its last file
         elif n == 10:
             await lan.press_label("Xong")
             assert "chưa có minh chứng" in lan.last_text()
@@ -120,8 +121,8 @@ async def test_album_gets_one_reply(sessions: Sessions, tmp_path: Path) -> None:
 
     await bot.settle()
     await bot.stop()
-    replies = [t for t in bot.api.texts() if "Đã lưu minh chứng" in t]
-    assert replies == ["📎 Đã lưu minh chứng cho chỉ tiêu 1 (tổng cộng 4). Gửi thêm, hoặc bấm «Xong»."]
+    replies = [t for t in bot.api.texts() if "Đã nhận" in t]
+    assert replies == ["📎 Chỉ tiêu 1 · Đã nhận: 4 ảnh. Gửi thêm, hoặc chọn «Xong»."]
 
 
 async def test_bot_api_and_file_addresses_come_from_settings(bot: Harness, sessions: Sessions) -> None:

@@ -112,7 +112,7 @@ async def test_real_documents_are_kept_with_their_real_type(
     await at_evidence_step(lan)
     content = make()
     await lan.document(name, claimed, content)
-    assert "Đã lưu minh chứng" in lan.last_text()
+    assert "Đã nhận: 1 tệp" in lan.last_text()
     [row] = await stored(sessions)
     assert (row.mime_type, Path(row.path).suffix, row.file_name) == (mime, suffix, name)
     root = bot.app.bot_data.settings.evidence_dir

@@ -95,7 +95,7 @@ async def test_the_bot_talks_to_the_configured_local_bot_api(
     assert methods[0] == "getMe"
     assert "getFile" in methods and "download" in methods
     texts = [p.get("text", "") for m, p in emulator.requests if m == "sendMessage"]
-    assert any("Đã lưu minh chứng cho chỉ tiêu 1" in t for t in texts)
+    assert any("Chỉ tiêu 1 · Đã nhận: 1 ảnh" in t for t in texts)
     async with sessions() as s:
         ev = (await s.exec(select(Evidence))).one()
     assert (tmp_path / "ev" / ev.path).read_bytes() == b"\xff\xd8\xff\xe0 evidence over http"

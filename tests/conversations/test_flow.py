@@ -10,8 +10,11 @@ from typing import Any
 import pytest
 
 from conversations.flow import (
+    HINT,
     INDICATOR_STEPS,
+    AddEvidence,
     AddMoreEvidence,
+    AskedHint,
     AskSubmit,
     AttachedEvidence,
     Back,
@@ -29,16 +32,21 @@ from conversations.flow import (
     ForgetPerson,
     GaveName,
     JoinedUnit,
+    ListFiles,
+    PickEvidence,
     RecordConsent,
     RecordGroup,
     RecordLevel,
     RecordName,
     RecordSubmission,
+    RemoveFile,
     Restart,
     State,
     Step,
     Transition,
+    accepts_evidence,
     clean_name,
+    evidence_targets,
     initial_state,
     transition,
 )
@@ -286,6 +294,58 @@ def test_attaching_evidence_at_the_skip_warning_returns_to_evidence() -> None:
 def test_attaching_evidence_for_another_indicator_is_stale() -> None:
     refused(evidence_step(2), AttachedEvidence(1), answered(1, 2), "stale")
     refused(level(2), AttachedEvidence(2), answered(1), "stale")
+
+
+def test_a_file_on_a_level_screen_whose_level_is_chosen_is_evidence() -> None:
+    """Editing from the summary, the level screen comes back; a photo sent there is not thrown away."""
+    f = answered(4, evidence=1)
+    assert accepts_evidence(level(4, editing=True), f)
+    t = transition(level(4, editing=True), AttachedEvidence(4), f)
+    assert t == Transition(evidence_step(4, editing=True))
+    # With nothing chosen yet, the level comes first.
+    assert not accepts_evidence(level(5), f)
+    refused(level(5), AttachedEvidence(5), f, "stale")
+
+
+def test_the_hint_changes_nothing_and_asks_for_the_longer_text() -> None:
+    for state in (level(2), evidence_step(2, editing=True)):
+        assert transition(state, AskedHint(2), answered(2)) == Transition(state, notices=(HINT,))
+    refused(level(3), AskedHint(2), answered(2), "stale")
+    refused(skip_warning(2), AskedHint(2), answered(2), "stale")
+
+
+def test_evidence_added_from_the_summary_returns_to_it() -> None:
+    f = answered(1, 2, 3, evidence=0)
+    assert evidence_targets(f) == (1, 2, 3)
+    picked = transition(State(Step.REVIEW), PickEvidence(), f)
+    assert picked.state == State(Step.PICK_EVIDENCE)
+    there = transition(picked.state, AddEvidence(2), f)
+    assert there.state == evidence_step(2, editing=True)
+    assert transition(there.state, FinishedEvidence(2), answered(1, 2, 3)).state == State(Step.REVIEW)
+    assert transition(picked.state, Back(), f).state == State(Step.REVIEW)
+    refused(picked.state, AddEvidence(5), f, "forged")  # no level chosen: nothing to prove yet
+    refused(State(Step.REVIEW), AddEvidence(2), f, "stale")
+
+
+def test_returned_only_the_returned_indicators_take_evidence_from_the_summary() -> None:
+    f = all_answered(editable=frozenset({3}))
+    assert evidence_targets(f) == (3,)
+    refused(State(Step.PICK_EVIDENCE), AddEvidence(2), f, "locked")
+    refused(State(Step.REVIEW), PickEvidence(), all_answered(editable=frozenset()), "stale")
+
+
+def test_removing_a_file_lists_them_then_returns_to_the_evidence_step() -> None:
+    f = answered(1, evidence=2)
+    listed = transition(evidence_step(1), ListFiles(1), f)
+    assert listed.state == State(Step.REMOVE_FILE, 1)
+    removed = transition(listed.state, RemoveFile(1, 2), f)
+    assert removed == Transition(evidence_step(1), notices=("evidence.removed",))
+    refused(listed.state, RemoveFile(1, 3), f, "forged")  # only two files
+    refused(listed.state, RemoveFile(2, 1), f, "stale")
+    assert transition(listed.state, Back(), f).state == evidence_step(1)
+    # A photo sent while the list is shown is taken: back at the evidence step.
+    assert transition(listed.state, AttachedEvidence(1), f).state == evidence_step(1)
+    refused(evidence_step(1), ListFiles(1), answered(1, evidence=0), "stale")  # nothing to list
 
 
 def test_finishing_with_evidence_goes_to_the_next_indicator() -> None:
@@ -578,6 +638,7 @@ def all_events() -> list[object]:
         AskSubmit(),
         ConfirmedSubmit(),
         Cancel(),
+        PickEvidence(),
     ]
     for n in (1, 4, 10, 99):
         events += [
@@ -589,6 +650,11 @@ def all_events() -> list[object]:
             ConfirmedSkip(n),
             AddMoreEvidence(n),
             Edit(n),
+            AskedHint(n),
+            AddEvidence(n),
+            ListFiles(n),
+            RemoveFile(n, 1),
+            RemoveFile(n, 3),
         ]
     return events
 
@@ -596,7 +662,7 @@ def all_events() -> list[object]:
 def all_states() -> list[State]:
     states = [State(step) for step in Step if step not in INDICATOR_STEPS]
     for n in (1, 4, 10):
-        for step in (Step.LEVEL, Step.EVIDENCE, Step.SKIP_WARNING):
+        for step in INDICATOR_STEPS:
             states += [State(step, n), State(step, n, editing=True)]
     return states
 
@@ -627,6 +693,11 @@ EVENT_TYPES = {
     FinishedEvidence,
     ConfirmedSkip,
     AddMoreEvidence,
+    AskedHint,
+    PickEvidence,
+    AddEvidence,
+    ListFiles,
+    RemoveFile,
     Back,
     Edit,
     AskSubmit,

@@ -21,6 +21,7 @@ class Call:
     at: float = field(default_factory=time.monotonic)
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # uploaded part -> (file name, content)
     url: str = ""
+    result: Any = None  # what the fake answered (a sent message carries its message_id)
 
 
 @dataclass
@@ -89,7 +90,8 @@ class FakeBotApi(BaseRequest):
             if failure.retry_after is not None:
                 body["parameters"] = {"retry_after": failure.retry_after}
             return failure.status, json.dumps(body).encode()
-        return 200, json.dumps({"ok": True, "result": self.answer(api_method, params)}).encode()
+        self.calls[-1].result = result = self.answer(api_method, params)
+        return 200, json.dumps({"ok": True, "result": result}).encode()
 
     # --------------------------------------------------------------- behaviour
     def _failure(self, api_method: str, params: dict[str, Any]) -> Failure | None:

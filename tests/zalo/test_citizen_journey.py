@@ -38,7 +38,7 @@ async def test_whole_journey_typed(zalo_api: FakeZaloApi, sessions: Sessions, tm
     an = Citizen(bot, zalo_api)
 
     welcome = await an.say("Xin chào")
-    assert "Nghị định 13/2023" in welcome and "1." in welcome and "Trả lời bằng số" in welcome
+    assert "Nghị định 13/2023" in welcome and "1." in welcome and "Gõ số 1–2" in welcome
     out_of_range = await an.say("7")
     assert "từ 1 đến 2" in out_of_range
     async with sessions() as s:
@@ -58,7 +58,7 @@ async def test_whole_journey_typed(zalo_api: FakeZaloApi, sessions: Sessions, tm
         if i == 3:
             assert "Zalo chỉ gửi được ảnh" in await an.send(unsupported_update(user_id=USER_ID))
         received = await an.photo(jpeg(n))
-        assert f"Đã lưu minh chứng cho chỉ tiêu {n} (tổng cộng 1)" in received and "1.</b> ✔️ Xong" in received
+        assert f"Chỉ tiêu {n} · Đã nhận: 1 ảnh" in received and "1.</b> ✔️ Xong" in received
         level = await an.say("Xong")
     assert "nộp" in level.lower()
     confirm = await an.say("nộp")
@@ -72,9 +72,10 @@ async def test_whole_journey_typed(zalo_api: FakeZaloApi, sessions: Sessions, tm
         assert all((tmp_path / "evidence" / f.path).is_file() for f in files)
     assert confirm
     assert all(0 < len(t) <= MAX for t in zalo_api.texts())
-    # A sticker gets a hint and the current step (the result), nothing more.
+    # After submitting, a sticker is no dead end: it is submitted, what comes next, where to look.
     after = await an.send(sticker_update(user_id=USER_ID))
-    assert after.startswith("Mình chưa hiểu tin nhắn này") and "100" in after
+    assert after.startswith("📤 Bản tự đánh giá năm 2026 của bạn đã nộp") and "Tổ đánh giá sẽ xem xét" in after
+    assert "/status" in after and "1." not in after
 
 
 async def test_continues_after_restart_and_commands_as_words(
@@ -97,7 +98,7 @@ async def test_continues_after_restart_and_commands_as_words(
     # Typed answers apply to the step she is on: the evidence step of indicator 1, shown right after.
     assert "1.</b> ✔️ Xong" in status
     assert "«Công dân học tập»</b> là danh hiệu" in await an.say("Trợ giúp")
-    assert "Đã lưu minh chứng cho chỉ tiêu 1" in await an.photo(jpeg(1))
+    assert "Chỉ tiêu 1 · Đã nhận: 1 ảnh" in await an.photo(jpeg(1))
     # /reminders as plain words, with its argument.
     assert "Đã tắt nhắc nhở" in await an.say("Nhắc nhở tắt")
     async with sessions() as s:
