@@ -42,6 +42,11 @@ async def units_by_code(*, session: AsyncSession, codes: Sequence[str]) -> dict[
     return {u.code.upper(): u for u in found}
 
 
+async def has_units_below(*, session: AsyncSession, unit: Unit) -> bool:
+    """Whether any unit hangs under ``unit`` (so "and the units below it" says something true)."""
+    return (await session.exec(select(Unit.id).where(Unit.parent_id == unit.id).limit(1))).first() is not None
+
+
 async def tree(*, session: AsyncSession, root: Unit | None = None) -> list[tuple[int, Unit]]:
     """(depth, unit) depth-first: every unit right after its parent, siblings by code; the whole tree or
     ``root``'s subtree (``root`` at depth 0)."""

@@ -34,6 +34,7 @@ from storage import repo_outbox as ro
 from storage import repo_people as rp
 from storage import repo_review as rv
 from storage import repo_roles as rr
+from storage import repo_units as ru
 from storage.db import unit_of_work
 from storage.models import Broadcast, OfficerPending, Person, RoleName
 
@@ -58,6 +59,7 @@ async def broadcast_command(data: BotData, who: Sender, args: Sequence[str]) -> 
         unit = await rp.get_unit(session=session, unit_id=scope.unit_id)
         assert unit is not None
         count = await ro.count_recipients(session=session, unit=unit)
+        alone = not await ru.has_units_below(session=session, unit=unit)
         if count:
             await ro.cancel_open_broadcasts(session=session, officer_id=scope.officer_id)  # one at a time
             await rv.set_pending(
@@ -67,7 +69,7 @@ async def broadcast_command(data: BotData, who: Sender, args: Sequence[str]) -> 
                 now=data.now(),
                 unit_id=scope.unit_id,
             )
-    key = "broadcast.ask_text" if count else "broadcast.no_recipients"
+    key = ("broadcast.ask_text.alone" if alone else "broadcast.ask_text") if count else "broadcast.no_recipients"
     plan.say(gettext(key, scope.locale, unit=escape(scope.unit_name), count=count))
     return plan
 
@@ -105,7 +107,8 @@ async def on_text(
     pending.data = {**pending.data, DRAFT_KEY: draft.id}  # a new dict: the JSON column notices the change
     session.add(pending)
     count = await ro.count_recipients(session=session, unit=unit)
-    plan.show(_preview(data, locale, unit.name, body, count, draft.id or 0))
+    below = await ru.has_units_below(session=session, unit=unit)
+    plan.show(_preview(data, locale, unit.name, body, count, draft.id or 0, below=below))
 
 
 async def _draft_of(session: AsyncSession, officer: Person, pending: OfficerPending) -> Broadcast | None:
@@ -119,9 +122,12 @@ async def _draft_of(session: AsyncSession, officer: Person, pending: OfficerPend
     return draft
 
 
-def _preview(data: BotData, locale: str, unit_name: str, body: str, count: int, broadcast_id: int) -> Screen:
+def _preview(
+    data: BotData, locale: str, unit_name: str, body: str, count: int, broadcast_id: int, *, below: bool
+) -> Screen:
     render = Renderer(locale, data.registry, data.settings.zone)
-    lines = [gettext("broadcast.preview", locale, unit=escape(unit_name), count=count)]
+    key = "broadcast.preview" if below else "broadcast.preview.alone"  # no "and the units below" when none
+    lines = [gettext(key, locale, unit=escape(unit_name), count=count)]
     when = _deferred_until(data, render)
     if when:
         lines.append(gettext("broadcast.deferred", locale, when=when))

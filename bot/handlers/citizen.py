@@ -678,6 +678,7 @@ async def _record(
                     sha256=fetched.sha256,
                     path=fetched.relative.as_posix(),
                     media_group_id=item.media_group_id,
+                    created_at=data.now(),  # the bot's clock: the list of files says when each came
                 ),
             )
         t.journey = await jr.load(

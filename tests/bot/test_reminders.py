@@ -195,7 +195,7 @@ async def test_broadcast_preview_confirm_deliver_and_summary(bot: Harness, sessi
     [preview] = texts_to(bot.api, 2001)  # one answer: the citizen's text handler never saw it
     assert "Xem trước" in preview and "<b>3</b> người" in preview
     assert "Họp thôn &lt;lúc 8h&gt; &amp; mang sổ" in preview  # the officer's text is escaped
-    assert [b["text"] for row in markup_of(bot.api, 2001) for b in row] == ["✅ Gửi", "✖️ Huỷ"]
+    assert [b["text"] for row in markup_of(bot.api, 2001) for b in row] == ["✅ Gửi", "✖️ Hủy"]
     assert await outbox(sessions) == []  # nothing queued before confirmation
 
     await officer.press_label("Gửi")

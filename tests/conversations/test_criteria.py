@@ -73,10 +73,15 @@ def _texts(pack: Pack) -> Iterator[tuple[str, Text]]:
         yield f"criterion {c.number}", c.title
     for g in pack.groups:
         yield f"group {g.code}", g.label
+        if g.short is not None:
+            yield f"group {g.code} short", g.short
     for ind in pack.indicators:
         where = f"indicator {ind.number}"
         yield f"{where} text", ind.text
         yield f"{where} explanation", ind.explanation
+        for name, text in (("summary", ind.summary), ("evidence hint", ind.evidence_hint)):
+            if text is not None:
+                yield f"{where} {name}", text
         for lv in ind.levels:
             yield f"{where} level {lv.points}", lv.label
         for j, ex in enumerate(ind.evidence_examples):
@@ -225,6 +230,18 @@ def _highest_not_10(d: dict[str, Any]) -> None:
     d["indicators"][1]["levels"][0]["points"] = 9
 
 
+def _long_short_label(d: dict[str, Any]) -> None:
+    d["groups"][0]["short"]["vi"] = "Người dân trong cộng đồng, nông dân"
+
+
+def _summary_in_two_lines(d: dict[str, Any]) -> None:
+    d["indicators"][3]["summary"]["en"] = "One line.\nAnd a second one."
+
+
+def _misspelt_group_key(d: dict[str, Any]) -> None:
+    d["groups"][1]["shrot"] = d["groups"][1].pop("short")
+
+
 BROKEN: list[tuple[str, Callable[[dict[str, Any]], None], list[str]]] = [
     ("missing-en-text", _drop_en_text, ["indicators[2].text.en: missing or empty"]),
     (
@@ -242,6 +259,13 @@ BROKEN: list[tuple[str, Callable[[dict[str, Any]], None], list[str]]] = [
     ),
     ("only-9", _only_nine, ["indicators: expected numbers 1..10 once each, got [1, 2, 3, 4, 5, 6, 7, 8, 9]"]),
     ("highest-not-10", _highest_not_10, ["indicators[1].levels: the highest level must give 10 points"]),
+    ("long-short-label", _long_short_label, ["groups[0].short.vi: one line of at most 25 characters, got 35"]),
+    (
+        "two-line-summary",
+        _summary_in_two_lines,
+        ["indicators[3].summary.en: one line of at most 160 characters, got 27"],
+    ),
+    ("misspelt-group-key", _misspelt_group_key, ["groups[1]: unknown key 'shrot'"]),
 ]
 
 
@@ -466,3 +490,33 @@ def test_a_unit_may_replace_a_group_pack_only_by_an_override_built_on_it() -> No
         registry.override_problem("phu-luc-iv", "phu-luc-iv")
         == "phu-luc-iv is phu-luc-iv itself: clear the override instead"
     )
+
+
+# --------------------------------------------------------------------------- what small screens show
+
+
+@pytest.mark.parametrize("pack_id", FULL_PACKS)
+def test_every_indicator_has_one_line_to_explain_it_and_one_to_say_what_counts(pack_id):
+    """The level screen's line and the evidence step's line: short, in both languages (issue 10)."""
+    pack = default_registry().latest(pack_id)
+    for ind in pack.indicators:
+        assert ind.summary is not None and ind.evidence_hint is not None, ind.number
+        for text in (ind.summary, ind.evidence_hint):
+            assert all(0 < len(text.get(lang)) <= 110 for lang in ("vi", "en")), (ind.number, text)
+    for group in pack.groups:
+        assert group.short is not None and all(len(group.short.get(lang)) <= 25 for lang in ("vi", "en"))
+
+
+def test_without_the_short_texts_a_pack_falls_back_to_its_long_ones(tmp_path):
+    data = _raw("phu-luc-i")
+    for ind in data["indicators"]:
+        del ind["summary"], ind["evidence_hint"]
+    for group in data["groups"]:
+        del group["short"]
+    pack = load_file(_write(tmp_path / "old-style.yaml", data), Registry())
+    first = pack.indicator(1)
+    assert first.summary is None and first.short_explanation().vi == (
+        "Bạn thường xuyên đọc, xem, nghe để biết thêm tin tức và kiến thức có ích cho công việc, cuộc sống."
+    )
+    assert first.short_evidence() == first.evidence_examples[0]
+    assert pack.groups[0].choice_label == pack.groups[0].label

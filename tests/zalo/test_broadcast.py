@@ -71,7 +71,7 @@ async def test_a_zalo_officer_reaches_telegram_and_zalo_citizens_once_each(
         preview = await officer.say("Họp thôn <lúc 8h> & mang sổ")
         assert "Xem trước" in preview and "<b>4</b> người" in preview and len(preview) <= MAX
         assert "Họp thôn &lt;lúc 8h&gt; &amp; mang sổ" in preview
-        assert "<b>1.</b> ✅ Gửi" in preview and "<b>2.</b> ✖️ Huỷ" in preview
+        assert "<b>1.</b> ✅ Gửi" in preview and "<b>2.</b> ✖️ Hủy" in preview
         [draft] = await _broadcasts(sessions)
         assert draft.status == "draft" and await _outbox(sessions) == []
 
@@ -144,7 +144,7 @@ async def test_cancel_and_refusals_on_zalo_send_nothing(
         await officer.say("/broadcast XA1")
         assert "Xem trước" in await officer.say("Lịch họp mới")
         dropped = await officer.say("2")
-        assert "Đã huỷ thông báo" in dropped
+        assert "Đã hủy thông báo" in dropped
         assert [b.status for b in await _broadcasts(sessions)] == ["cancelled", "cancelled"]
         assert await _outbox(sessions) == []
     finally:
