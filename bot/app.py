@@ -88,8 +88,10 @@ def build_application(
     registry: Registry | None = None,
     request: BaseRequest | None = None,
     clock: Callable[[], datetime] = _utcnow,
+    processor: PersonOrderedProcessor | None = None,
 ) -> Application:
-    """The Application for ``settings``; ``request`` lets tests put a fake Bot API behind the real bot."""
+    """The Application for ``settings``; ``request`` lets tests put a fake Bot API behind the real bot, and
+    ``processor`` a benchmark time the updates."""
     assert settings.bot_token is not None, "BOT_TOKEN is required"
     builder = (
         Application.builder()
@@ -99,7 +101,7 @@ def build_application(
         .defaults(Defaults(tzinfo=settings.zone))
         .post_init(_post_init)
         # Different people's updates at once, each person's in order (bot/lanes.py).
-        .concurrent_updates(PersonOrderedProcessor(settings.concurrent_updates))
+        .concurrent_updates(processor or PersonOrderedProcessor(settings.concurrent_updates))
     )
     if settings.telegram_api_base_url:
         builder = builder.base_url(settings.telegram_api_base_url)
