@@ -42,7 +42,7 @@ async def test_a_whole_typed_journey_reads_under_twelve_thousand_characters(
     texts = zalo_api.texts(person.id)
     assert all(len(text) <= MAX for text in texts)
     if lang == "en":  # what they read in their language: from "Language set to English." on
-        texts = texts[[i for i, t in enumerate(texts) if "Language set to English" in t][0] + 1 :]
+        texts = texts[next(i for i, t in enumerate(texts) if "Language set to English" in t) + 1 :]
     read = [reading(visible(text)) for text in texts]
     assert max(read) <= MESSAGE_LIMIT
     assert sum(read) < JOURNEY_LIMIT, sum(read)
