@@ -41,7 +41,8 @@ from storage.models import Broadcast, OfficerPending, Person, RoleName
 log = logging.getLogger(__name__)
 
 BROADCASTERS = frozenset({RoleName.OFFICER})  # admins too: repo_roles.may counts them in
-MAX_TEXT = 3500  # as sent, after escaping: Telegram allows 4096 characters, with room for the header
+# As sent, after escaping: Telegram allows 4096 characters, with room for the header (the typed-step limit).
+MAX_TEXT = steps.TEXT_LIMITS[steps.StepKind.BROADCAST][1]
 PREFIX = "bc"
 _CHOICE = re.compile(r"^bc\|(\d+)\|(ok|no)$")
 DRAFT_KEY = "broadcast"  # officer_pending.data[DRAFT_KEY]: the id of the draft the step points at
