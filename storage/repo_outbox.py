@@ -401,23 +401,6 @@ async def start_broadcast(*, session: AsyncSession, officer_id: int, unit_id: in
     return found
 
 
-async def awaiting_text(*, session: AsyncSession, channel: str, external_id: str) -> tuple[Person, Broadcast] | None:
-    """The officer the messenger knows by ``external_id`` and the broadcast they are typing, if any."""
-    stmt = (
-        select(Person, Broadcast)
-        .join(Broadcast, col(Broadcast.officer_id) == Person.id)
-        .where(
-            col(Person.channel) == channel,
-            col(Person.external_id) == external_id,
-            col(Broadcast.status) == BroadcastStatus.AWAITING_TEXT,
-        )
-        .order_by(col(Broadcast.id).desc())
-        .with_for_update(of=Broadcast)
-    )
-    found = (await session.exec(stmt)).first()
-    return (found[0], found[1]) if found else None
-
-
 async def get_broadcast(*, session: AsyncSession, broadcast_id: int, lock: bool = False) -> Broadcast | None:
     stmt = select(Broadcast).where(col(Broadcast.id) == broadcast_id)
     if lock:
