@@ -133,3 +133,45 @@ async def test_a_refused_zalo_token_is_one_line_without_the_token(tmp_path: Path
     assert status != 0
     assert output.strip().splitlines() == ["cdht: the bot token was rejected by Zalo (check ZALO_BOT_TOKEN)"], output
     assert "wrong" not in output
+
+
+async def test_a_zalo_officer_gets_an_export_by_link_from_the_real_run_on_postgresql(
+    pg_database: str,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """As deployed: PostgreSQL, Zalo by webhook, PUBLIC_BASE_URL; the officer granted at the desk types
+    'xuất' and downloads the workbook from the link the bot sent."""
+    port = _free_port()
+    async with FakeZaloApi() as zalo:
+        env = _env(
+            pg_database,
+            tmp_path,
+            ZALO_BOT_TOKEN=TOKEN,
+            ZALO_API_BASE_URL=zalo.base_url,
+            ZALO_WEBHOOK_URL=f"http://127.0.0.1:{port}/zalo-hook",
+            ZALO_WEBHOOK_SECRET=SECRET,
+            WEBHOOK_LISTEN="127.0.0.1",
+            WEBHOOK_PORT=str(port),
+            PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
+            FILES_DIR=str(tmp_path / "files"),
+        )
+        for desk in (("unit", "add", "XA1", "Xã Văn Bình"), ("grant", "zalo:off1", "officer", "XA1")):
+            done = await asyncio.to_thread(
+                subprocess.run, _cdht(*desk), env=env, cwd=tmp_path, capture_output=True, text=True, timeout=WAIT
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
+        with running(env, tmp_path) as bot:
+            assert await _until(lambda: zalo.webhook is not None), bot.output()
+            status, _ = await zalo.deliver(text_update("xuất", user_id="off1"))
+            assert await _until(lambda: bool(zalo.texts("off1"))), bot.output()
+            [sent] = zalo.texts("off1")
+            link = sent.split(f"http://127.0.0.1:{port}/files/", 1)[1].split()[0]
+            async with httpx.AsyncClient(timeout=WAIT) as http:
+                workbook = await http.get(f"http://127.0.0.1:{port}/files/{link}")
+                tampered = await http.get(f"http://127.0.0.1:{port}/files/{link[:-2]}xx")
+            stopped = await asyncio.to_thread(bot.stop)
+    assert status == 200 and ".xlsx" in sent and len(sent) <= 2000
+    assert workbook.status_code == 200 and workbook.content.startswith(b"PK")  # a zip: the XLSX
+    assert tampered.status_code == 403 and tampered.content == b""
+    assert stopped == 0
+    _assert_clean(bot.output())
