@@ -110,7 +110,7 @@ class Composer:
             return Skipped("person gone")
         if person.blocked_at is not None:
             return Unreachable("blocked earlier")
-        render = Renderer(person.locale, self.registry, self.settings.zone)
+        render = Renderer(person.locale, self.registry, self.settings.zone, typed=person.channel == "zalo")
         chat_id = person.chat_id or person.external_id
         match row.kind:
             case planning.CITIZEN_REMINDER:

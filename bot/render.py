@@ -26,7 +26,7 @@ from conversations.criteria import Indicator, Pack, Registry
 from conversations.flow import Step, evidence_targets
 from conversations.identity import Channel
 from conversations.scoring import AnswerFacts, HoldsBack, Score, indicator_points
-from locales import gettext
+from locales import gettext_typed
 from storage.journey import Journey, TeamPoints, packs_for_unit, score_of
 from storage.models import AssessmentStatus, Evidence
 
@@ -69,13 +69,14 @@ _DATE_LOCALE = {"en": "en_GB"}
 class Renderer:
     """Renders for one locale."""
 
-    def __init__(self, locale: str, registry: Registry, zone: ZoneInfo) -> None:
+    def __init__(self, locale: str, registry: Registry, zone: ZoneInfo, *, typed: bool = False) -> None:
         self.locale = locale
         self.registry = registry
         self.zone = zone
+        self.typed = typed  # choices are typed back (Zalo): texts that say "press" have a typed wording
 
     def t(self, key: str, /, **values: object) -> str:
-        return gettext(key, self.locale, **values)
+        return gettext_typed(key, self.locale, typed=self.typed, **values)
 
     # ------------------------------------------------------------------ buttons
 

@@ -97,7 +97,8 @@ async def turn(data: BotData, who: Sender, plan: Plan, *, create: bool = False) 
             person.display_name = who.display_name
         journey = await jr.load(session=session, registry=data.registry, person=person, year=data.year())
         plan.locale = person.locale
-        t = Turn(session, journey, Renderer(person.locale, data.registry, data.settings.zone), data, who, plan)
+        render = Renderer(person.locale, data.registry, data.settings.zone, typed=not who.buttons)
+        t = Turn(session, journey, render, data, who, plan)
         t.created = created
         yield t
     for then in t.after_commit:
@@ -558,7 +559,7 @@ async def _remove_file(t: Turn, event: flow.RemoveFile) -> None:
 
 def _set_language(t: Turn, code: str) -> None:
     t.person.locale = code
-    t.render = Renderer(code, t.data.registry, t.data.settings.zone)
+    t.render = Renderer(code, t.data.registry, t.data.settings.zone, typed=not t.who.buttons)
     t.plan.locale = code
     t.plan.say(t.render.t("language.set"))
 

@@ -125,3 +125,14 @@ async def test_one_persons_quick_messages_apply_in_order_beside_anothers(
     assert dung.full_name == "Phạm Thị Dung" and (assessment.step, assessment.indicator) == ("evidence", 1)
     assert len(zalo_api.texts("other")) == len(steps)
     assert bot._lanes is not None and bot._lanes.busy == 0  # every lane dropped once its person had nothing waiting
+
+
+async def test_zalo_texts_say_type_where_telegram_says_press(
+    zalo_api: FakeZaloApi, sessions: Sessions, tmp_path: Path
+) -> None:
+    bot = make_bot(zalo_api, sessions, tmp_path / "evidence")
+    an = Citizen(bot, zalo_api)
+    await an.say("Xin chào")
+    declined = await an.say("2")  # "I do not agree": nothing is kept, and how to start again is typed
+    assert "gõ <b>bắt đầu</b>" in declined and "bấm" not in declined.lower()
+    await bot.close()
