@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import event as note
 from hypothesis import strategies as st
@@ -36,9 +35,10 @@ from storage import repo_reports as rr
 from storage import repo_review as rv
 from storage import repo_units as ru
 from storage import tally_counters as tc
-from storage.db import Sessions, make_engine, unit_of_work, upgrade
+from storage.db import Sessions, unit_of_work, upgrade
 from storage.models import Assessment, AssessmentStatus, Evidence, Person, TallyCount, Unit
-from tests.conftest import PG_URL, Database
+from tests.conftest import Database
+from tests.storage.test_migrations import fresh  # noqa: F401 (fixture: an empty, unmigrated database)
 
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 REGISTRY = default_registry()
@@ -417,26 +417,7 @@ AT_0006 = [
 ]
 
 
-@pytest.fixture
-async def fresh(database: Database):
-    """An empty database of this test's own (PostgreSQL: a new schema), not migrated yet."""
-    import uuid
-
-    schema = f"cdht_tally_{uuid.uuid4().hex[:8]}" if database.schema else None
-    admin = make_engine(PG_URL) if schema else None
-    if admin is not None:
-        async with admin.begin() as conn:
-            await conn.execute(text(f'create schema "{schema}"'))
-    engine = make_engine(database.url, schema=schema)
-    yield engine
-    await engine.dispose()
-    if admin is not None:
-        async with admin.begin() as conn:
-            await conn.execute(text(f'drop schema "{schema}" cascade'))
-        await admin.dispose()
-
-
-async def test_migration_counts_what_is_already_stored(fresh: AsyncEngine) -> None:
+async def test_migration_counts_what_is_already_stored(fresh: AsyncEngine) -> None:  # noqa: F811 (the fixture)
     await upgrade(fresh, "0006")
     async with fresh.begin() as conn:
         for row in AT_0006:
