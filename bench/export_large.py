@@ -42,22 +42,13 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.seed import LEVELS, STATUSES  # the same province as bench/seed.py seeds
+
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 YEAR = 2026
 NOW = datetime(2026, 11, 20, 3, tzinfo=UTC)
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_DATABASE = "cdht_bench_export"
-STATUSES = [  # (status, share of people), as bench/tally_large.py
-    (None, 0.10),
-    ("draft-empty", 0.08),
-    ("draft", 0.12),
-    ("submitted", 0.15),
-    ("returned", 0.05),
-    ("reviewed", 0.10),
-    ("recognised", 0.33),
-    ("not_recognised", 0.07),
-]
-LEVELS = [10, 10, 10, 8, 8, 5, 0]
 FAMILY = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng", "Bùi", "Đỗ", "Hồ", "Ngô"]
 MIDDLE = ["Văn", "Thị", "Hữu", "Đức", "Minh", "Thanh", "Ngọc", "Quang", "Thu", "Xuân"]
 GIVEN = ["An", "Bình", "Chi", "Dũng", "Giang", "Hà", "Hải", "Hạnh", "Hùng", "Lan", "Linh", "Mai", "Nam", "Phúc"]
