@@ -170,7 +170,7 @@ class Evidence(SQLModel, table=True):
     file_name: str | None = Field(default=None, max_length=255)
     mime_type: str = Field(max_length=128)
     size: int
-    sha256: str = Field(max_length=64)
+    sha256: str = Field(max_length=64, index=True)
     path: str = Field(max_length=512)
     media_group_id: str | None = Field(default=None, max_length=64)
     created_at: datetime = _ts(nullable=False, default=utcnow)
@@ -293,3 +293,34 @@ class TallyCount(SQLModel, table=True):
     year: int = Field(sa_column=Column(sa.Integer, primary_key=True))
     figure: str = Field(sa_column=Column(sa.String(100), primary_key=True))
     n: int = Field(default=0, sa_column=Column(sa.Integer, nullable=False, server_default="0"))
+
+
+class EvidenceReading(SQLModel, table=True):
+    """What the evidence reader found in one stored file (bot.evidence_reader): one row per file once read.
+
+    A file with no row is still waiting to be read, so the queue is ``evidence`` left-joined to this table. The
+    perceptual hash is kept whole and cut in four 16-bit bands, each indexed: two hashes within Hamming
+    distance 3 share at least one band exactly, so a near-copy search probes four indexes, never all pairs.
+    """
+
+    __tablename__ = "evidence_reading"
+    evidence_id: int = Field(
+        sa_column=Column(sa.Integer, sa.ForeignKey("evidence.id", ondelete="CASCADE"), primary_key=True)
+    )
+    reader_version: int = Field(default=1)
+    status: str = Field(default="read", max_length=16)  # read | unreadable | failed | off
+    text: str | None = Field(default=None, sa_column=Column(sa.Text, nullable=True))
+    dates: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))  # ISO dates found
+    name_found: bool = Field(default=False)
+    matched_indicators: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    confidence: float | None = Field(default=None)  # mean word confidence, 0..100
+    sharpness: float | None = Field(default=None)  # variance of the Laplacian: low is blurred
+    brightness: float | None = Field(default=None)  # mean grey level, 0..255: low is too dark
+    phash: str | None = Field(default=None, max_length=16)  # 64-bit perceptual hash, hex
+    phash_b0: int | None = Field(default=None, index=True)
+    phash_b1: int | None = Field(default=None, index=True)
+    phash_b2: int | None = Field(default=None, index=True)
+    phash_b3: int | None = Field(default=None, index=True)
+    flags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    notified_at: datetime | None = _ts(nullable=True)  # the citizen's follow-up was queued
+    read_at: datetime = _ts(nullable=False, default=utcnow)

@@ -422,7 +422,7 @@ async def test_migration_counts_what_is_already_stored(fresh: AsyncEngine) -> No
     async with fresh.begin() as conn:
         for row in AT_0006:
             await conn.execute(text(row))
-    assert await upgrade(fresh) == ["0007"]
+    assert await upgrade(fresh, "0007") == ["0007"]
     async with fresh.connect() as conn:
         rows = {
             (u, y, f): n
