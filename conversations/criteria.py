@@ -75,6 +75,9 @@ class Indicator:
     # pack: without them the explanation's first sentence and the first example stand in.
     summary: Text | None = None
     evidence_hint: Text | None = None
+    # Words that tie an evidence file's text to this indicator (Vietnamese, as printed on certificates and
+    # lists; compared without accents by conversations.evidence_facts). Optional: none, no match.
+    evidence_keywords: tuple[str, ...] = ()
 
     def short_explanation(self) -> Text:
         return self.summary or Text(_first_sentence(self.explanation.vi), _first_sentence(self.explanation.en))
@@ -137,6 +140,10 @@ class Pack:
     def numbers(self) -> tuple[int, ...]:
         return tuple(ind.number for ind in self.indicators)
 
+    def evidence_keywords(self) -> dict[int, tuple[str, ...]]:
+        """Each indicator's evidence keywords, by number (the evidence reader's input)."""
+        return {ind.number: ind.evidence_keywords for ind in self.indicators}
+
     def criterion(self, number: int) -> Criterion:
         for c in self.criteria:
             if c.number == number:
@@ -172,6 +179,7 @@ INDICATOR_KEYS = frozenset(
         "digital_skill",
         "summary",
         "evidence_hint",
+        "evidence_keywords",
     }
 )
 GROUP_KEYS = frozenset({"code", "label", "short"})
@@ -272,6 +280,7 @@ def _parse_indicator(r: _Reader, raw: Any, where: str, criterion_numbers: set[in
     ]
     if not examples and "evidence_examples" in raw:
         r.problems.append(f"{where}.evidence_examples: give at least one example")
+    keywords = _keywords(r, raw, where)
     if number is None or criterion is None:
         return None
     return Indicator(
@@ -284,7 +293,31 @@ def _parse_indicator(r: _Reader, raw: Any, where: str, criterion_numbers: set[in
         digital_skill=r.flag(raw, "digital_skill", where),
         summary=summary,
         evidence_hint=evidence_hint,
+        evidence_keywords=keywords,
     )
+
+
+KEYWORD_MAX = 60
+
+
+def _keywords(r: _Reader, raw: Mapping[str, Any], where: str) -> tuple[str, ...]:
+    """Optional ``evidence_keywords``: a list of short, non-empty, distinct words or phrases."""
+    if "evidence_keywords" not in raw:
+        return ()
+    value = raw["evidence_keywords"]
+    if not isinstance(value, list):
+        r.problems.append(f"{where}.evidence_keywords: expected a list of words, got {type(value).__name__}")
+        return ()
+    out: list[str] = []
+    for j, word in enumerate(value):
+        if not isinstance(word, str) or not word.strip() or len(word) > KEYWORD_MAX or "\n" in word:
+            r.problems.append(f"{where}.evidence_keywords[{j}]: a word or phrase of 1..{KEYWORD_MAX} characters")
+            continue
+        if word.strip().lower() in (w.lower() for w in out):
+            r.problems.append(f"{where}.evidence_keywords[{j}]: '{word.strip()}' is listed twice")
+            continue
+        out.append(word.strip())
+    return tuple(out)
 
 
 def parse_pack(data: Any, source: str = "<pack>") -> Pack:

@@ -46,9 +46,20 @@ _NUMERIC = re.compile(rf"(?<![\d/\-.]){_D}{_SEP}{_D}{_SEP}{_Y}(?![\d])")
 _WORDS = re.compile(rf"(?:ngay\s*)?(?<!\d){_D}\s*[,.]?\s*thang\s*{_D}\s*[,.]?\s*nam\s*{_Y}(?!\d)")
 # "thang 5/2026", "thang 05-2026", "thang 5 nam 2026": a month, stored as "2026-05"
 _MONTH = re.compile(rf"thang\s*{_D}\s*(?:[/\-.]|,?\s*nam)\s*{_Y}(?!\d)")
-# OCR reads a digit as a letter now and then: O for 0, l or I or | for 1, inside a run of digits only.
-_DIGITISH = re.compile(r"(?<=\d)[oOlI|](?=\d)|(?<=\d[/\-.])[oOlI](?=\d)|(?<=[\s/\-.])[oOlI](?=\d[/\-.])")
-_AS_DIGIT = {"o": "0", "O": "0", "l": "1", "I": "1", "|": "1"}
+# "2026-05-12": how phone apps and screenshots often print a day
+_ISO = re.compile(r"(?<![\d/\-.])(\d{4})-(\d{1,2})-(\d{1,2})(?![\d/\-.])")
+# OCR reads a digit as a letter now and then (O for 0; l, I, | for 1): inside something shaped like a numeric
+# date, and only there, those letters are read back as digits.
+_DATE_SHAPED = re.compile(r"(?<![a-z0-9])[0-9oli|]{1,2}\s*[/\-.]\s*[0-9oli|]{1,2}\s*[/\-.]\s*[0-9oli|]{4}(?![a-z0-9])")
+_AS_DIGIT = str.maketrans({"o": "0", "l": "1", "i": "1", "|": "1"})
+
+
+def _digits_back(folded: str) -> str:
+    def fix(m: re.Match[str]) -> str:
+        shaped = m.group()
+        return shaped.translate(_AS_DIGIT) if sum(ch.isdigit() for ch in shaped) >= 4 else shaped
+
+    return _DATE_SHAPED.sub(fix, folded)
 
 
 def _day(d: str, m: str, y: str) -> date | None:
@@ -62,7 +73,7 @@ def _day(d: str, m: str, y: str) -> date | None:
 def find_dates(text: str) -> list[str]:
     """The dates in ``text`` as ISO strings, in reading order, each once: a day as "2026-05-12", a month given
     without a day as "2026-05". Impossible dates (31/02) and years outside 1950..2100 are not dates."""
-    folded = _DIGITISH.sub(lambda m: _AS_DIGIT[m.group()], fold(text))
+    folded = _digits_back(fold(text))
     spans: list[tuple[int, int]] = []
     found: list[tuple[int, str]] = []
     for pattern in (_WORDS, _NUMERIC):
@@ -73,6 +84,14 @@ def find_dates(text: str) -> list[str]:
             if day is not None:
                 spans.append(m.span())
                 found.append((m.start(), day.isoformat()))
+    for m in _ISO.finditer(folded):
+        if any(s <= m.start() < e for s, e in spans):
+            continue
+        year, month, day_of_month = m.groups()
+        day = _day(day_of_month, month, year)
+        if day is not None:
+            spans.append(m.span())
+            found.append((m.start(), day.isoformat()))
     for m in _MONTH.finditer(folded):
         if any(s <= m.start() < e or s < m.end() <= e for s, e in spans):
             continue
@@ -116,17 +135,18 @@ def name_found(text: str, full_name: str | None) -> bool:
 
 
 def keyword_scores(text: str, keywords: Mapping[int, Sequence[str]]) -> dict[int, int]:
-    """For each indicator with any of its keywords in ``text``: how many of them (each counted once)."""
+    """For each indicator with any of its keywords in ``text``: their weight, each keyword counted once and
+    weighing as many words as it has (a long phrase like "Bình dân học vụ số" says more than "khóa học")."""
     folded = fold(text)
     scores: dict[int, int] = {}
     for number, words in keywords.items():
-        hits = 0
+        weight = 0
         for kw in {fold(w) for w in words}:
             pattern = _phrase(kw)
             if pattern is not None and pattern.search(folded):
-                hits += 1
-        if hits:
-            scores[number] = hits
+                weight += len(kw.split())
+        if weight:
+            scores[number] = weight
     return scores
 
 
