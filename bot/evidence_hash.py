@@ -1,0 +1,88 @@
+"""Perceptual hashes of evidence images, in one place: the hash the reader stores for each photo, and the
+probes a duplicate search looks it up with (storage.repo_duplicates).
+
+A plain ``imagehash.phash`` of the whole picture survives re-compression and resizing (0–2 bits apart at JPEG
+quality 30) but not a crop: 5–10% off each edge moves it 10–34 bits, as far as two different certificates.
+So the stored hash is the phash of the picture's inner part (``INNER`` off each edge, on a grey thumbnail),
+and a search probes with the phashes of the searched file cut by 0 to 20% per edge (``PROBE_CUTS``): whichever
+of two files is a crop of the other by up to about 10% per edge, one probe frames the same part of the
+picture as the other's stored hash (2–4 bits apart on generated certificates; bench/duplicates.py measures).
+A crop from one side only is not matched. Look-alike certificates of one template with other names hash
+4–8 bits apart: the search leaves those to the names the reader found (repo_duplicates).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import imagehash
+from PIL import Image, UnidentifiedImageError
+
+INNER = 0.10  # the stored hash frames the picture without this share of each edge
+PROBE_CUTS = tuple(round(0.02 * i, 2) for i in range(11))  # 0, 2 … 20% off each edge
+THUMB = 512  # hashes are taken from a grey copy at most this wide or high (phash itself looks at 32×32)
+_PROBES_CACHED = 2048  # files whose probes a process keeps (files never change once stored)
+
+
+@dataclass(frozen=True)
+class ImageHashes:
+    """A file's stored hash and the probes a search for its copies looks up."""
+
+    stored: str  # 16 hex digits
+    probes: tuple[str, ...]
+
+
+def _thumbnail(image: Image.Image) -> Image.Image:
+    grey = image.convert("L")
+    grey.thumbnail((THUMB, THUMB))
+    return grey
+
+
+def _cut(image: Image.Image, share: float) -> Image.Image:
+    if share <= 0:
+        return image
+    w, h = image.size
+    return image.crop((round(w * share), round(h * share), round(w * (1 - share)), round(h * (1 - share))))
+
+
+def _phash(image: Image.Image) -> str:
+    return str(imagehash.phash(image))
+
+
+def stored_hash(image: Image.Image) -> str:
+    """The hash the reader stores for a picture (hex of ``imagehash.phash`` of its inner part)."""
+    return _phash(_cut(_thumbnail(image), INNER))
+
+
+def hashes(image: Image.Image, cuts: Sequence[float] = PROBE_CUTS) -> ImageHashes:
+    """The stored hash and the search probes of one picture, from one thumbnail."""
+    thumb = _thumbnail(image)
+    return ImageHashes(_phash(_cut(thumb, INNER)), tuple(_phash(_cut(thumb, c)) for c in cuts))
+
+
+def _open(path: Path) -> Image.Image | None:
+    try:
+        image = Image.open(path)
+        image.draft("L", (THUMB * 2, THUMB * 2))  # JPEG decodes at a fraction of its size: far quicker
+        image.load()
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        return None
+    return image
+
+
+def file_hashes(path: Path) -> ImageHashes | None:
+    """The hashes of an image file; None when it is not an image Pillow reads (a PDF, an office document)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return _cached(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=_PROBES_CACHED)
+def _cached(path: str, size: int, mtime_ns: int) -> ImageHashes | None:
+    image = _open(Path(path))
+    return hashes(image) if image is not None else None
