@@ -1,0 +1,219 @@
+"""Copies of an evidence file used elsewhere: the same bytes (SHA-256) or a near copy (perceptual hash), found
+by index lookups only, never by comparing all pairs.
+
+A copy is *of interest* when another person used it (any year), or the same person in another year; the same
+person attaching one file twice in one year is not (that is a question of which indicator it fits, which the
+reader's ``other_indicator`` flag asks).
+
+Near copies: the stored hash of each read photo is cut in four 16-bit bands, each indexed
+(``EvidenceReading.phash_b0..b3``). A search probes each band with the bands of the searched file's probes
+(bot.evidence_hash: its stored hash and cuts of it) and every value one bit away from them, so any stored hash
+within 7 bits of a probe shares a band value probed (7 differing bits leave one band with at most one);
+the candidates are then kept when within ``NEAR_BITS`` of a probe. ``NEAR_BITS`` is measured on generated
+certificates (bench/duplicates.py): re-compressed (quality 30) and cropped (5–10% off each edge) copies lie
+0–6 bits from their best probe, different certificates 8 or more. Certificates of one template with other
+names can hash closer: a near (not exact) copy between two people is dismissed when the reader found each
+person's own name on their file.
+
+Who may learn what (bot.handlers.review_findings): a reviewer sees who used a copy only when the copy's unit
+lies within their scope (``visible``); otherwise only that it was also used outside their unit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import or_
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from conversations.evidence_facts import PHASH_BAND_BITS, PHASH_BANDS, hamming, phash_bands
+from storage.models import Assessment, Evidence, EvidenceReading, Person, Unit
+
+NEAR_BITS = 6  # a near copy: within this many bits of one of the searched file's probes
+MOST = 20  # copies kept per file: enough to see it is a pattern, short enough to show
+
+
+@dataclass(frozen=True)
+class Copy:
+    """One other use of a file: where it is and whose it is (shown only within the viewer's scope)."""
+
+    evidence_id: int
+    of: int  # the searched file's evidence id
+    exact: bool  # the same bytes; else a near copy
+    bits: int  # Hamming distance of the closest probe (0 for the same bytes)
+    assessment_id: int
+    person_id: int
+    full_name: str | None
+    unit_id: int | None
+    unit_name: str | None
+    unit_path: str | None
+    year: int
+    indicator: int
+
+
+@dataclass(frozen=True)
+class _Searched:
+    evidence_id: int
+    sha256: str
+    person_id: int
+    year: int
+    name_found: bool
+    probes: tuple[str, ...]
+
+
+def band_values(probes: Iterable[str]) -> list[set[int]]:
+    """For each band: the probes' values there and every value one bit away from them."""
+    values: list[set[int]] = [set() for _ in range(PHASH_BANDS)]
+    for probe in probes:
+        for band, value in enumerate(phash_bands(probe)):
+            values[band].add(value)
+            values[band].update(value ^ (1 << bit) for bit in range(PHASH_BAND_BITS))
+    return values
+
+
+def _band_columns() -> tuple[Any, ...]:
+    return (
+        col(EvidenceReading.phash_b0),
+        col(EvidenceReading.phash_b1),
+        col(EvidenceReading.phash_b2),
+        col(EvidenceReading.phash_b3),
+    )
+
+
+async def _searched(
+    session: AsyncSession, evidence_ids: Sequence[int], probes: Mapping[int, Sequence[str]]
+) -> list[_Searched]:
+    stmt = (
+        select(Evidence, Assessment.person_id, Assessment.year, EvidenceReading.phash, EvidenceReading.name_found)
+        .join(Assessment, col(Assessment.id) == Evidence.assessment_id)
+        .join(EvidenceReading, col(EvidenceReading.evidence_id) == Evidence.id, isouter=True)
+        .where(col(Evidence.id).in_(list(evidence_ids)))
+    )
+    found = []
+    for evidence, person_id, year, phash, name_found in (await session.exec(stmt)).all():
+        own = tuple(probes.get(evidence.id or 0, ()))
+        found.append(
+            _Searched(
+                evidence_id=evidence.id or 0,
+                sha256=evidence.sha256,
+                person_id=person_id,
+                year=year,
+                name_found=bool(name_found),
+                probes=(*own, phash) if phash and phash not in own else own,
+            )
+        )
+    return found
+
+
+async def _near(session: AsyncSession, searched: _Searched) -> dict[int, tuple[int, bool]]:
+    """Other files whose stored hash lies within NEAR_BITS of a probe: evidence id -> (bits, their name found)."""
+    if not searched.probes:
+        return {}
+    values = band_values(searched.probes)
+    probed = or_(*(column.in_(sorted(v)) for column, v in zip(_band_columns(), values, strict=True)))
+    stmt = select(EvidenceReading.evidence_id, EvidenceReading.phash, EvidenceReading.name_found).where(
+        probed, col(EvidenceReading.evidence_id) != searched.evidence_id
+    )
+    near = {}
+    for other_id, phash, name_found in (await session.exec(stmt)).all():
+        if phash is None:
+            continue
+        bits = min(hamming(p, phash) for p in searched.probes)
+        if bits <= NEAR_BITS:
+            near[other_id] = (bits, bool(name_found))
+    return near
+
+
+async def _exact(session: AsyncSession, shas: Iterable[str]) -> dict[str, list[int]]:
+    """Files by SHA-256, for the given digests (ix_evidence_sha256)."""
+    wanted = sorted(set(shas))
+    if not wanted:
+        return {}
+    rows = (await session.exec(select(Evidence.id, Evidence.sha256).where(col(Evidence.sha256).in_(wanted)))).all()
+    by_sha: dict[str, list[int]] = {}
+    for evidence_id, sha in rows:
+        by_sha.setdefault(sha, []).append(evidence_id or 0)
+    return by_sha
+
+
+async def _details(
+    session: AsyncSession, evidence_ids: Iterable[int]
+) -> dict[int, tuple[Evidence, Assessment, Person, Unit | None]]:
+    ids = sorted(set(evidence_ids))
+    if not ids:
+        return {}
+    stmt = (
+        select(Evidence, Assessment, Person, Unit)
+        .join(Assessment, col(Assessment.id) == Evidence.assessment_id)
+        .join(Person, col(Person.id) == Assessment.person_id)
+        .join(Unit, col(Unit.id) == Assessment.unit_id, isouter=True)
+        .where(col(Evidence.id).in_(ids))
+    )
+    return {e.id or 0: (e, a, p, u) for e, a, p, u in (await session.exec(stmt)).all()}
+
+
+async def copies_of(
+    *, session: AsyncSession, evidence_ids: Sequence[int], probes: Mapping[int, Sequence[str]] | None = None
+) -> dict[int, list[Copy]]:
+    """The copies of interest of each file (by its evidence id; files with none are left out), the same bytes
+    first, then the nearest. ``probes`` are a file's search hashes (bot.evidence_hash.file_hashes); without
+    them a file's own stored hash is the only probe, which finds re-compressed copies but not cropped ones."""
+    searched = await _searched(session, evidence_ids, probes or {})
+    exact = await _exact(session, (s.sha256 for s in searched))
+    hits: dict[int, dict[int, tuple[bool, int, bool]]] = {}  # searched id -> other id -> (exact, bits, named)
+    for s in searched:
+        found: dict[int, tuple[bool, int, bool]] = {}
+        for other_id, (bits, named) in (await _near(session, s)).items():
+            found[other_id] = (False, bits, named)
+        for other_id in exact.get(s.sha256, ()):
+            if other_id != s.evidence_id:
+                found[other_id] = (True, 0, False)
+        if found:
+            hits[s.evidence_id] = found
+    details = await _details(session, (other for found in hits.values() for other in found))
+    copies: dict[int, list[Copy]] = {}
+    for s in searched:
+        kept = []
+        for other_id, (is_exact, bits, named) in hits.get(s.evidence_id, {}).items():
+            if other_id not in details:
+                continue
+            evidence, assessment, person, unit = details[other_id]
+            if assessment.person_id == s.person_id and assessment.year == s.year:
+                continue  # the same person's same year: not a duplicate of interest
+            if not is_exact and named and s.name_found and assessment.person_id != s.person_id:
+                continue  # look-alike certificates, each with its own person's name on it
+            kept.append(
+                Copy(
+                    evidence_id=other_id,
+                    of=s.evidence_id,
+                    exact=is_exact,
+                    bits=bits,
+                    assessment_id=assessment.id or 0,
+                    person_id=person.id or 0,
+                    full_name=person.full_name,
+                    unit_id=unit.id if unit else None,
+                    unit_name=unit.name if unit else None,
+                    unit_path=unit.path if unit else None,
+                    year=assessment.year,
+                    indicator=evidence.indicator,
+                )
+            )
+        if kept:
+            kept.sort(key=lambda c: (not c.exact, c.bits, -c.year, c.evidence_id))
+            copies[s.evidence_id] = kept[:MOST]
+    return copies
+
+
+def visible(copies: Iterable[Copy], scope_paths: Sequence[str] | None) -> tuple[list[Copy], bool]:
+    """What a viewer whose scope is the subtrees at ``scope_paths`` (None: everywhere) may learn: the copies
+    within it, and whether there are any outside it (of which nothing else is told)."""
+    inside, outside = [], False
+    for c in copies:
+        if scope_paths is None or (c.unit_path is not None and any(c.unit_path.startswith(p) for p in scope_paths)):
+            inside.append(c)
+        else:
+            outside = True
+    return inside, outside
