@@ -57,6 +57,7 @@ class Report:
     tally: Tally
     rows: list[ListRow]
     made_at: datetime  # aware
+    packs: Registry | None = None  # names the list's criteria packs ("Phụ lục I"); None: by id and version
 
 
 async def gather(
@@ -65,7 +66,7 @@ async def gather(
     """The report with its whole list in memory (use ``build_export`` for anything province-sized)."""
     tally = await rr.tally(session=session, unit=unit, year=year, registry=registry, zone=zone)
     rows = await rr.list_rows(session=session, unit=unit, year=year)
-    return Report(unit.code, unit.name, year, tally, rows, now)
+    return Report(unit.code, unit.name, year, tally, rows, now, registry)
 
 
 def file_name(report: Report, locale: str, part: str, ext: str) -> str:
@@ -160,9 +161,22 @@ def list_header(locale: str) -> list[str]:
     ]
 
 
-def list_lines(batches: Iterable[Sequence[ListRow]], locale: str, zone: ZoneInfo) -> Iterator[list[list[Any]]]:
+def pack_name(packs: Registry | None, pack_id: str, version: int, locale: str) -> str:
+    """A pack as people call it ("Phụ lục I"); by id and version when the registry no longer has it."""
+    try:
+        if packs is not None:
+            return packs.get(pack_id, version).short_title.get(locale)
+    except KeyError:
+        pass
+    return f"{pack_id} v{version}"
+
+
+def list_lines(
+    batches: Iterable[Sequence[ListRow]], locale: str, zone: ZoneInfo, packs: Registry | None = None
+) -> Iterator[list[list[Any]]]:
     """The list sheet's lines, one batch of them per batch of rows; the decision date as a local date."""
     statuses: dict[str, str] = {}
+    pack_names: dict[tuple[str, int], str] = {}
     number = 0
     for rows in batches:
         lines = []
@@ -171,13 +185,17 @@ def list_lines(batches: Iterable[Sequence[ListRow]], locale: str, zone: ZoneInfo
             status = statuses.get(r.status)
             if status is None:
                 status = statuses[r.status] = gettext(f"reports.status.{r.status}", locale)
+            pack = ""
+            if r.pack_id:
+                key = (r.pack_id, r.pack_version or 0)
+                pack = pack_names.get(key) or pack_names.setdefault(key, pack_name(packs, *key, locale))
             lines.append(
                 [
                     number,
                     r.person or "—",
                     r.unit_code,
                     r.unit_name,
-                    f"{r.pack_id} v{r.pack_version}" if r.pack_id else "",
+                    pack,
                     *r.points,
                     sum(p for p in r.points if p),
                     status,
@@ -247,7 +265,7 @@ def write_xlsx(
     ls = book.sheet(gettext("reports.sheet.list", locale), widths=LIST_WIDTHS, freeze="C2")
     ls.append(header, [heading] * len(header))
     styles = [plain] * (len(header) - 1) + [day]
-    for lines in list_lines(batches, locale, zone):
+    for lines in list_lines(batches, locale, zone, report.packs):
         ls.extend(lines, styles)
     people = ls.rows - 1
     ls.auto_filter = f"A1:{column_letter(len(header))}{people + 1}"
@@ -302,7 +320,7 @@ def write_csv(
 
     def listing() -> Iterator[list[list[Any]]]:
         nonlocal people
-        for lines in list_lines(batches, locale, zone):
+        for lines in list_lines(batches, locale, zone, report.packs):
             for values in lines:
                 if (day := values[-1]) is not None:
                     values[-1] = days.get(day) or days.setdefault(day, _day(day, locale))
@@ -421,7 +439,7 @@ async def build_export(
         if unit is None:
             raise LookupError(f"no unit {unit_id}")
         tally = await rr.tally(session=session, unit=unit, year=year, registry=registry, zone=zone)
-        report = Report(unit.code, unit.name, year, tally, [], now)
+        report = Report(unit.code, unit.name, year, tally, [], now, registry)
         pull = _Pull(rr.stream_list_rows(session=session, unit=unit, year=year), loop)
         try:
             files, people = await loop.run_in_executor(

@@ -23,6 +23,7 @@ MAX_POINTS = 10
 # What a small phone shows whole: a choice's label is cut at about 25 characters, and a one-line text on a
 # screen should not wrap into a paragraph (issue 10: screens a 60-year-old reads without scrolling).
 SHORT_LABEL_MAX = 25
+PACK_SHORT_MAX = 40  # a pack's short name, in a spreadsheet's column ("Phụ lục I")
 ONE_LINE_MAX = 160
 
 
@@ -125,6 +126,11 @@ class Pack:
     groups: tuple[Group, ...] = ()
     digital_skill_min_points: int = 8
     derived_from: str = ""
+    short: Text | None = None  # "Phụ lục I", where the title is too long to repeat (an export's column)
+
+    @property
+    def short_title(self) -> Text:
+        return self.short or self.title
 
     @property
     def key(self) -> tuple[str, int]:
@@ -159,6 +165,7 @@ PACK_KEYS = frozenset(
         "id",
         "version",
         "title",
+        "short",
         "source",
         "reconstructed",
         "criteria",
@@ -167,7 +174,7 @@ PACK_KEYS = frozenset(
         "digital_skill_min_points",
     }
 )
-OVERRIDE_KEYS = frozenset({"kind", "id", "version", "title", "source", "base", "donor", "indicators"})
+OVERRIDE_KEYS = frozenset({"kind", "id", "version", "title", "short", "source", "base", "donor", "indicators"})
 INDICATOR_KEYS = frozenset(
     {
         "number",
@@ -331,6 +338,7 @@ def parse_pack(data: Any, source: str = "<pack>") -> Pack:
     if version is not None and version < 1:
         r.problems.append("pack.version: must be 1 or more")
     title = r.text(data, "title", "pack")
+    pack_short = r.short_text(data, "short", "pack", PACK_SHORT_MAX)
     source_ref = r.need(data, "source", "pack", str)
     criteria: list[Criterion] = []
     for i, c in enumerate(r.need(data, "criteria", "pack", list) or []):
@@ -372,6 +380,7 @@ def parse_pack(data: Any, source: str = "<pack>") -> Pack:
         indicators=tuple(sorted(indicators, key=lambda i: i.number)),
         groups=tuple(groups),
         digital_skill_min_points=digital_min,
+        short=pack_short,
     )
 
 
@@ -382,7 +391,15 @@ def _check_indicator_set(r: _Reader, indicators: list[Indicator]) -> None:
 
 
 def apply_override(
-    base: Pack, donor: Pack, numbers: Iterable[int], *, pack_id: str, version: int, title: Text, source: str
+    base: Pack,
+    donor: Pack,
+    numbers: Iterable[int],
+    *,
+    pack_id: str,
+    version: int,
+    title: Text,
+    source: str,
+    short: Text | None = None,
 ) -> Pack:
     """A new pack: ``base`` with the given indicators taken from ``donor`` (same numbers)."""
     swap = set(numbers)
@@ -395,6 +412,7 @@ def apply_override(
         id=pack_id,
         version=version,
         title=title,
+        short=short,
         source=source,
         indicators=indicators,
         groups=(),
@@ -514,6 +532,7 @@ def _load_override(data: Mapping[str, Any], source: str, registry: Registry) -> 
     pack_id = r.need(data, "id", "override", str)
     version = r.need(data, "version", "override", int)
     title = r.text(data, "title", "override")
+    short = r.short_text(data, "short", "override", PACK_SHORT_MAX)
     src = r.need(data, "source", "override", str)
     base_ref = r.need(data, "base", "override", dict) or {}
     donor_ref = r.need(data, "donor", "override", dict) or {}
@@ -536,7 +555,7 @@ def _load_override(data: Mapping[str, Any], source: str, registry: Registry) -> 
             r.problems.append(f"override.indicators: {n!r} is not an indicator number")
     if r.problems or base is None or donor is None:
         raise PackError(source, r.problems or ["override: base or donor missing"])
-    return apply_override(base, donor, numbers, pack_id=pack_id, version=version, title=title, source=src)
+    return apply_override(base, donor, numbers, pack_id=pack_id, version=version, title=title, source=src, short=short)
 
 
 def shown_path(path: Path) -> str:

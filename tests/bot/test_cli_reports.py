@@ -34,7 +34,8 @@ async def test_export_report_writes_the_workbook(sessions: Sessions, tmp_path: P
     assert wb.sheetnames == ["Summary", "List"]
     assert wb["Summary"]["A4"].value == "Report date: 05/01/2027"
     assert [c.value for c in wb["Summary"][9]][:5] == [1, "V3", "Đơn vị V3", 200, 2]
-    assert [row[1] for row in wb["List"].iter_rows(min_row=2, values_only=True)] == ["E1", "E2"]
+    listed = [(row[1], row[4]) for row in wb["List"].iter_rows(min_row=2, values_only=True)]
+    assert listed == [("E1", "Appendix I"), ("E2", "Appendix I")]  # the pack's name, not "phu-luc-i v1"
 
 
 async def test_export_report_csv_and_unknown_unit(sessions: Sessions, tmp_path: Path) -> None:

@@ -38,6 +38,7 @@ PEOPLE = 5_000
 STATUSES = ["draft", "submitted", "returned", "reviewed", "recognised", "not_recognised", "expired"]
 SUMMARY_WIDTHS = [6, 12, 34, 12, 12, 11, 13, 13, 13, 12, 11, 12, 14, 14, 12, 13, 13]  # as the report had them
 LIST_WIDTHS = [6, 28, 10, 26, 16, *[6] * 10, 9, 26, 10, 24, 16, 14]
+PACK_NAMES = {"phu-luc-i": "Phụ lục I", "phu-luc-iv": "Phụ lục IV"}
 
 
 # --------------------------------------------------------------------------- a province of 5,000 people
@@ -161,7 +162,7 @@ def expected_list(rows: dict[str, list[dict[str, Any]]]) -> list[list[Any]]:
                 people[a["person_id"]]["full_name"],
                 units[a["unit_id"]]["code"],
                 units[a["unit_id"]]["name"],
-                f"{a['pack_id']} v1" if a["pack_id"] else None,
+                PACK_NAMES[a["pack_id"]] if a["pack_id"] else None,  # the pack's short title, not its id
                 *points,
                 sum(p or 0 for p in points),
                 gettext(f"reports.status.{a['status']}", "vi"),

@@ -142,6 +142,7 @@ async def test_export_sends_a_workbook_with_both_sheets(bot: Harness, sessions: 
     assert a2[16:20] == ("Được công nhận", 10, "Trần Tổ Trưởng", "12/QĐ-UBND")
     assert a2[20].strftime("%d/%m/%Y") == "10/08/2026"
     assert people["A3"][14:18] == (0, 90, "Đã nộp, chờ tổ đánh giá", 9)
+    assert (a2[4], people["C2"][4]) == ("Phụ lục I", "Phụ lục IV")  # the pack's name, not "phu-luc-i v1"
 
 
 @pytest.mark.parametrize("flag", ["--csv", "—csv"])  # a phone turns "--" into a dash
@@ -161,6 +162,7 @@ async def test_export_csv_sends_two_files_that_excel_reads(bot: Harness, session
     listing = list(csv.DictReader(io.StringIO(files["danh-sach-XA1-2026.csv"].decode("utf-8-sig"))))
     a1 = next(r for r in listing if r["Họ và tên"] == "A1")
     assert (a1["Tổng điểm"], a1["Kết quả"], a1["Ngày quyết định"]) == ("100", "Được công nhận", "10/08/2026")
+    assert a1["Bộ tiêu chí"] == "Phụ lục I"
 
 
 async def test_chart_sends_three_pngs_as_one_album(bot: Harness, sessions: Sessions) -> None:

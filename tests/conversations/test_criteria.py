@@ -238,6 +238,10 @@ def _summary_in_two_lines(d: dict[str, Any]) -> None:
     d["indicators"][3]["summary"]["en"] = "One line.\nAnd a second one."
 
 
+def _long_pack_short(d: dict[str, Any]) -> None:
+    d["short"]["en"] = "Framework criteria and indicators (Appendix I)"
+
+
 def _misspelt_group_key(d: dict[str, Any]) -> None:
     d["groups"][1]["shrot"] = d["groups"][1].pop("short")
 
@@ -266,6 +270,7 @@ BROKEN: list[tuple[str, Callable[[dict[str, Any]], None], list[str]]] = [
         ["indicators[3].summary.en: one line of at most 160 characters, got 27"],
     ),
     ("misspelt-group-key", _misspelt_group_key, ["groups[1]: unknown key 'shrot'"]),
+    ("long-pack-short", _long_pack_short, ["pack.short.en: one line of at most 40 characters, got 46"]),
 ]
 
 
@@ -507,13 +512,24 @@ def test_every_indicator_has_one_line_to_explain_it_and_one_to_say_what_counts(p
         assert group.short is not None and all(len(group.short.get(lang)) <= 25 for lang in ("vi", "en"))
 
 
+def test_each_pack_has_a_short_name_for_the_export() -> None:
+    """The export's pack column says "Phụ lục I", not the hundred-character title nor "phu-luc-i v1"."""
+    registry = default_registry()
+    assert registry.get("phu-luc-i", 1).short_title == Text("Phụ lục I", "Appendix I")
+    assert registry.get("phu-luc-iv", 1).short_title == Text("Phụ lục IV", "Appendix IV")
+    swapped = registry.get("phu-luc-iv-i67", 1).short_title  # an override has its own, not its base's
+    assert swapped.vi == "Phụ lục IV (CT 6, 7 của Phụ lục I)" and swapped.en.startswith("Appendix IV (")
+
+
 def test_without_the_short_texts_a_pack_falls_back_to_its_long_ones(tmp_path):
     data = _raw("phu-luc-i")
     for ind in data["indicators"]:
         del ind["summary"], ind["evidence_hint"]
     for group in data["groups"]:
         del group["short"]
+    del data["short"]
     pack = load_file(_write(tmp_path / "old-style.yaml", data), Registry())
+    assert pack.short is None and pack.short_title == pack.title
     first = pack.indicator(1)
     assert first.summary is None and first.short_explanation().vi == (
         "Bạn thường xuyên đọc, xem, nghe để biết thêm tin tức và kiến thức có ích cho công việc, cuộc sống."
