@@ -13,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import json
 import logging
 import signal
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Iterator
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import uvicorn
@@ -29,6 +31,7 @@ from telegram.ext import Application
 from bot import metrics
 from bot.app import build_application
 from bot.context import BotData
+from bot.evidence_reader import EvidenceReader
 from bot.file_links import FileLinks, keep_swept
 from bot.inbox import replay
 from bot.settings import Settings
@@ -137,14 +140,36 @@ async def run(
         # Files made for officers outlive their links by at most an hour, whatever serves (or served) them.
         sweeping = asyncio.create_task(keep_swept(settings.files_dir, stop), name="file links sweep")
         stack.push_async_callback(_cancel, sweeping)
+        # Evidence is read in the background by every process (a file is claimed by one); off without Tesseract.
+        reader = _start_reader(app, zalo, settings, stack, stop)
         if links is not None:  # served even when both messengers poll: Zalo fetches the files from here
             routes.append(links.route())
             where = f"{settings.webhook_listen}:{settings.webhook_port}"
             log.info("serving file links at %s/files/ from %s", links.base, where)
         if routes:
-            await _take_webhooks([*routes, health(engine), metrics.route(make_sessions(engine))], hooks, settings, stop)
+            status = (lambda: reader.status) if reader is not None else (lambda: "off")
+            web = [health(engine, reader=status), metrics.route(make_sessions(engine), reader=status)]
+            await _take_webhooks([*routes, *web], hooks, settings, stop)
         else:
             await stop.wait()
+
+
+def _start_reader(
+    app: Application | None,
+    zalo: ZaloBot | None,
+    settings: Settings,
+    stack: contextlib.AsyncExitStack,
+    stop: asyncio.Event,
+) -> EvidenceReader | None:
+    data = app.bot_data if app is not None else zalo.data if zalo is not None else None
+    if data is None:
+        return None
+    reader = EvidenceReader(settings, data.sessions, data.registry, clock=data.clock, wake=data.wake_dispatchers)
+    reader.announce()
+    if reader.on:
+        reading = asyncio.create_task(reader.run(stop), name="evidence reader")
+        stack.push_async_callback(_cancel, reading)
+    return reader
 
 
 async def _shutdown(app: Application) -> None:
@@ -330,6 +355,28 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+class JsonFormatter(logging.Formatter):
+    """LOG_FORMAT=json: one JSON object a line (time, level, logger, message; the traceback when there is one)
+    for a log collector. Only these fields, never a record's extras, so nothing a caller attached rides along.
+    The traceback is the record's ``exc_text``, which RedactSecrets has cleaned before formatting (the
+    python-json-logger package formats ``exc_info`` afresh, which would bring the token back)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exc_info"] = record.exc_text
+        if record.stack_info:
+            entry["stack_info"] = record.stack_info
+        return json.dumps(entry, ensure_ascii=False)  # newlines inside stay escaped: one line a record
+
+
 def secrets_of(settings: Settings) -> list[str]:
     """Each messenger's token and its secret half on its own (it may appear URL-encoded or split), and the
     webhook and file link secrets."""
@@ -347,7 +394,8 @@ def secrets_of(settings: Settings) -> list[str]:
 @contextlib.contextmanager
 def run_logging(settings: Settings) -> Iterator[None]:
     """LOG_LEVEL for the run; chatty libraries at WARNING unless it is DEBUG; every handler redacts the
-    secrets. Everything is put back at the end, so an in-process caller (a test) keeps its own logging."""
+    secrets; LOG_FORMAT chooses text or JSON lines for the handler this sets up (an in-process caller's own
+    handlers keep their format). Everything is put back at the end, so a test keeps its own logging."""
     root = logging.getLogger()
     level = logging.getLevelName(settings.log_level)
     quiet = max(level, logging.WARNING)
@@ -358,7 +406,8 @@ def run_logging(settings: Settings) -> Iterator[None]:
     own = None
     if not root.handlers:
         own = logging.StreamHandler()
-        own.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        text = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        own.setFormatter(JsonFormatter() if settings.log_format == "json" else text)
         root.addHandler(own)
     redact = RedactSecrets(secrets_of(settings))
     handlers = list(root.handlers)

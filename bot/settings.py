@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     webhook_listen: str = "127.0.0.1"
     webhook_port: int = 8443
     log_level: str = "INFO"  # LOG_LEVEL for `cdht run`: DEBUG, INFO, WARNING, ERROR
+    log_format: str = "text"  # LOG_FORMAT=json: one JSON object a line, for a log collector
     # ADMIN_IDS="123456789, zalo:abc": people (a Telegram id, or channel:id) with every officer right.
     admin_ids: Annotated[list[Contact], NoDecode] = Field(default_factory=list)
     # Updates handled at once (different people; one person's always one at a time, in order); the
@@ -122,6 +123,13 @@ class Settings(BaseSettings):
         if value.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             raise ValueError("LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return value.upper()
+
+    @field_validator("log_format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        if value.strip().lower() not in ("text", "json"):
+            raise ValueError("LOG_FORMAT must be text or json")
+        return value.strip().lower()
 
     @field_validator("timezone")
     @classmethod
