@@ -127,6 +127,8 @@ class Composer:
                 return await self._decision(session, row, person, render, chat_id)
             case planning.RETURNED:
                 return await self._returned(session, row, person, render, chat_id)
+            case planning.REVIEWED:
+                return await self._reviewed(session, row, person, render, chat_id)
         return Failed(f"unknown kind {row.kind}", permanent=True)
 
     def _today(self) -> date:
@@ -227,6 +229,24 @@ class Composer:
             total=total,
         )
         return Composed(chat_id, text + await team_changes(session, self.registry, render, person, assessment.year))
+
+    async def _reviewed(
+        self, session: AsyncSession, row: Outbox, person: Person, render: Renderer, chat_id: str
+    ) -> Composed | Outcome:
+        """The team's confirmation that changed the person's points: what changed and why, the total it counts
+        and what happens next, as /status shows it."""
+        assessment = await session.get(Assessment, int(row.payload.get("assessment_id", 0)))
+        if assessment is None or assessment.person_id != person.id:
+            return Skipped("assessment gone")
+        if assessment.status != AssessmentStatus.REVIEWED:
+            return Skipped("decided since")  # the decision's notice lists the changes itself
+        journey = await jr.load(
+            session=session, registry=self.registry, person=person, year=assessment.year, lock=False
+        )
+        if journey.assessment is None or journey.assessment.id != assessment.id or not render.changes(journey):
+            return Skipped("nothing changed")
+        title = render.t("officer.notify.reviewed", year=assessment.year)
+        return Composed(chat_id, "\n".join([title, *render.standing(journey)]))
 
     async def _returned(
         self, session: AsyncSession, row: Outbox, person: Person, render: Renderer, chat_id: str

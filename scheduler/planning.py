@@ -9,8 +9,9 @@ Rules. The assessment cycle is the calendar year in the configured zone and clos
 - Officers: a weekly notice while assessments wait for review in their scope, and a notice 7 days and
   1 day before 10/01, when the unit's report on the year just closed is due upward.
 - Nothing is sent during the quiet hours: a due time that falls inside them moves to their end.
-- Notices caused by an officer (a citizen's decision, an assessment returned) are not planned here: the
-  officer's transaction owes them, due at once, under the kinds and cycles defined below.
+- Notices caused by an officer (a citizen's decision, an assessment returned, or confirmed with changed
+  points) are not planned here: the officer's transaction owes them, due at once, under the kinds and
+  cycles defined below.
 Each planned message names its (kind, cycle); the outbox holds at most one row per person, kind and cycle,
 so planning the same thing twice changes nothing.
 """
@@ -30,6 +31,7 @@ BROADCAST = "broadcast"
 BROADCAST_SUMMARY = "broadcast_summary"
 DECISION = "decision"  # a citizen's result, owed in the transaction that records the head's decision
 RETURNED = "returned"  # "please fix indicators …", owed in the transaction that returns the assessment
+REVIEWED = "reviewed"  # what the team changed and why, owed in the transaction that confirms with changes
 
 DEFAULT_OFFSETS = (30, 14, 7, 3, 1)
 REPORT_DEADLINE = (1, 10)  # (month, day): the unit reports the year just closed upward before 10/01
@@ -206,3 +208,8 @@ def decision_cycle(year: int) -> str:
 def returned_cycle(year: int, rev: int) -> str:
     """One per return: an assessment may come back more than once a year, each time at a new revision."""
     return f"{year}:r{rev}"
+
+
+def reviewed_cycle(year: int, rev: int) -> str:
+    """One per confirmation: a returned and resubmitted assessment is confirmed again at a new revision."""
+    return f"{year}:v{rev}"

@@ -58,6 +58,19 @@ async def next_submitted(*, session: AsyncSession, unit_path: str, year: int, af
     return found
 
 
+async def queue_position(
+    *, session: AsyncSession, unit_path: str, year: int, assessment: Assessment
+) -> tuple[int, int]:
+    """Where ``assessment`` stands among the subtree's submitted ones, in the order the team reads them:
+    (its place from 1, how many there are now)."""
+    base = select(func.count()).where(
+        _in_subtree(unit_path), Assessment.year == year, Assessment.status == AssessmentStatus.SUBMITTED
+    )
+    total = (await session.exec(base)).one()
+    place = (await session.exec(base.where(col(Assessment.id) <= (assessment.id or 0)))).one()
+    return place, total
+
+
 async def count_by_status(*, session: AsyncSession, unit_path: str, year: int, status: str) -> int:
     stmt = select(func.count()).where(_in_subtree(unit_path), Assessment.year == year, Assessment.status == status)
     return (await session.exec(stmt)).one()

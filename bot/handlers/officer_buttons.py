@@ -27,6 +27,7 @@ class OVerb(StrEnum):
     RETURN_REASON = "rz"
     NEXT = "rn"
     CARD = "rb"
+    EVIDENCE = "re"  # one indicator's evidence, shown on demand beside the card
     DECISION = "dq"
 
 

@@ -1,20 +1,21 @@
 """The team's review, written once for every messenger: ``/review [UNIT] [YEAR]`` shows the submitted
-assessments of the reviewer's subtree one at a time, with their evidence; the reviewer confirms, adjusts an
-indicator (points from the pack's levels, then a typed reason) or returns the assessment to the citizen for
-chosen indicators (then a typed reason). The choices are buttons on Telegram and numbered lines on Zalo;
-both come back here as the same ``o|…`` data (bot.handlers.officer_buttons).
+assessments of the reviewer's subtree one at a time, the card first and each indicator's evidence only when
+asked for ("📎 CT 5": an album on Telegram, signed links on Zalo); the reviewer confirms, adjusts an indicator
+(points from the pack's levels, then a typed reason) or returns the assessment to the citizen for chosen
+indicators (then a typed reason). The choices are buttons on Telegram and numbered lines on Zalo; both come
+back here as the same ``o|…`` data (bot.handlers.officer_buttons).
 
 Every choice and every typed reason re-checks the reviewer's role and scope and the assessment's revision,
 under a row lock on the assessment; the step waiting for a typed reason is a row in ``officer_pending``,
-never process memory. A return owes the citizen a notice in the outbox, in the return's own transaction.
+never process memory. A return, and a confirmation that changed the citizen's points, owe the citizen a
+notice in the outbox, in the action's own transaction.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from html import escape
 
 from babel.dates import format_datetime
@@ -43,10 +44,14 @@ from storage.models import Answer, Assessment, AssessmentStatus, OfficerPending,
 
 log = logging.getLogger(__name__)
 
-# The card's text must leave room for its choices in one message: where they are typed (Zalo: 2000
-# characters, the numbered choices and the hint take about 200), and on Telegram (4096).
-TYPED_CARD_BUDGET = 1750
+# The card's text must leave room for its choices in one message: where they are typed (Zalo: 2000 characters,
+# less a numbered line per choice and the reply hint), and on Telegram (4096).
+TYPED_LIMIT = 2000
+TYPED_LINE = 12  # "<b>14.</b> " and the line break around a choice's label
+TYPED_HINT = 60  # "✍️ Gõ số 1–14." in italics, after a blank line
 BUTTONS_CARD_BUDGET = 3900
+# Buttons in a row of an indicator picker: four short labels ("CT 10") fit a small phone's width.
+PICKER_WIDTH = 4
 # How tersely a card is drawn, tried in order until it fits: characters kept of (an indicator's text, a
 # reviewer's reason, the person's name / unit / pack). Points and evidence counts are never cut.
 _TERSENESS = ((70, 1000, 200), (40, 120, 60), (24, 40, 40), (16, 24, 30), (12, 1, 30))
@@ -63,9 +68,11 @@ class Viewer:
     def t(self, key: str, **values: object) -> str:
         return gettext_typed(key, self.locale, typed=self.typed, **values)
 
-    @property
-    def budget(self) -> int:
-        return TYPED_CARD_BUDGET if self.typed else BUTTONS_CARD_BUDGET
+    def budget(self, choices: Sequence[Choice]) -> int:
+        """Characters the card's text may take beside ``choices`` in one message."""
+        if not self.typed:
+            return BUTTONS_CARD_BUDGET
+        return TYPED_LIMIT - sum(len(c.label) + TYPED_LINE for c in choices) - TYPED_HINT
 
 
 def viewer_of(officer: Person, who: Sender | None = None) -> Viewer:
@@ -115,27 +122,30 @@ async def show_next(
     if found is None:
         plan.say(viewer.t("officer.review.none", unit=escape(unit.name), year=year))
         return
-    await show_card(session, data, plan, viewer, found, unit, with_evidence=True)
+    await show_card(session, data, plan, viewer, found, unit)
 
 
 async def show_card(
-    session: AsyncSession,
-    data: BotData,
-    plan: Plan,
-    viewer: Viewer,
-    assessment: Assessment,
-    browse: Unit,
-    *,
-    with_evidence: bool,
+    session: AsyncSession, data: BotData, plan: Plan, viewer: Viewer, assessment: Assessment, browse: Unit
 ) -> None:
-    """The assessment as the team sees it; the evidence goes first, so the choices end the chat."""
+    """The assessment as the team sees it, its choices last; no file is sent with it: each indicator's evidence
+    is a choice of its own ("📎 CT 5")."""
+    facts = await _card_facts(session, data, viewer, assessment, browse)
+    choices = _card_choices(viewer, assessment, browse, facts.counts)
+    plan.show(Screen(card_text(viewer, facts, viewer.budget(tuple(c for row in choices for c in row))), choices))
+
+
+async def _card_facts(
+    session: AsyncSession, data: BotData, viewer: Viewer, assessment: Assessment, browse: Unit
+) -> _CardFacts:
     person = await session.get(Person, assessment.person_id)
     unit = await rv.assessment_unit(session=session, assessment=assessment)
     pack = rv.pack_of(data.registry, assessment)
     assert person is not None and pack is not None
-    if with_evidence:
-        plan.evidence += await _evidence_sets(session, viewer, assessment, person)
-    facts = _CardFacts(
+    place, queue = await rv.queue_position(
+        session=session, unit_path=browse.path, year=assessment.year, assessment=assessment
+    )
+    return _CardFacts(
         assessment=assessment,
         person=person,
         unit_name=unit.name if unit else "—",
@@ -144,9 +154,8 @@ async def show_card(
         counts=await ra.evidence_counts(session=session, assessment_id=assessment.id or 0),
         own=await rv.computed_score(session=session, pack=pack, assessment=assessment),
         reviewed=await rv.reviewed_score(session=session, pack=pack, assessment=assessment),
-        waiting=await rv.count_by_status(
-            session=session, unit_path=browse.path, year=assessment.year, status=AssessmentStatus.SUBMITTED
-        ),
+        place=place,
+        queue=queue,
         browse_name=browse.name,
         submitted=format_datetime(
             assessment.submitted_at or assessment.updated_at,
@@ -155,11 +164,6 @@ async def show_card(
             locale=viewer.locale,
         ),
     )
-    for terseness in _TERSENESS:
-        text = _card_text(viewer, facts, *terseness)
-        if len(text) <= viewer.budget:
-            break
-    plan.show(Screen(text, _card_choices(viewer, assessment, browse)))
 
 
 @dataclass(frozen=True)
@@ -174,9 +178,23 @@ class _CardFacts:
     counts: dict[int, int]
     own: Score
     reviewed: Score
-    waiting: int
+    place: int  # the card's place among the unit's submitted assessments ("Bản 1/2")
+    queue: int
     browse_name: str
     submitted: str
+    # Lines to add under an indicator, by its number (what a reader of the evidence found, say): kept whole
+    # while the card fits, cut as the indicator's text is when it does not.
+    notes: Mapping[int, Sequence[str]] = field(default_factory=dict)
+
+
+def card_text(viewer: Viewer, facts: _CardFacts, budget: int) -> str:
+    """The card's text, drawn as tersely as it must be to fit ``budget`` characters."""
+    text = ""
+    for terseness in _TERSENESS:
+        text = _card_text(viewer, facts, *terseness)
+        if len(text) <= budget:
+            break
+    return text
 
 
 def _card_text(viewer: Viewer, f: _CardFacts, label: int, reason: int, names: int) -> str:
@@ -195,34 +213,42 @@ def _card_text(viewer: Viewer, f: _CardFacts, label: int, reason: int, names: in
         lines.append(viewer.t("officer.review.was_returned", reason=escape(_short(a.return_reason, reason))))
     lines.append("")
     for ind in f.pack.indicators:
-        n = ind.number
-        answer = f.answers.get(n)
-        values = {
-            "n": n,
-            "text": escape(_short(ind.text.get(viewer.locale), label)),
-            "chosen": answer.chosen if answer and answer.chosen is not None else "—",
-            "points": f.own.points[n],
-            "files": f.counts.get(n, 0),
-        }
-        if answer is not None and answer.reviewer_points is not None and answer.reviewer_reason:
-            lines.append(
-                viewer.t(
-                    "officer.review.card_line_adjusted",
-                    reviewed=answer.reviewer_points,
-                    reason=escape(_short(answer.reviewer_reason, reason)),
-                    **values,
-                )
-            )
-        else:
-            lines.append(viewer.t("officer.review.card_line", **values))
+        lines += _indicator_lines(viewer, f, ind, label, reason)
     lines += [
         "",
         viewer.t("officer.review.card_totals", own=f.own.total, reviewed=f.reviewed.total),
         _verdict(viewer, f.reviewed),
         "",
-        viewer.t("officer.review.card_waiting", n=f.waiting, unit=escape(_short(f.browse_name, names))),
     ]
+    if not viewer.typed and any(f.counts.values()):  # Zalo's numbered lines say it themselves
+        lines.append(viewer.t("officer.review.card_evidence_hint"))
+    lines.append(
+        viewer.t("officer.review.card_position", n=f.place, of=f.queue, unit=escape(_short(f.browse_name, names)))
+    )
     return "\n".join(lines)
+
+
+def _indicator_lines(viewer: Viewer, f: _CardFacts, ind: Indicator, label: int, reason: int) -> list[str]:
+    """One indicator on the card: its points (the team's and why, once adjusted), its evidence count, notes."""
+    n = ind.number
+    answer = f.answers.get(n)
+    values = {
+        "n": n,
+        "text": escape(_short(ind.text.get(viewer.locale), label)),
+        "chosen": answer.chosen if answer and answer.chosen is not None else "—",
+        "points": f.own.points[n],
+        "files": f.counts.get(n, 0),
+    }
+    if answer is not None and answer.reviewer_points is not None and answer.reviewer_reason:
+        line = viewer.t(
+            "officer.review.card_line_adjusted",
+            reviewed=answer.reviewer_points,
+            reason=escape(_short(answer.reviewer_reason, reason)),
+            **values,
+        )
+    else:
+        line = viewer.t("officer.review.card_line", **values)
+    return [line, *(_short(note, label * 2) for note in f.notes.get(n, ()))]
 
 
 def _verdict(viewer: Viewer, result: Score) -> str:
@@ -236,28 +262,25 @@ def _verdict(viewer: Viewer, result: Score) -> str:
     return viewer.t("officer.review.not_qualifies", why="; ".join(why))
 
 
-async def _evidence_sets(
-    session: AsyncSession, viewer: Viewer, assessment: Assessment, person: Person
-) -> list[EvidenceSet]:
-    """The files by indicator, as stored: each from the citizen's messenger, which decides how it is re-sent."""
-    by_indicator: dict[int, list[StoredFile]] = defaultdict(list)
-    for item in await ra.list_evidence(session=session, assessment_id=assessment.id or 0):
-        by_indicator[item.indicator].append(
-            StoredFile(
-                evidence_id=item.id or 0,
-                kind=item.kind,
-                channel=person.channel,
-                file_id=item.file_id,
-                path=item.path,
-                mime=item.mime_type,
-                name=item.file_name,
-            )
+async def _evidence_set(session: AsyncSession, viewer: Viewer, assessment: Assessment, n: int) -> EvidenceSet:
+    """One indicator's files, as stored: each from the citizen's messenger, which decides how it is re-sent."""
+    person = await session.get(Person, assessment.person_id)
+    assert person is not None
+    files = tuple(
+        StoredFile(
+            evidence_id=item.id or 0,
+            kind=item.kind,
+            channel=person.channel,
+            file_id=item.file_id,
+            path=item.path,
+            mime=item.mime_type,
+            name=item.file_name,
         )
+        for item in await ra.list_evidence(session=session, assessment_id=assessment.id or 0)
+        if item.indicator == n
+    )
     name = escape(person.full_name or "—")
-    return [
-        EvidenceSet(viewer.t("officer.review.evidence_caption", n=n, name=name), tuple(files))
-        for n, files in sorted(by_indicator.items())
-    ]
+    return EvidenceSet(viewer.t("officer.review.evidence_caption", n=n, name=name), files)
 
 
 def _words(label: str, key: str | None) -> tuple[str, ...]:
@@ -275,9 +298,25 @@ def _choice(
     return Choice(label, OButton(verb, a.id or 0, a.rev, arg).encode(), _words(label, typed))
 
 
-def _card_choices(viewer: Viewer, a: Assessment, browse: Unit) -> tuple[tuple[Choice, ...], ...]:
-    """Zalo numbers them in this order: 1 confirm, 2 adjust, 3 return, 4 next."""
+def _card_choices(
+    viewer: Viewer, a: Assessment, browse: Unit, counts: Mapping[int, int]
+) -> tuple[tuple[Choice, ...], ...]:
+    """Zalo numbers them in this order: 1 confirm, 2 adjust, 3 return, 4 next, then one per indicator with
+    evidence ("5. 📎 Xem minh chứng CT1"); Telegram puts those four to a row ("📎 CT 1")."""
     u = str(browse.id)
+    key = "officer.btn.evidence" if viewer.typed else "officer.btn.evidence_short"
+    evidence = [
+        Choice(
+            viewer.t(key, n=n),
+            OButton(OVerb.EVIDENCE, a.id or 0, a.rev, f"{u}:{n}").encode(),
+            (
+                viewer.t(key, n=n),
+                *(w for locale in SUPPORTED for w in gettext("typed.officer.evidence", locale, n=n).split("|")),
+            ),
+        )
+        for n, count in sorted(counts.items())
+        if count
+    ]
     return (
         (_choice(viewer, "officer.btn.confirm", OVerb.CONFIRM, a, u, "typed.officer.confirm"),),
         (
@@ -285,10 +324,22 @@ def _card_choices(viewer: Viewer, a: Assessment, browse: Unit) -> tuple[tuple[Ch
             _choice(viewer, "officer.btn.return", OVerb.RETURN_MENU, a, u, "typed.officer.return"),
         ),
         (_choice(viewer, "officer.btn.next", OVerb.NEXT, a, u, "typed.officer.next"),),
+        *_rows(evidence),
     )
 
 
-def _rows(choices: list[Choice], width: int = 5) -> tuple[tuple[Choice, ...], ...]:
+def _indicator_choice(viewer: Viewer, verb: OVerb, a: Assessment, u: str, n: int, mark: str = "") -> Choice:
+    """An indicator in a picker: a short label ("CT 10"); "chỉ tiêu 10" and the label unmarked typed too."""
+    label = viewer.t("officer.btn.indicator_short", n=n)
+    words = {
+        gettext(key, locale, n=n)
+        for key in ("officer.btn.indicator", "officer.btn.indicator_short")
+        for locale in SUPPORTED
+    }
+    return Choice(mark + label, OButton(verb, a.id or 0, a.rev, f"{u}:{n}").encode(), (mark + label, *sorted(words)))
+
+
+def _rows(choices: Sequence[Choice], width: int = PICKER_WIDTH) -> tuple[tuple[Choice, ...], ...]:
     return tuple(tuple(choices[i : i + width]) for i in range(0, len(choices), width))
 
 
@@ -358,7 +409,7 @@ async def _show_current(session: AsyncSession, data: BotData, plan: Plan, viewer
     if assessment is None or browse is None:
         return
     if assessment.status == AssessmentStatus.SUBMITTED:
-        await show_card(session, data, plan, viewer, assessment, browse, with_evidence=False)
+        await show_card(session, data, plan, viewer, assessment, browse)
     else:
         await show_next(session, data, plan, viewer, browse, assessment.year, assessment.id or 0)
 
@@ -400,10 +451,13 @@ async def _act(
     match pressed.verb:
         case OVerb.CONFIRM:
             await rv.clear_pending(session=session, person_id=officer.id or 0)
+            own = await rv.computed_score(session=session, pack=pack, assessment=a)
             result = await rv.confirm(
                 session=session, pack=pack, assessment=a, actor_id=officer.id or 0, now=data.now()
             )
             log.info("assessment reviewed: id=%s", a.id)
+            if result.points != own.points:  # the citizen hears what the team changed, and why, at once
+                await _owe_notice(session, data, plan, a, planning.REVIEWED, planning.reviewed_cycle(a.year, a.rev))
             verdict = viewer.t("officer.review.verdict_yes" if result.recognised else "officer.review.verdict_no")
             plan.say(
                 viewer.t("officer.review.confirmed", name=await _name(session, a), total=result.total, verdict=verdict)
@@ -411,12 +465,13 @@ async def _act(
             await show_next(session, data, plan, viewer, browse, a.year, a.id or 0)
         case OVerb.CARD:
             await rv.clear_pending(session=session, person_id=officer.id or 0)
-            await show_card(session, data, plan, viewer, a, browse, with_evidence=False)
+            await show_card(session, data, plan, viewer, a, browse)
+        case OVerb.EVIDENCE:
+            _, n = pressed.ints(2)
+            _indicator(pack, n)
+            await _show_evidence(session, plan, viewer, a, browse, n)
         case OVerb.ADJUST_MENU:
-            indicators = [
-                _choice(viewer, "officer.btn.indicator", OVerb.ADJUST_INDICATOR, a, f"{u}:{n}", n=n)
-                for n in pack.numbers
-            ]
+            indicators = [_indicator_choice(viewer, OVerb.ADJUST_INDICATOR, a, u, n) for n in pack.numbers]
             back = _choice(viewer, "officer.btn.back", OVerb.CARD, a, u, "typed.back")
             plan.show(Screen(viewer.t("officer.review.adjust_pick"), (*_rows(indicators), (back,))))
         case OVerb.ADJUST_INDICATOR:
@@ -470,6 +525,26 @@ async def _act(
             raise BadOfficerButton(pressed.verb)
 
 
+async def _show_evidence(
+    session: AsyncSession, plan: Plan, viewer: Viewer, a: Assessment, browse: Unit, n: int
+) -> None:
+    """One indicator's files (Telegram: photos as an album, documents as documents; Zalo: signed links bound
+    to the reviewer), then the card's choices again under them, the pressed ones retired (one live set)."""
+    found = await _evidence_set(session, viewer, a, n)
+    if not found.files:  # the card offers no such choice: forged, or a file removed since (returned meanwhile)
+        raise Refused("officer.review.no_evidence", show_current=False)
+    plan.evidence.append(found)
+    counts = await ra.evidence_counts(session=session, assessment_id=a.id or 0)
+    name = await _name(session, a)
+    plan.show(
+        Screen(
+            viewer.t("officer.review.evidence_shown", n=n, name=name, files=len(found.files)),
+            _card_choices(viewer, a, browse, counts),
+        )
+    )
+    plan.retire_pressed = True
+
+
 def _indicator(pack: Pack, n: int) -> Indicator:
     if n not in pack.numbers:
         raise BadOfficerButton(str(n))
@@ -510,11 +585,7 @@ def _return_picker(viewer: Viewer, pack: Pack, a: Assessment, browse: Unit, chos
     """The indicators to return, ticked as chosen."""
     u = str(browse.id)
     toggles = [
-        Choice(
-            ("✅ " if n in chosen else "") + viewer.t("officer.btn.indicator", n=n),
-            OButton(OVerb.RETURN_TOGGLE, a.id or 0, a.rev, f"{u}:{n}").encode(),
-        )
-        for n in pack.numbers
+        _indicator_choice(viewer, OVerb.RETURN_TOGGLE, a, u, n, "✅ " if n in chosen else "") for n in pack.numbers
     ]
     selected = (
         viewer.t("officer.review.return_selected", indicators=_numbers(chosen))
@@ -596,26 +667,27 @@ async def on_text(
         )
         log.info("indicator adjusted: assessment=%s indicator=%s", a.id, n)
         plan.say(viewer.t("officer.review.adjusted", n=n, before=before, after=after))
-        await show_card(session, data, plan, viewer, a, browse, with_evidence=False)
+        await show_card(session, data, plan, viewer, a, browse)
     elif pending.kind == steps.StepKind.RETURN_REASON:
         indicators = [int(n) for n in pending.data.get("indicators", [])]
         await rv.return_to_citizen(
             session=session, assessment=a, indicators=indicators, reason=reason, actor_id=officer.id or 0
         )
         log.info("assessment returned: id=%s", a.id)
-        await _owe_returned(session, data, plan, a)
+        await _owe_notice(session, data, plan, a, planning.RETURNED, planning.returned_cycle(a.year, a.rev))
         plan.say(viewer.t("officer.review.returned", name=await _name(session, a), indicators=_numbers(indicators)))
         await show_next(session, data, plan, viewer, browse, a.year, a.id or 0)
 
 
-async def _owe_returned(session: AsyncSession, data: BotData, plan: Plan, a: Assessment) -> None:
-    """The citizen's notice, owed in the return's own transaction (a crash after the commit cannot lose it);
-    the dispatcher of the citizen's messenger composes it from the assessment when it goes out."""
+async def _owe_notice(session: AsyncSession, data: BotData, plan: Plan, a: Assessment, kind: str, cycle: str) -> None:
+    """The citizen's notice (returned, or reviewed with changes), owed in the action's own transaction (a crash
+    after the commit cannot lose it); the dispatcher of the citizen's messenger composes it from the assessment
+    when it goes out."""
     await ro.enqueue(
         session=session,
         person_id=a.person_id,
-        kind=planning.RETURNED,
-        cycle=planning.returned_cycle(a.year, a.rev),
+        kind=kind,
+        cycle=cycle,
         due_at=data.now(),
         payload={"assessment_id": a.id},
     )

@@ -1,14 +1,15 @@
 """Sends a reply plan on Telegram, after the handler's transaction has committed: the answer to a pressed
-button, evidence (re-sent by Telegram's file_id, or uploaded from EVIDENCE_DIR when it came by another
-messenger), the screens with inline buttons (the first redrawing the pressed message when the plan says so),
-then files made for the person (uploaded: a photo for an image, a document otherwise; several of a kind in a
-row as one album).
+button, evidence a reviewer asked for (re-sent by Telegram's file_id, or uploaded from EVIDENCE_DIR when it
+came by another messenger; albums where Telegram allows them), the screens with inline buttons (the first
+redrawing the pressed message when the plan says so), then files made for the person (uploaded: a photo for
+an image, a document otherwise; several of a kind in a row as one album).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from telegram import InputFile, InputMediaDocument, InputMediaPhoto, Message, Update
@@ -115,36 +116,54 @@ async def _send_file(context: Context, chat_id: int | str, file: OutFile) -> Non
         await context.bot.send_document(chat_id, upload, caption=caption, parse_mode=ParseMode.HTML)
 
 
-def _media(context: Context, file: StoredFile) -> str | InputFile | None:
+@dataclass(frozen=True)
+class _Media:
+    """What Telegram is given for one evidence file: its own file id, or the stored copy's bytes to upload."""
+
+    ref: str | bytes
+    filename: str | None = None
+
+
+def _media(context: Context, file: StoredFile) -> _Media | None:
     """Telegram's own file by its id; another messenger's from the stored copy (None when it is gone)."""
     if file.channel == CHANNEL:
-        return file.file_id
+        return _Media(file.file_id)
     path = Path(context.settings.evidence_dir) / file.path
     try:
-        return InputFile(path.read_bytes(), filename=file.name or path.name)
+        return _Media(path.read_bytes(), file.name or path.name)
     except OSError:
         log.warning("an evidence file is missing from EVIDENCE_DIR: id=%s", file.evidence_id)
         return None
 
 
 async def _send_evidence(context: Context, chat_id: int | str, found: EvidenceSet) -> None:
-    """One indicator's files: photos as an album (10 at most a group), documents one by one."""
-    photos = [(f, m) for f in found.files if f.kind == "photo" and (m := _media(context, f)) is not None]
-    documents = [(f, m) for f in found.files if f.kind != "photo" and (m := _media(context, f)) is not None]
+    """One indicator's files, asked for beside a review card: photos as albums, documents as albums of
+    documents (Telegram groups one kind at a time, 10 at most), a lone file on its own; the caption once,
+    on the first."""
+    photos = [m for f in found.files if f.kind == "photo" and (m := _media(context, f)) is not None]
+    documents = [m for f in found.files if f.kind != "photo" and (m := _media(context, f)) is not None]
+    caption: str | None = found.caption
+    html = ParseMode.HTML
     try:
-        for start in range(0, len(photos), ALBUM_LIMIT):
-            chunk = [m for _, m in photos[start : start + ALBUM_LIMIT]]
-            caption = found.caption if start == 0 else None
-            if len(chunk) == 1:
-                await context.bot.send_photo(chat_id, chunk[0], caption=caption, parse_mode=ParseMode.HTML)
-            else:
-                media = [
-                    InputMediaPhoto(m, caption=caption if i == 0 else None, parse_mode=ParseMode.HTML)
-                    for i, m in enumerate(chunk)
-                ]
-                await context.bot.send_media_group(chat_id, media)
-        for _, document in documents:
-            await context.bot.send_document(chat_id, document, caption=found.caption, parse_mode=ParseMode.HTML)
+        for kind, items in ((InputMediaPhoto, photos), (InputMediaDocument, documents)):
+            for start in range(0, len(items), ALBUM_LIMIT):
+                chunk = items[start : start + ALBUM_LIMIT]
+                one = chunk[0]
+                if len(chunk) > 1:
+                    media = [
+                        kind(m.ref, caption=caption if i == 0 else None, parse_mode=html, filename=m.filename)
+                        for i, m in enumerate(chunk)
+                    ]
+                    await context.bot.send_media_group(chat_id, media)
+                elif kind is InputMediaPhoto:
+                    await context.bot.send_photo(
+                        chat_id, one.ref, caption=caption, parse_mode=html, filename=one.filename
+                    )
+                else:
+                    await context.bot.send_document(
+                        chat_id, one.ref, caption=caption, parse_mode=html, filename=one.filename
+                    )
+                caption = None
     except BadRequest:
         # A file Telegram no longer serves (deleted account …): the card still says how many there were.
         log.warning("could not re-send an evidence file")

@@ -68,6 +68,14 @@ def sent_to(api: Any, chat_id: int, method: str = "sendMessage") -> list[dict[st
     return [c.params for c in api.sent(method) if int(c.params.get("chat_id", 0)) == chat_id]
 
 
+MEDIA = ("sendPhoto", "sendDocument", "sendMediaGroup", "sendVideo", "sendAnimation")
+
+
+def media_to(api: Any, chat_id: int) -> list[Any]:
+    """The calls that sent files to ``chat_id`` (an album is one call, one message group), in order."""
+    return [c for c in api.calls if c.method in MEDIA and int(c.params.get("chat_id", 0)) == chat_id]
+
+
 def shown_to(api: Any, chat_id: int) -> list[dict[str, Any]]:
     """Messages sent to, or edited in, ``chat_id``, in order: what the chat shows last."""
     return [

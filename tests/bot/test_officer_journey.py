@@ -1,6 +1,7 @@
 """The team's half of the year as one journey through the real Application: roles by one-time link, review
-with the evidence re-sent, return to the citizen, the citizen's fix and resubmission, an adjustment with a
-reason, confirmation, and the head's decision, with the audit trail checked after every change."""
+(the card alone, each indicator's evidence on demand), return to the citizen, the citizen's fix and
+resubmission, an adjustment with a reason, confirmation (the citizen told what changed and why), and the
+head's decision, with the audit trail checked after every change."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sqlmodel import select
 
 from storage.db import Sessions
 from storage.models import Answer, Assessment, Role
+from tests.bot.chat_view import visible
 from tests.bot.harness import Harness, User
 from tests.bot.officer_helpers import (
     audit,
@@ -19,6 +21,7 @@ from tests.bot.officer_helpers import (
     give_role,
     last_to,
     markup_of,
+    media_to,
     person_id,
     press,
     register,
@@ -86,31 +89,43 @@ async def test_review_return_resubmit_adjust_confirm_recognise(bot: Harness, ses
     assert (await _assessment(sessions, lan.id)).status == "submitted"
     assert (await _assessment(sessions, minh.id)).status == "submitted"
 
-    # The reviewer sees Lan's assessment with her evidence re-sent: the album as an album.
+    # The reviewer sees Lan's card alone: no file comes with it; each indicator's evidence is a choice.
     api.clear()
     await ba.say("/review")
-    albums = sent_to(api, ba.id, "sendMediaGroup")
-    assert len(albums) == 1
-    media = albums[0]["media"]
-    media = json.loads(media) if isinstance(media, str) else media
-    assert [m["type"] for m in media] == ["photo", "photo"]
-    assert "Minh chứng chỉ tiêu 1" in media[0]["caption"]
-    documents = sent_to(api, ba.id, "sendDocument")
-    assert len(documents) == 1 and "chỉ tiêu 2" in documents[0]["caption"]
-    assert len(sent_to(api, ba.id, "sendPhoto")) == 8
+    assert media_to(api, ba.id) == []
     card = last_to(ba)
     assert "Nguyễn Thị Lan" in card and "Thôn Bình Vọng" in card
     assert "Tổng tự chấm: <b>100</b>/100" in card and "Đủ điều kiện" in card
-    assert "Còn <b>2</b> bản chờ rà soát" in card
+    assert "Bản <b>1</b>/2 chờ rà soát trong Xã Văn Bình" in card and "Còn" not in card
+    labels = [[b["text"] for b in row] for row in markup_of(api, ba.id)]
+    assert labels[3:] == [[f"📎 CT {n}" for n in range(i, min(i + 4, 11))] for i in (1, 5, 9)]
+    # On demand: indicator 1's two photos as one album, indicator 2's document as a document, the choices below.
+    await press(ba, "📎 CT 1")
+    [album] = media_to(api, ba.id)
+    media = album.params["media"]
+    media = json.loads(media) if isinstance(media, str) else media
+    assert album.method == "sendMediaGroup" and [m["type"] for m in media] == ["photo", "photo"]
+    assert "Minh chứng chỉ tiêu 1 — Nguyễn Thị Lan" in media[0]["caption"]
+    assert "Minh chứng chỉ tiêu 1 của Nguyễn Thị Lan: 2 tệp" in last_to(ba)
+    await press(ba, "📎 CT 2")
+    document = media_to(api, ba.id)[-1]
+    assert document.method == "sendDocument" and "chỉ tiêu 2" in document.params["caption"]
+    assert len(media_to(api, ba.id)) == 2
+    # /review again: the card, and still no file.
+    await ba.say("/review")
+    assert len(media_to(api, ba.id)) == 2 and "Bản <b>1</b>/2" in last_to(ba)
 
     # Return indicators 3 and 5 with a reason.
     await press(ba, "Trả lại")
+    picker = [[b["text"] for b in row] for row in markup_of(api, ba.id)]
+    assert picker[:3] == [["CT 1", "CT 2", "CT 3", "CT 4"], ["CT 5", "CT 6", "CT 7", "CT 8"], ["CT 9", "CT 10"]]
     messages = len(sent_to(api, ba.id))
-    await press(ba, "Chỉ tiêu 3")
-    await press(ba, "Chỉ tiêu 5")
+    await press(ba, "CT 3")
+    await press(ba, "CT 5")
     assert len(sent_to(api, ba.id)) == messages  # the picker is redrawn in place
     assert len(sent_to(api, ba.id, "editMessageText")) == 2
     assert "Đã chọn: chỉ tiêu 3, 5" in last_to(ba)
+    assert [b["text"] for b in markup_of(api, ba.id)[0]] == ["CT 1", "CT 2", "✅ CT 3", "CT 4"]
     await press(ba, "Nhập lý do")
     assert "lý do trả lại" in last_to(ba)
     assert (await _assessment(sessions, lan.id)).status == "submitted"  # nothing changes before the reason
@@ -122,7 +137,7 @@ async def test_review_return_resubmit_adjust_confirm_recognise(bot: Harness, ses
     assert len(notice) == 1 and "trả lại bản tự đánh giá năm 2026" in notice[0]
     assert "chỉ tiêu 3, 5" in notice[0] and "bị mờ" in notice[0]
     assert any("Đã trả lại bản của Nguyễn Thị Lan" in t for t in texts_to(api, ba.id))
-    assert "Trần Văn Minh" in last_to(ba)  # on to the next one
+    assert "Trần Văn Minh" in last_to(ba) and "Bản <b>1</b>/1" in last_to(ba)  # on to the next one
     returned = await _assessment(sessions, lan.id)
     assert (returned.status, returned.returned_indicators) == ("returned", [3, 5])
     event = (await audit(sessions))[-1]
@@ -173,7 +188,8 @@ async def test_review_return_resubmit_adjust_confirm_recognise(bot: Harness, ses
     card = last_to(ba)
     assert "đã được trả lại một lần" in card and "Tổng tự chấm: <b>98</b>/100" in card
     await press(ba, "Điều chỉnh điểm")
-    await press(ba, "Chỉ tiêu 4")
+    assert max(len(row) for row in markup_of(api, ba.id)) == 4
+    await press(ba, "CT 4")
     await press(ba, "5 điểm")
     assert "lý do" in last_to(ba)
     await ba.say("ok")  # too short: asked again, nothing stored
@@ -205,6 +221,13 @@ async def test_review_return_resubmit_adjust_confirm_recognise(bot: Harness, ses
         }
     assert points == {1: 10, 2: 10, 3: 8, 4: 5, 5: 10, 6: 10, 7: 10, 8: 10, 9: 10, 10: 10}
     assert (await audit(sessions))[-1].after["reviewed_total"] == 93
+    # Lan hears at once what the team changed and why (Minh, confirmed as he stood, hears nothing yet).
+    assert (await drain(bot)).sent == 1
+    notice = texts_to(api, lan.id)[-1]
+    assert "Tổ đánh giá đã xem xét bản tự đánh giá năm 2026 của bạn" in notice
+    assert "Tự chấm: 98/100 · Tổ đánh giá chấm: 93/100" in visible(notice)
+    assert "Chỉ tiêu 4: bạn chấm 10, tổ chấm 5 — lý do: Chỉ tham gia 1 buổi sinh hoạt, chưa đủ mức 10" in notice
+    assert not any("đã xem xét" in t for t in texts_to(api, minh.id))
 
     # The head sees who qualifies, then records the decision by button and typed text.
     api.clear()

@@ -129,7 +129,7 @@ async def _return(reviewer: User, indicators: tuple[int, ...], reason: str) -> N
     await reviewer.say("/review THON1 2026")
     await press(reviewer, "Trả lại")
     for n in indicators:
-        await press(reviewer, f"Chỉ tiêu {n}")
+        await press(reviewer, f"CT {n}")
     await press(reviewer, "Nhập lý do")
     await reviewer.say(reason)
 

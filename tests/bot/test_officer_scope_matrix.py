@@ -167,7 +167,7 @@ async def test_text_goes_to_the_citizen_unless_an_officer_step_is_owed(bot: Harn
     # A reviewer owing a reason: their text is the reason's.
     await reviewer.say("/review")
     await press(reviewer, "Điều chỉnh")
-    await press(reviewer, "Chỉ tiêu 2")
+    await press(reviewer, "CT 2")
     await press(reviewer, "8 điểm")
     # Meanwhile a newcomer's name still reaches the citizen handlers.
     hoa = User(bot, 1003)
@@ -240,7 +240,7 @@ async def test_return_to_a_citizen_who_blocked_the_bot(bot: Harness, sessions: S
     assert "bấm các nút" in last_to(reviewer)
     await press(reviewer, "Nhập lý do")
     assert "ít nhất một chỉ tiêu" in bot.api.sent("answerCallbackQuery")[-1].params.get("text", "")
-    await press(reviewer, "Chỉ tiêu 2")
+    await press(reviewer, "CT 2")
     await press(reviewer, "Nhập lý do")
     blocked = Failure(403, "Forbidden: bot was blocked by the user")
     bot.api.fail_when = lambda method, params: blocked if int(params.get("chat_id", 0)) == lan.id else None

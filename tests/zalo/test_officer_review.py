@@ -1,6 +1,7 @@
 """The team's review and the head's recognition typed on Zalo, over real HTTP against the fake Zalo Bot API:
-Zalo citizens submit by typing, a Zalo reviewer confirms, adjusts (a typed reason) and returns (indicators
-toggled by number, then a reason); the citizen gets the return notice from Zalo's dispatcher; a Zalo head
+Zalo citizens submit by typing, a Zalo reviewer reads the card alone and asks for an indicator's evidence by
+its number, confirms, adjusts (a typed reason) and returns (indicators toggled by number, then a reason); the
+citizen gets the notices (what the team changed; what to fix) from Zalo's dispatcher; a Zalo head
 records the decision typed. A typed answer made stale by a teammate changes nothing, a reviewer out of scope
 sees nothing, and a Telegram reviewer gets a Zalo citizen's photo uploaded from EVIDENCE_DIR."""
 
@@ -93,16 +94,23 @@ async def test_review_and_recognition_typed_on_zalo(zalo_api: FakeZaloApi, sessi
     ba, cuong, chi = Typist(bot, zalo_api, "ba"), Typist(bot, zalo_api, "cuong"), Typist(bot, zalo_api, "chi")
     ba_id = await person_id(sessions, "ba")
 
-    # The first card: An's ten photos by signed link bound to the reviewer, then the card with its choices.
+    # The first card alone (no photo), its choices numbered: the four actions, then one per indicator's evidence.
     photos_before = len(zalo_api.photos)
     card = await ba.say("duyệt")
-    shown = zalo_api.photos[photos_before:]
-    assert len(shown) == 10 and [p.photo for p in shown] == [photo_of("an", n) for n in range(1, 11)]
-    assert "Minh chứng chỉ tiêu 1 — Nguyễn Văn An" in (shown[0].caption or "")
-    assert {officer for _, officer in links.made} == {ba_id}
-    assert "Nguyễn Văn An" in card and "Tổng tự chấm: <b>100</b>/100" in card
+    assert zalo_api.photos[photos_before:] == [] and links.made == []
+    assert "Nguyễn Văn An" in card and "Tổng tự chấm: <b>100</b>/100" in card and "Bản <b>1</b>/3" in card
     assert "<b>1.</b> ✅ Xác nhận kết quả" in card and "<b>4.</b> ⏭ Bản tiếp theo" in card
+    assert "<b>5.</b> 📎 Xem minh chứng CT1" in card and "<b>14.</b> 📎 Xem minh chứng CT10" in card
+    assert "Bấm" not in card  # Telegram's hint for its buttons
     assert len(zalo_api.texts("ba")[-1]) <= MAX and "Tổng tự chấm" in zalo_api.texts("ba")[-1]  # one message
+    # "5" shows indicator 1's photo by a signed link bound to the reviewer, the choices again under it.
+    shown_again = await ba.say("5")
+    [shown] = zalo_api.photos[photos_before:]
+    assert shown.photo == photo_of("an", 1) and "Minh chứng chỉ tiêu 1 — Nguyễn Văn An" in (shown.caption or "")
+    assert links.made == [(links.made[0][0], ba_id)]
+    assert "Minh chứng chỉ tiêu 1 của Nguyễn Văn An: 1 tệp" in shown_again and "<b>1.</b> ✅ Xác nhận" in shown_again
+    await ba.say("minh chứng 7")  # its words pick it too
+    assert zalo_api.photos[-1].photo == photo_of("an", 7) and len(zalo_api.photos) == photos_before + 2
 
     # "xác nhận" typed confirms An; Bình's card follows.
     answer = await ba.say("xác nhận")
@@ -128,6 +136,12 @@ async def test_review_and_recognition_typed_on_zalo(zalo_api: FakeZaloApi, sessi
     )
     assert (await actions(sessions))[-1] == "adjusted"
     assert "Đã xác nhận bản của Trần Thị Bình: <b>98</b>/100" in await ba.say("1")
+    # Bình hears on Zalo what the team changed and why.
+    seen = len(zalo_api.texts("binh"))
+    assert (await make_dispatcher(bot.client, bot.data).run()).sent == 1
+    [told] = zalo_api.texts("binh")[seen:]
+    assert "Tổ đánh giá đã xem xét bản tự đánh giá năm 2026 của bạn" in told and len(told) <= MAX
+    assert "Chỉ tiêu 5: bạn chấm 10, tổ chấm 8 — lý do: Ảnh chưa cho thấy hoạt động ở thôn" in told
 
     # Return Chi's for indicators 3 and 7: numbers toggle, text is refused, the reason choice, the reason.
     picker = await ba.say("3")
@@ -284,11 +298,12 @@ async def test_a_telegram_reviewer_gets_a_zalo_citizens_photo_uploaded(
     try:
         reviewer = User(h, 600)
         await reviewer.say("/review")
-        uploads = sent_to(h.api, reviewer.id, "sendPhoto")
-        assert len(uploads) == 10
-        sent = [c for c in h.api.calls if c.method == "sendPhoto"]
-        assert [c.files["photo"][1] for c in sent] == [photo_of("an", n) for n in range(1, 11)]
-        assert "Minh chứng chỉ tiêu 1 — Nguyễn Văn An" in uploads[0]["caption"]
+        assert sent_to(h.api, reviewer.id, "sendPhoto") == []
+        await press(reviewer, "📎 CT 3")
+        [upload] = sent_to(h.api, reviewer.id, "sendPhoto")
+        [sent] = [c for c in h.api.calls if c.method == "sendPhoto"]
+        assert sent.files["photo"][1] == photo_of("an", 3)
+        assert "Minh chứng chỉ tiêu 3 — Nguyễn Văn An" in upload["caption"]
         await press(reviewer, "Xác nhận")
         assert (await assessment_of(sessions, "an")).status == "reviewed"
         card = [p for p in sent_to(h.api, reviewer.id) if "reply_markup" in p]
@@ -304,7 +319,10 @@ async def test_without_public_base_url_a_card_says_once_that_files_need_it(
     bot = make_bot(zalo_api, sessions, tmp_path / "evidence")  # polling in development: no links
     await submit_typed(bot, zalo_api, "an", "Nguyễn Văn An")
     await give_zalo_role(sessions, "ba", "reviewer", "XA1")
-    card = await Typist(bot, zalo_api, "ba").say("/review")
-    assert "Nguyễn Văn An" in card and card.count("PUBLIC_BASE_URL") == 1  # ten indicators' photos, one line
+    ba = Typist(bot, zalo_api, "ba")
+    card = await ba.say("/review")
+    assert "Nguyễn Văn An" in card and "PUBLIC_BASE_URL" not in card  # no file goes with a card
+    shown = await ba.say("5")
+    assert shown.count("PUBLIC_BASE_URL") == 1 and "<b>1.</b> ✅ Xác nhận" in shown
     assert zalo_api.photos == []
     await bot.close()
