@@ -7,6 +7,8 @@ One registry per process (workers are scraped one by one; Prometheus sums them).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from sqlalchemy import func
 from sqlmodel import col, select
@@ -16,6 +18,7 @@ from starlette.routing import Route
 
 from storage.db import Sessions
 from storage.models import Outbox, OutboxStatus, UpdateInbox
+from storage.repo_evidence_reading import queue_size
 
 REGISTRY = CollectorRegistry()
 
@@ -35,6 +38,9 @@ RATE_LIMITED = Counter(
 )
 OUTBOX_DUE = Gauge("cdht_outbox_pending", "Outbox messages not yet sent", ["channel"], registry=REGISTRY)
 INBOX_WAITING = Gauge("cdht_inbox_waiting", "Updates recorded but not yet handled", ["channel"], registry=REGISTRY)
+READER_ON = Gauge("cdht_reader_on", "1 when this process's evidence reader runs, 0 when it is off", registry=REGISTRY)
+READER_QUEUE = Gauge("cdht_reader_queue", "Evidence files not yet read (being read included)", registry=REGISTRY)
+READ = Counter("cdht_reader_files", "Evidence files read by this process", ["status"], registry=REGISTRY)
 
 
 def observe_update(channel: str, kind: str, seconds: float, *, failed: bool = False) -> None:
@@ -44,8 +50,9 @@ def observe_update(channel: str, kind: str, seconds: float, *, failed: bool = Fa
         UPDATE_FAILURES.labels(channel).inc()
 
 
-def route(sessions: Sessions) -> Route:
-    """GET /metrics in Prometheus's text format; the database figures are read at each scrape."""
+def route(sessions: Sessions, *, reader: Callable[[], str] | None = None) -> Route:
+    """GET /metrics in Prometheus's text format; the database figures are read at each scrape (``reader``: the
+    evidence reader's status, "on" or "off: why")."""
 
     async def metrics(request: Request) -> Response:
         async with sessions() as session:
@@ -65,6 +72,9 @@ def route(sessions: Sessions) -> Route:
             INBOX_WAITING.clear()
             for channel, n in waiting.all():
                 INBOX_WAITING.labels(channel).set(n)
+            READER_QUEUE.set(await queue_size(session=session))
+        if reader is not None:
+            READER_ON.set(1 if reader() == "on" else 0)
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     return Route("/metrics", metrics, methods=["GET"])

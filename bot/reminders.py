@@ -24,7 +24,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError
 from telegram.error import RetryAfter as TelegramRetryAfter
 from telegram.ext import AIORateLimiter, Application, BaseRateLimiter
 
-from bot import metrics
+from bot import evidence_reader, metrics
 from bot.context import BotData, Context
 from bot.render import Renderer
 from bot.settings import Settings
@@ -36,6 +36,7 @@ from scheduler import jobs, planning
 from scheduler.dispatch import Dispatcher, Failed, Outcome, RetryAfter, Sent, Skipped, Unreachable
 from scheduler.planning import Policy
 from storage import journey as jr
+from storage import repo_evidence_reading as rer
 from storage import repo_outbox as ro
 from storage import repo_people as rp
 from storage import repo_roles as rr
@@ -127,6 +128,8 @@ class Composer:
                 return await self._decision(session, row, person, render, chat_id)
             case planning.RETURNED:
                 return await self._returned(session, row, person, render, chat_id)
+            case rer.FOLLOWUP_KIND:
+                return await self._evidence_check(session, row, person, render, chat_id)
             case planning.REVIEWED:
                 return await self._reviewed(session, row, person, render, chat_id)
         return Failed(f"unknown kind {row.kind}", permanent=True)
@@ -265,6 +268,36 @@ class Composer:
             indicators=", ".join(str(n) for n in sorted(assessment.returned_indicators or ())),
             reason=escape(assessment.return_reason or ""),
         )
+        button = InlineKeyboardButton(render.t("btn.continue"), callback_data=CONTINUE_DATA)
+        return Composed(chat_id, text, InlineKeyboardMarkup([[button]]))
+
+    async def _evidence_check(
+        self, session: AsyncSession, row: Outbox, person: Person, render: Renderer, chat_id: str
+    ) -> Composed | Outcome:
+        """The evidence reader's word on files just read (bot.evidence_reader): still-present files only, and
+        only while the assessment is open or waiting for the team."""
+        found = await rer.followup_files(session=session, evidence_ids=list(row.payload.get("evidence_ids", [])))
+        found = [(ev, rd, a) for ev, rd, a in found if a.person_id == person.id]
+        if not found:
+            return Skipped("files removed")
+        assessment = found[0][2]
+        open_statuses = (AssessmentStatus.DRAFT, AssessmentStatus.RETURNED)
+        if assessment.status not in (*open_statuses, AssessmentStatus.SUBMITTED):
+            return Skipped("already decided")
+        notes = [
+            evidence_reader.FileNote(
+                indicator=ev.indicator,
+                sent=ev.created_at.astimezone(self.settings.zone).strftime("%d/%m"),
+                flags=tuple(rd.flags),
+                dates=tuple(rd.dates),
+                better=rd.matched_indicators[0] if rd.matched_indicators else None,
+            )
+            for ev, rd, _ in found
+        ]
+        submitted = assessment.status not in open_statuses
+        text = evidence_reader.followup_text(render, assessment.year, notes, submitted=submitted)
+        if submitted:
+            return Composed(chat_id, text)
         button = InlineKeyboardButton(render.t("btn.continue"), callback_data=CONTINUE_DATA)
         return Composed(chat_id, text, InlineKeyboardMarkup([[button]]))
 

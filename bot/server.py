@@ -31,6 +31,7 @@ from telegram.ext import Application
 from bot import metrics
 from bot.app import build_application
 from bot.context import BotData
+from bot.evidence_reader import EvidenceReader
 from bot.file_links import FileLinks, keep_swept
 from bot.inbox import replay
 from bot.settings import Settings
@@ -139,14 +140,36 @@ async def run(
         # Files made for officers outlive their links by at most an hour, whatever serves (or served) them.
         sweeping = asyncio.create_task(keep_swept(settings.files_dir, stop), name="file links sweep")
         stack.push_async_callback(_cancel, sweeping)
+        # Evidence is read in the background by every process (a file is claimed by one); off without Tesseract.
+        reader = _start_reader(app, zalo, settings, stack, stop)
         if links is not None:  # served even when both messengers poll: Zalo fetches the files from here
             routes.append(links.route())
             where = f"{settings.webhook_listen}:{settings.webhook_port}"
             log.info("serving file links at %s/files/ from %s", links.base, where)
         if routes:
-            await _take_webhooks([*routes, health(engine), metrics.route(make_sessions(engine))], hooks, settings, stop)
+            status = (lambda: reader.status) if reader is not None else (lambda: "off")
+            web = [health(engine, reader=status), metrics.route(make_sessions(engine), reader=status)]
+            await _take_webhooks([*routes, *web], hooks, settings, stop)
         else:
             await stop.wait()
+
+
+def _start_reader(
+    app: Application | None,
+    zalo: ZaloBot | None,
+    settings: Settings,
+    stack: contextlib.AsyncExitStack,
+    stop: asyncio.Event,
+) -> EvidenceReader | None:
+    data = app.bot_data if app is not None else zalo.data if zalo is not None else None
+    if data is None:
+        return None
+    reader = EvidenceReader(settings, data.sessions, data.registry, clock=data.clock, wake=data.wake_dispatchers)
+    reader.announce()
+    if reader.on:
+        reading = asyncio.create_task(reader.run(stop), name="evidence reader")
+        stack.push_async_callback(_cancel, reading)
+    return reader
 
 
 async def _shutdown(app: Application) -> None:

@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     # puts in a QR code) and the name they search for; unset: /invite gives the unit code without them.
     zalo_bot_url: str | None = None
     zalo_bot_name: str | None = Field(default=None, max_length=100)
+    # The evidence reader (bot/evidence_reader.py): READER=off leaves evidence unread; READER_WORKERS files are
+    # read at once by this process (OCR takes a core each), READER_POLL seconds between looks at an empty queue.
+    reader: bool = True
+    reader_workers: int = Field(default=1, ge=1, le=16)
+    reader_poll: float = Field(default=5, gt=0)
 
     @field_validator("admin_ids", mode="before")
     @classmethod

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
@@ -56,18 +56,20 @@ def telegram_webhook(path: str, secret: str, app: Application) -> Route:
     return Route(path, receive, methods=["POST"])
 
 
-def health(engine: AsyncEngine) -> Route:
-    """GET /healthz: 200 {database: ok, schema: current}, or 503 saying which is not."""
+def health(engine: AsyncEngine, *, reader: Callable[[], str] | None = None) -> Route:
+    """GET /healthz: 200 {database: ok, schema: current}, or 503 saying which is not; with ``reader``, also the
+    evidence reader's status ("on", or "off: why"), which never makes the answer 503: the bot works without it."""
     head = head_revision()
 
     async def healthz(request: Request) -> Response:
+        extra = {"reader": reader()} if reader is not None else {}
         try:
             revision = await current_revision(engine)
         except Exception as exc:
             log.warning("health check: database unreachable (%s)", type(exc).__name__)
-            return JSONResponse({"database": "unreachable", "schema": "unknown"}, status_code=503)
+            return JSONResponse({"database": "unreachable", "schema": "unknown", **extra}, status_code=503)
         if revision != head:
-            return JSONResponse({"database": "ok", "schema": "behind"}, status_code=503)
-        return JSONResponse({"database": "ok", "schema": "current"})
+            return JSONResponse({"database": "ok", "schema": "behind", **extra}, status_code=503)
+        return JSONResponse({"database": "ok", "schema": "current", **extra})
 
     return Route("/healthz", healthz, methods=["GET"])

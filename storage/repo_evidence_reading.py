@@ -268,3 +268,19 @@ async def owe_followups(
         )
         owed.append((person_id, fresh))
     return owed
+
+
+async def followup_files(
+    *, session: AsyncSession, evidence_ids: Sequence[int]
+) -> list[tuple[Evidence, EvidenceReading, Assessment]]:
+    """The files a follow-up names that still exist, with their readings and assessment, in id order."""
+    if not evidence_ids:
+        return []
+    rows = await session.exec(
+        select(Evidence, EvidenceReading, Assessment)
+        .join(EvidenceReading, col(EvidenceReading.evidence_id) == col(Evidence.id))
+        .join(Assessment, col(Assessment.id) == col(Evidence.assessment_id))
+        .where(col(Evidence.id).in_(list(evidence_ids)))
+        .order_by(col(Evidence.id))
+    )
+    return [(ev, rd, a) for ev, rd, a in rows.all()]

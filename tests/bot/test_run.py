@@ -168,7 +168,11 @@ def test_webhook_mode_on_postgresql(pg_database: str, tmp_path: Path) -> None:
         assert bot.stop() == 0
     [reply] = api.calls("sendMessage")
     assert reply["chat_id"] == 503 and str(reply["text"]).startswith(_consent_first_line())
-    assert (health.status_code, health.json()) == (200, {"database": "ok", "schema": "current"})
+    body = health.json()
+    reader = body.pop("reader")  # the evidence reader: "on", or "off: why" without Tesseract (still 200)
+    assert (health.status_code, body) == (200, {"database": "ok", "schema": "current"})
+    assert reader == "on" or reader.startswith("off: ")
+    assert ("evidence reader on" if reader == "on" else "evidence reader off") in bot.output()
     _assert_clean(bot.output())
 
 
