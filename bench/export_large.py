@@ -15,7 +15,7 @@ again without seeding). Seeding streams generated rows: COPY on PostgreSQL, ``ex
 The export is measured in a child process of its own (``--measure``), so its peak resident memory (the
 kernel's high-water mark, ``resource.getrusage(RUSAGE_SELF).ru_maxrss``: imports and all) is not the
 seeder's. The child first times the small operation alone, then starts the export
-(``bot.exports.build_export``, as ``/export`` calls it) and runs the same operation in a loop until the
+(``reports.exports.build_export``, as ``/export`` calls it) and runs the same operation in a loop until the
 export is done: a citizen-sized read (one person and their assessment of the year, one transaction) every
 10 ms, plus the event loop's lag (how late a 5 ms sleep wakes up).
 """
@@ -291,8 +291,8 @@ async def measure(url: str, *, as_csv: bool) -> dict[str, Any]:
     """Times one export of TINH while a small operation runs in a loop; returns the figures."""
     from sqlalchemy import select
 
-    from bot import exports
     from conversations.criteria import default_registry
+    from reports import exports
     from storage import repo_reports as rr
     from storage.db import make_engine, make_sessions, unit_of_work
     from storage.models import Assessment, Person, Unit

@@ -39,8 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from seed import Shape, seed  # bench/seed.py
 
-from bot import charts, exports
 from conversations.criteria import default_registry
+from reports import charts, exports
 from storage import repo_reports as rr
 from storage.db import make_engine, make_sessions
 from storage.models import Unit

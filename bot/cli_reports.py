@@ -16,11 +16,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot import exports
 from bot.cli_desk import DeskError, run_desk, show
 from bot.settings import Settings
 from conversations.criteria import default_registry
 from locales import SUPPORTED
+from reports import exports
 from storage import repo_people as rp
 from storage.db import Sessions, unit_of_work
 

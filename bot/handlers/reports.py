@@ -25,7 +25,6 @@ from typing import TypeVar
 from babel.dates import format_datetime
 from babel.numbers import format_decimal
 
-from bot import charts, exports
 from bot.context import BotData
 from bot.handlers.officer_scope import Refusal, Scope, scope_for
 from bot.message_split import TELEGRAM_LIMIT, ZALO_LIMIT
@@ -34,6 +33,7 @@ from bot.sender import Sender
 from conversations.criteria import Registry
 from conversations.identity import Channel
 from locales import gettext
+from reports import charts, exports
 from storage import repo_reports as rr
 from storage.db import unit_of_work
 from storage.models import RoleName, Unit

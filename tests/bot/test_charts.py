@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
-from bot import charts
+from reports import charts
 from storage.repo_reports import Figures, IndicatorAverage, Progress, Tally, resolve_targets
 
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -23,10 +23,10 @@ import pytest
 import sqlalchemy as sa
 from openpyxl import load_workbook
 
-from bot import exports
-from bot.xlsx_stream import MAX_ROWS, Style, XlsxStream
 from conversations.criteria import default_registry
 from locales import gettext
+from reports import exports
+from reports.xlsx_stream import MAX_ROWS, Style, XlsxStream
 from storage import repo_reports as rr
 from storage.db import Sessions, unit_of_work
 from storage.models import Answer, Assessment, Evidence, Person, Unit

@@ -7,7 +7,7 @@ knows to read Vietnamese letters correctly.
 
 A province lists 200,000 people, so the list is streamed: ``build_export`` reads it from the database in
 batches (``rr.stream_list_rows``) and a worker thread writes each batch into the file as it arrives
-(``bot.xlsx_stream``), asking the event loop for the next batch only when it is ready for it. Memory holds a
+(``reports.xlsx_stream``), asking the event loop for the next batch only when it is ready for it. Memory holds a
 batch or two and the compressed file, never the table, and the event loop stays free for other updates.
 """
 
@@ -28,9 +28,9 @@ from babel.dates import format_date
 from babel.numbers import format_percent
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.xlsx_stream import Style, XlsxStream, column_letter
 from conversations.criteria import INDICATOR_COUNT, Registry
 from locales import gettext
+from reports.xlsx_stream import Style, XlsxStream, column_letter
 from storage import repo_reports as rr
 from storage.db import Sessions
 from storage.models import Unit
