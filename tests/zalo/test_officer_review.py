@@ -326,3 +326,38 @@ async def test_without_public_base_url_a_card_says_once_that_files_need_it(
     assert shown.count("PUBLIC_BASE_URL") == 1 and "<b>1.</b> ✅ Xác nhận" in shown
     assert zalo_api.photos == []
     await bot.close()
+
+
+async def test_a_notice_of_ten_long_changes_reaches_a_zalo_citizen_within_the_limit(
+    zalo_api: FakeZaloApi, sessions: Sessions, tmp_path: Path
+) -> None:
+    await seed_commune(sessions)
+    evidence = tmp_path / "evidence"
+    bot = make_bot(zalo_api, sessions, evidence, links=FakeLinks(zalo_api, evidence))
+    await submit_typed(bot, zalo_api, "an", "Nguyễn Văn An")
+    await give_zalo_role(sessions, "ba", "reviewer", "XA1")
+    a, ba_id = await assessment_of(sessions, "an"), await person_id(sessions, "ba")
+    async with unit_of_work(sessions) as s:
+        citizen = (await s.exec(select(Person).where(Person.external_id == "an"))).one()
+        citizen.locale = "en"  # the notice follows the citizen's language
+        assessment = await s.get(Assessment, a.id)
+        assert assessment is not None
+        pack = rv.pack_of(bot.data.registry, assessment)
+        assert pack is not None
+        for n in pack.numbers:  # every indicator adjusted, each with the longest reason allowed
+            reason = (f"Reason {n}: " + "the certificate is missing " * 40)[:1000]
+            await rv.adjust(
+                session=s, pack=pack, assessment=assessment, indicator=n, points=5, reason=reason, actor_id=ba_id
+            )
+    ba = Typist(bot, zalo_api, "ba")
+    assert "Nguyễn Văn An" in await ba.say("/review")
+    assert "Đã xác nhận bản của Nguyễn Văn An: <b>50</b>/100" in await ba.say("1")
+    seen = len(zalo_api.texts("an"))
+    assert (await make_dispatcher(bot.client, bot.data).run()).sent == 1
+    told = zalo_api.texts("an")[seen:]
+    assert told and all(len(t) <= MAX for t in told)
+    whole = "\n".join(told)
+    assert "The assessment team has reviewed your 2026 self-assessment" in whole
+    for n in range(1, 11):
+        assert f"Indicator {n}: you gave 10, the team gave 5 — reason: Reason {n}: the certificate" in whole
+    await bot.close()
