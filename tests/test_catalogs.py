@@ -28,7 +28,7 @@ def placeholders(text: str) -> set[str]:
 def keys_used_in_code() -> set[str]:
     prefixes = {k.split(".")[0] for k in catalog("vi")} - {"conversations", "storage", "bot", "scheduler"}
     found: set[str] = set()
-    for package in ("bot", "scheduler", "storage", "conversations"):
+    for package in ("bot", "reports", "scheduler", "storage", "conversations"):
         for path in (ROOT / package).rglob("*.py"):
             found |= {
                 k
