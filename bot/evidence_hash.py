@@ -4,9 +4,10 @@ probes a duplicate search looks it up with (storage.repo_duplicates).
 A plain ``imagehash.phash`` of the whole picture survives re-compression and resizing (0–2 bits apart at JPEG
 quality 30) but not a crop: 5–10% off each edge moves it 10–34 bits, as far as two different certificates.
 So the stored hash is the phash of the picture's inner part (``INNER`` off each edge, on a grey thumbnail),
-and a search probes with the phashes of the searched file cut by 0 to 20% per edge (``PROBE_CUTS``): whichever
-of two files is a crop of the other by up to about 10% per edge, one probe frames the same part of the
-picture as the other's stored hash (2–4 bits apart on generated certificates; bench/duplicates.py measures).
+and a search probes with the phashes of the searched file cut by 0 to 20% per edge in steps of 1%
+(``PROBE_CUTS``): whichever of two files is a crop of the other by up to about 10% per edge, one probe frames
+the same part of the picture as the other's stored hash, within half a step (0–4 bits apart on generated
+certificates, where different ones lie 8 or more apart; bench/duplicates.py measures).
 A crop from one side only is not matched. Look-alike certificates of one template with other names hash
 4–8 bits apart: the search leaves those to the names the reader found (repo_duplicates).
 """
@@ -22,7 +23,7 @@ import imagehash
 from PIL import Image, UnidentifiedImageError
 
 INNER = 0.10  # the stored hash frames the picture without this share of each edge
-PROBE_CUTS = tuple(round(0.02 * i, 2) for i in range(11))  # 0, 2 … 20% off each edge
+PROBE_CUTS = tuple(round(0.01 * i, 2) for i in range(21))  # 0, 1 … 20% off each edge
 THUMB = 512  # hashes are taken from a grey copy at most this wide or high (phash itself looks at 32×32)
 _PROBES_CACHED = 2048  # files whose probes a process keeps (files never change once stored)
 
@@ -66,7 +67,7 @@ def hashes(image: Image.Image, cuts: Sequence[float] = PROBE_CUTS) -> ImageHashe
 def _open(path: Path) -> Image.Image | None:
     try:
         image = Image.open(path)
-        image.draft("L", (THUMB * 2, THUMB * 2))  # JPEG decodes at a fraction of its size: far quicker
+        image.draft("L", (THUMB, THUMB))  # a JPEG decodes at 1/2, 1/4 or 1/8 of its size, not below THUMB: far quicker
         image.load()
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
         return None

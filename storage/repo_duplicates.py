@@ -6,14 +6,13 @@ person attaching one file twice in one year is not (that is a question of which 
 reader's ``other_indicator`` flag asks).
 
 Near copies: the stored hash of each read photo is cut in four 16-bit bands, each indexed
-(``EvidenceReading.phash_b0..b3``). A search probes each band with the bands of the searched file's probes
-(bot.evidence_hash: its stored hash and cuts of it) and every value one bit away from them, so any stored hash
-within 7 bits of a probe shares a band value probed (7 differing bits leave one band with at most one);
-the candidates are then kept when within ``NEAR_BITS`` of a probe. ``NEAR_BITS`` is measured on generated
-certificates (bench/duplicates.py): re-compressed (quality 30) and cropped (5–10% off each edge) copies lie
-0–6 bits from their best probe, different certificates 8 or more. Certificates of one template with other
-names can hash closer: a near (not exact) copy between two people is dismissed when the reader found each
-person's own name on their file.
+(``EvidenceReading.phash_b0..b3``). A search looks up each band's values among the bands of the searched
+file's probes (bot.evidence_hash: its stored hash and 21 cuts of it), so any stored hash within 3 bits of a
+probe is a candidate (3 differing bits leave one band whole); candidates are kept when within ``NEAR_BITS``
+of a probe. Measured on generated certificates (bench/duplicates.py): re-compressed (quality 30) and cropped
+(3–10% off each edge) copies lie 0–4 bits from their best probe and always shared a band with it; different
+certificates lie 8 or more apart. Certificates of one template with other names can hash closer: a near
+(not exact) copy between two people is dismissed when the reader found each person's own name on their file.
 
 Who may learn what (bot.handlers.review_findings): a reviewer sees who used a copy only when the copy's unit
 lies within their scope (``visible``); otherwise only that it was also used outside their unit.
@@ -29,10 +28,10 @@ from sqlalchemy import or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from conversations.evidence_facts import PHASH_BAND_BITS, PHASH_BANDS, hamming, phash_bands
+from conversations.evidence_facts import PHASH_BANDS, hamming, phash_bands
 from storage.models import Assessment, Evidence, EvidenceReading, Person, Unit
 
-NEAR_BITS = 6  # a near copy: within this many bits of one of the searched file's probes
+NEAR_BITS = 5  # a near copy: within this many bits of one of the searched file's probes
 MOST = 20  # copies kept per file: enough to see it is a pattern, short enough to show
 
 
@@ -65,12 +64,11 @@ class _Searched:
 
 
 def band_values(probes: Iterable[str]) -> list[set[int]]:
-    """For each band: the probes' values there and every value one bit away from them."""
+    """For each band: the probes' values there."""
     values: list[set[int]] = [set() for _ in range(PHASH_BANDS)]
     for probe in probes:
         for band, value in enumerate(phash_bands(probe)):
             values[band].add(value)
-            values[band].update(value ^ (1 << bit) for bit in range(PHASH_BAND_BITS))
     return values
 
 

@@ -1,0 +1,306 @@
+"""How long the duplicate search takes among 100,000 stored evidence hashes, and how far copies lie.
+
+Not a test. Run from the project root:
+
+    .venv/bin/python bench/duplicates.py                 # SQLite, seeded in a temporary folder
+    .venv/bin/python bench/duplicates.py --postgres      # PostgreSQL (CDHT_TEST_POSTGRES_URL), own schema
+    .venv/bin/python bench/duplicates.py --files 100000 --uniform
+
+1. Distances (bot.evidence_hash): for generated certificates (tests/fakes/certificate_images.py), the bits
+   between a copy (JPEG quality 30; 5, 8 and 10% cut off each edge) and the original's stored hash, from its
+   best probe, both ways round; and the closest two different certificates come. This is what NEAR_BITS
+   (storage.repo_duplicates) was chosen from.
+2. The search: FILES evidence rows with their readings are seeded directly (10 files a person, people in 50
+   villages), their hashes drawn around the hashes of 300 generated certificates (10–22 bits flipped: pictures
+   of documents share much of their hash; ``--uniform`` draws them at random instead), plus one certificate and
+   its copies. ``repo_duplicates.copies_of`` is timed for one file with its probes (as the card does), and the
+   probes' own cost (decoding a 4000×3000 photo and hashing it) apart; the band rows each search fetched are
+   counted, and on PostgreSQL the plan of the band probe is printed (index scans, no sequential scan).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import io
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from itertools import combinations
+from pathlib import Path
+
+import sqlalchemy as sa
+from PIL import Image
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bot import evidence_hash
+from bot.evidence_hash import ImageHashes, file_hashes, hashes
+from conversations.evidence_facts import hamming, phash_bands
+from storage import repo_duplicates as rd
+from storage.db import make_engine, make_sessions, upgrade
+from storage.models import Assessment, Evidence, EvidenceReading, Person, Unit
+from tests.fakes.certificate_images import certificate, cropped, jpeg, recompressed
+
+NOW = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
+JSON_UNIT = {"targets": {}, "pack_overrides": {}}  # a core insert does not fill the models' defaults
+COPIES = {
+    "JPEG q30": lambda im: recompressed(im, 30),
+    "cut 3%": lambda im: cropped(im, 0.03),
+    "cut 5%": lambda im: cropped(im, 0.05),
+    "cut 8% + q30": lambda im: recompressed(cropped(im, 0.08), 30),
+    "cut 10%": lambda im: cropped(im, 0.10),
+}
+
+
+def best(query: ImageHashes, stored: ImageHashes) -> int:
+    return min(hamming(p, stored.stored) for p in query.probes)
+
+
+def distances(n: int) -> None:
+    pictures = [certificate(seed) for seed in range(n)]
+    hashed = [hashes(p) for p in pictures]
+    print(f"distances over {n} generated certificates (bits from the best probe; NEAR_BITS = {rd.NEAR_BITS})")
+    for label, make in COPIES.items():
+        copies = [hashes(make(p)) for p in pictures]
+        there = [best(c, h) for c, h in zip(copies, hashed, strict=True)]
+        back = [best(h, c) for c, h in zip(copies, hashed, strict=True)]
+        print(f"  {label:14} copy searched: max {max(there)}  original searched: max {max(back)}")
+    cross = sorted(min(best(a, b), best(b, a)) for a, b in combinations(hashed, 2))
+    print(f"  different certificates: closest {cross[:5]} (of {len(cross)} pairs)")
+
+
+def _hex(value: int) -> str:
+    return f"{value:016x}"
+
+
+def _drawn(bases: list[int], rng: random.Random, uniform: bool) -> str:
+    if uniform:
+        return _hex(rng.getrandbits(64))
+    value = rng.choice(bases)
+    for bit in rng.sample(range(64), rng.randint(10, 22)):
+        value ^= 1 << bit
+    return _hex(value)
+
+
+async def seed(engine: AsyncEngine, files: int, uniform: bool, folder: Path) -> tuple[int, Path]:
+    """FILES readings around certificate hashes; returns the id of the searched file and its path."""
+    rng = random.Random(7)
+    bases = [int(hashes(certificate(1000 + i)).stored, 16) for i in range(300)]
+    people = files // 10
+    t = time.perf_counter()
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.insert(Unit.__table__), [{"id": 1, "code": "XA", "name": "Xã", "path": "/1/", **JSON_UNIT}]
+        )
+        await conn.execute(
+            sa.insert(Unit.__table__),
+            [
+                {"id": 2 + v, "code": f"T{v}", "name": f"Thôn {v}", "path": f"/1/{2 + v}/", "parent_id": 1, **JSON_UNIT}
+                for v in range(50)
+            ],
+        )
+        for start in range(0, people, 5000):
+            chunk = range(start, min(start + 5000, people))
+            await conn.execute(
+                sa.insert(Person.__table__),
+                [{"id": p + 1, "channel": "telegram", "external_id": str(p), "full_name": f"Người {p}"} for p in chunk],
+            )
+            await conn.execute(
+                sa.insert(Assessment.__table__),
+                [
+                    {
+                        "id": p + 1,
+                        "person_id": p + 1,
+                        "unit_id": 2 + p % 50,
+                        "year": 2026,
+                        "status": "submitted",
+                        "returned_indicators": [],
+                    }
+                    for p in chunk
+                ],
+            )
+        for start in range(0, files, 5000):
+            chunk = range(start, min(start + 5000, files))
+            rows, readings = [], []
+            for i in chunk:
+                rows.append(
+                    {
+                        "id": i + 1,
+                        "assessment_id": i // 10 + 1,
+                        "indicator": i % 10 + 1,
+                        "kind": "photo",
+                        "file_id": f"f{i}",
+                        "file_unique_id": f"u{i}",
+                        "mime_type": "image/jpeg",
+                        "size": 1,
+                        "sha256": hashlib.sha256(str(i).encode()).hexdigest(),
+                        "path": f"{i}.jpg",
+                    }
+                )
+                phash = _drawn(bases, rng, uniform)
+                b = phash_bands(phash)
+                readings.append(
+                    {
+                        "evidence_id": i + 1,
+                        "reader_version": 1,
+                        "status": "read",
+                        "dates": [],
+                        "name_found": False,
+                        "matched_indicators": [],
+                        "flags": [],
+                        "phash": phash,
+                        "phash_b0": b[0],
+                        "phash_b1": b[1],
+                        "phash_b2": b[2],
+                        "phash_b3": b[3],
+                        "read_at": NOW,
+                    }
+                )
+            await conn.execute(sa.insert(Evidence.__table__), rows)
+            await conn.execute(sa.insert(EvidenceReading.__table__), readings)
+        # The searched file (the last person's), and copies of it stored by three others.
+        original = certificate(4242)
+        searched_path = folder / "searched.jpg"
+        searched_path.write_bytes(jpeg(original.resize((4000, 2900))))
+        extra = [(files + 1, searched_path.read_bytes())] + [
+            (files + 2 + k, jpeg(make(original))) for k, make in enumerate(COPIES.values())
+        ]
+        for evidence_id, data in extra:
+            person = (evidence_id * 7) % people + 1
+            phash = hashes(Image.open(io.BytesIO(data)).convert("RGB")).stored
+            b = phash_bands(phash)
+            await conn.execute(
+                sa.insert(Evidence.__table__),
+                [
+                    {
+                        "id": evidence_id,
+                        "assessment_id": person if evidence_id != files + 1 else people,
+                        "indicator": 3,
+                        "kind": "photo",
+                        "file_id": f"x{evidence_id}",
+                        "file_unique_id": f"x{evidence_id}",
+                        "mime_type": "image/jpeg",
+                        "size": len(data),
+                        "sha256": hashlib.sha256(data).hexdigest(),
+                        "path": str(searched_path) if evidence_id == files + 1 else f"x{evidence_id}.jpg",
+                    }
+                ],
+            )
+            await conn.execute(
+                sa.insert(EvidenceReading.__table__),
+                [
+                    {
+                        "evidence_id": evidence_id,
+                        "reader_version": 1,
+                        "status": "read",
+                        "dates": [],
+                        "name_found": False,
+                        "matched_indicators": [],
+                        "flags": [],
+                        "phash": phash,
+                        "phash_b0": b[0],
+                        "phash_b1": b[1],
+                        "phash_b2": b[2],
+                        "phash_b3": b[3],
+                        "read_at": NOW,
+                    }
+                ],
+            )
+        if engine.dialect.name == "postgresql":
+            for table in ("unit", "person", "assessment", "evidence", "evidence_reading"):
+                await conn.execute(sa.text(f"analyze {table}"))
+    print(f"seeded {files:,} files ({people:,} people) in {time.perf_counter() - t:.1f} s")
+    return files + 1, searched_path
+
+
+async def bench(url: str, schema: str | None, args: argparse.Namespace) -> None:
+    engine = make_engine(url, schema=schema)
+    await upgrade(engine)
+    with tempfile.TemporaryDirectory() as folder:
+        searched, path = await seed(engine, args.files, args.uniform, Path(folder))
+        sessions = make_sessions(engine)
+
+        cold = []
+        for _ in range(args.runs):
+            t = time.perf_counter()
+            evidence_hash._cached.cache_clear()  # a file not yet seen by this process
+            probes = file_hashes(path)
+            cold.append(time.perf_counter() - t)
+        assert probes is not None
+        print(f"probes of a 4000×2900 JPEG, decoded and hashed: median {statistics.median(cold) * 1000:.1f} ms")
+
+        values = rd.band_values((*probes.probes, probes.stored))
+        print(f"band values probed: {sum(len(v) for v in values)} ({len(probes.probes)} probes, four bands each)")
+        async with sessions() as s:
+            cols = (
+                EvidenceReading.phash_b0,
+                EvidenceReading.phash_b1,
+                EvidenceReading.phash_b2,
+                EvidenceReading.phash_b3,
+            )
+            stmt = sa.select(sa.func.count()).where(
+                sa.or_(*(c.in_(sorted(v)) for c, v in zip(cols, values, strict=True)))
+            )
+            fetched = (await s.exec(stmt)).one()[0]
+            print(f"candidate rows a search fetches: {fetched}")
+            if engine.dialect.name == "postgresql":
+                probe = sa.select(EvidenceReading.evidence_id).where(
+                    sa.or_(*(c.in_(sorted(v)) for c, v in zip(cols, values, strict=True)))
+                )
+                compiled = probe.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
+                plan = (await s.exec(sa.text(f"explain {compiled}"))).all()
+                print("plan of the band probe:")
+                for row in plan:
+                    print("   ", row[0])
+
+        times, found = [], []
+        for _ in range(args.runs):
+            async with sessions() as s:
+                t = time.perf_counter()
+                copies = await rd.copies_of(session=s, evidence_ids=[searched], probes={searched: probes.probes})
+                times.append(time.perf_counter() - t)
+                found = copies.get(searched, [])
+        print(
+            f"copies_of one file among {args.files:,}: median {statistics.median(times) * 1000:.1f} ms, "
+            f"max {max(times) * 1000:.1f} ms over {args.runs} runs; found {len(found)} copies "
+            f"(bits {[c.bits for c in found]}; {len(COPIES)} planted)"
+        )
+    await engine.dispose()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--postgres", action="store_true", help="use CDHT_TEST_POSTGRES_URL instead of SQLite")
+    parser.add_argument("--files", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--certificates", type=int, default=40, help="generated certificates for the distances")
+    parser.add_argument("--uniform", action="store_true", help="stored hashes drawn at random")
+    args = parser.parse_args()
+    distances(args.certificates)
+    if args.postgres:
+        url = os.environ.get("CDHT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+        schema = f"cdht_bench_{uuid.uuid4().hex[:8]}"
+        admin = make_engine(url)
+        async with admin.begin() as conn:
+            await conn.execute(sa.text(f'create schema "{schema}"'))
+        try:
+            await bench(url, schema, args)
+        finally:
+            async with admin.begin() as conn:
+                await conn.execute(sa.text(f'drop schema if exists "{schema}" cascade'))
+            await admin.dispose()
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        await bench(f"sqlite:///{folder}/bench.db", None, args)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
