@@ -195,7 +195,7 @@ async def test_a_confirmation_with_changes_tells_the_citizen_what_changed_and_wh
     assert (await drain(bot)).claimed == 0  # once
 
 
-async def test_a_notice_of_ten_long_changes_fits_one_telegram_message(bot: Harness, sessions: Sessions) -> None:
+async def test_notices_of_ten_long_changes_fit_one_telegram_message(bot: Harness, sessions: Sessions) -> None:
     await seed_commune(sessions)
     await give_role(sessions, 600, "reviewer", "XA1")
     lan, ba = User(bot, 1001), User(bot, 600)
@@ -223,6 +223,13 @@ async def test_a_notice_of_ten_long_changes_fits_one_telegram_message(bot: Harne
     await press(ba, "Xác nhận")
     assert (await drain(bot)).sent == 1
     [notice] = texts_to(bot.api, lan.id)[-1:]
-    assert len(notice) <= TELEGRAM_LIMIT
-    for n in range(1, 11):
-        assert f"Chỉ tiêu {n}: bạn chấm 10, tổ chấm 5 — lý do: Lý do {n}: thiếu giấy" in notice
+    # The head's decision lists the same changes: it fits too.
+    await give_role(sessions, 700, "head", "XA1")
+    await User(bot, 700).say("/recognise XA1 2026 --decision 12/QĐ-UBND 20/12/2026")
+    assert (await drain(bot)).sent == 1
+    decision = texts_to(bot.api, lan.id)[-1]
+    assert decision != notice and "12/QĐ-UBND" in decision and "50/100" in decision
+    for text in (notice, decision):
+        assert len(text) <= TELEGRAM_LIMIT
+        for n in range(1, 11):
+            assert f"Chỉ tiêu {n}: bạn chấm 10, tổ chấm 5 — lý do: Lý do {n}: thiếu giấy" in text

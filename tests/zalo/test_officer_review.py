@@ -304,6 +304,13 @@ async def test_a_telegram_reviewer_gets_a_zalo_citizens_photo_uploaded(
         [sent] = [c for c in h.api.calls if c.method == "sendPhoto"]
         assert sent.files["photo"][1] == photo_of("an", 3)
         assert "Minh chứng chỉ tiêu 3 — Nguyễn Văn An" in upload["caption"]
+        # Two photos of one indicator go up as one album, each file uploaded from EVIDENCE_DIR.
+        async with unit_of_work(sessions) as s:
+            five = (await s.exec(select(Evidence).where(Evidence.indicator == 5))).one()
+            s.add(Evidence(**{**five.model_dump(exclude={"id"}), "file_unique_id": "a second photo"}))
+        await press(reviewer, "📎 CT 5")
+        [album] = [c for c in h.api.calls if c.method == "sendMediaGroup"]
+        assert sorted(content for _, content in album.files.values()) == [photo_of("an", 5)] * 2
         await press(reviewer, "Xác nhận")
         assert (await assessment_of(sessions, "an")).status == "reviewed"
         card = [p for p in sent_to(h.api, reviewer.id) if "reply_markup" in p]
