@@ -197,14 +197,15 @@ async def unit_of_work(sessions: Sessions) -> AsyncIterator[AsyncSession]:
 
     Opened while an update is being handled (``repo_inbox.current``) and having changed something, it also
     marks that update done in the inbox, so the update's effects and its "handled" mark commit together or
-    not at all. (A transaction that only looked, as a handler letting the update through does, marks nothing.)
+    not at all. (A transaction that only looked, as a handler letting the update through does, marks nothing,
+    unless it says it ends the update: ``repo_inbox.settle``.)
     If another worker marked it first, ``repo_inbox.AlreadyHandled`` rolls these effects back."""
     handling = repo_inbox.current.get()
     marked = False
     async with _one_writer(sessions), sessions() as session:
         async with session.begin():
             yield session
-            if handling is not None and not handling.done and repo_inbox.changed_anything(session):
+            if handling is not None and not handling.done and repo_inbox.settles(session):
                 if (
                     not await repo_inbox.mark_done(
                         session=session, channel=handling.channel, key=handling.key, now=datetime.now(UTC)

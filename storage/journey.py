@@ -6,11 +6,17 @@ store the outcome in the caller's transaction, so the database alone carries the
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy import ColumnElement, func
+from sqlalchemy.orm import aliased
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from conversations import flow
@@ -21,7 +27,7 @@ from storage import repo_assessments as ra
 from storage import repo_outbox as ro
 from storage import repo_people as rp
 from storage import tally_counters as tc
-from storage.models import Assessment, AssessmentStatus, Evidence, Person, Unit
+from storage.models import Answer, Assessment, AssessmentStatus, Evidence, OfficerPending, Person, Unit
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +51,15 @@ class TeamPoints:
     reason: str | None = None
 
 
+@dataclass(frozen=True)
+class AnswerRow:
+    """One stored answer: the level chosen, and the team's figure and reason once reviewed."""
+
+    chosen: int | None = None
+    reviewer_points: int | None = None
+    reviewer_reason: str | None = None
+
+
 @dataclass
 class Journey:
     """One person's conversation, loaded for one update."""
@@ -60,6 +75,12 @@ class Journey:
     team: dict[int, TeamPoints] = field(default_factory=dict)
     # The files of the indicator on screen, oldest first, while the person is on one of its evidence steps.
     files: tuple[Evidence, ...] = ()
+    # As loaded (and kept up to date by ``apply``), so the journey after a change is computed, not read again:
+    # the assessment's answer rows, every file of it (oldest first; the few columns screens and checks use),
+    # and the typed step the person owes as an officer (None for every citizen).
+    answers: dict[int, AnswerRow] = field(default_factory=dict)
+    stored_files: tuple[Evidence, ...] = ()
+    pending: OfficerPending | None = None
 
     @property
     def in_assessment(self) -> bool:
@@ -107,12 +128,126 @@ def _state(person: Person, assessment: Assessment | None) -> State:
     return State(Step(assessment.step), assessment.indicator, assessment.editing, rev=assessment.rev)
 
 
+def _json_rows(dialect: str, *columns: Any) -> Any:
+    """An aggregate of ``columns`` per row as one JSON array of arrays (SQLite's JSON1, PostgreSQL's json)."""
+    if dialect == "postgresql":
+        return func.json_agg(func.json_build_array(*columns))
+    return func.json_group_array(func.json_array(*columns))
+
+
+def _decoded(value: Any) -> list[list[Any]]:
+    """A JSON aggregate as rows (the driver may hand it decoded or as text; no rows: NULL on PostgreSQL)."""
+    if value is None:
+        return []
+    return json.loads(value) if isinstance(value, str | bytes) else list(value)
+
+
+def _when(value: Any) -> datetime | None:
+    """A timestamp read from JSON: ISO text, zoneless on SQLite (stored in UTC)."""
+    if not value:
+        return None
+    found = datetime.fromisoformat(str(value))
+    return found if found.tzinfo is not None else found.replace(tzinfo=UTC)
+
+
+def _snapshot(dialect: str, who: ColumnElement[bool], year: int, *, lock: bool) -> Any:
+    """One statement for everything an update needs of a person: the person (locked), the year's assessment
+    (locked: the team's review locks it too), their unit, the officer step they owe (citizens: none), and the
+    assessment's answers and files as JSON arrays."""
+    found = select(Assessment).where(
+        Assessment.person_id == select(Person.id).where(who).scalar_subquery(), Assessment.year == year
+    )
+    if lock:
+        found = found.with_for_update()
+    a = aliased(Assessment, found.cte("this_year"))
+    answers = (
+        select(_json_rows(dialect, Answer.indicator, Answer.chosen, Answer.reviewer_points, Answer.reviewer_reason))
+        .where(Answer.assessment_id == a.id)
+        .scalar_subquery()
+    )
+    files = (
+        select(
+            _json_rows(
+                dialect,
+                Evidence.id,
+                Evidence.indicator,
+                Evidence.kind,
+                Evidence.file_unique_id,
+                Evidence.file_name,
+                Evidence.created_at,
+            )
+        )
+        .where(Evidence.assessment_id == a.id)
+        .scalar_subquery()
+    )
+    stmt = (
+        select(Person, a, Unit, OfficerPending, answers, files)
+        .select_from(Person)
+        .outerjoin(a, a.person_id == Person.id)
+        .outerjoin(Unit, Unit.id == Person.unit_id)
+        .outerjoin(OfficerPending, OfficerPending.person_id == Person.id)  # type: ignore[arg-type]
+        .where(who)
+    )
+    return stmt.with_for_update(of=Person) if lock else stmt  # type: ignore[arg-type]
+
+
+async def load_sender(
+    *, session: AsyncSession, registry: Registry, channel: str, external_id: str, year: int, lock: bool = True
+) -> Journey | None:
+    """The conversation of the person a messenger knows by ``external_id`` (None: a stranger), in one
+    statement; ``lock`` serialises one person's updates (row locks on PostgreSQL)."""
+    who = sa.and_(Person.channel == channel, Person.external_id == external_id)
+    return await _load_where(session, registry, who, year, lock)
+
+
 async def load(*, session: AsyncSession, registry: Registry, person: Person, year: int, lock: bool = True) -> Journey:
-    """Loads the conversation of ``person`` for the assessment ``year`` (one row lock on PostgreSQL)."""
-    assessment = await ra.get_assessment(session=session, person_id=person.id, year=year, lock=lock)
-    unit = await rp.get_unit(session=session, unit_id=person.unit_id) if person.unit_id else None
+    """Loads the conversation of ``person`` for the assessment ``year`` (one statement; row locks on PostgreSQL)."""
+    journey = await _load_where(session, registry, Person.id == person.id, year, lock)
+    assert journey is not None and journey.person is person
+    return journey
+
+
+async def _load_where(
+    session: AsyncSession, registry: Registry, who: ColumnElement[bool], year: int, lock: bool
+) -> Journey | None:
+    dialect = session.get_bind().dialect.name
+    row = (await session.exec(_snapshot(dialect, who, year, lock=lock))).first()
+    if row is None:
+        return None
+    person, assessment, unit, pending, answer_rows, file_rows = row
+    answers = {int(n): AnswerRow(c, p, r) for n, c, p, r in _decoded(answer_rows)}
+    stored = tuple(
+        sorted(
+            (
+                Evidence(
+                    id=i,
+                    assessment_id=assessment.id,
+                    indicator=n,
+                    kind=kind,
+                    file_unique_id=unique,
+                    file_name=name,
+                    created_at=_when(at),
+                )
+                for i, n, kind, unique, name, at in _decoded(file_rows)
+            ),
+            key=lambda e: e.id or 0,
+        )
+    )
     if unit is None and person.pending_code:
         unit = await rp.find_unit(session=session, code=person.pending_code)
+    return assemble(registry, person, assessment, unit, answers, stored, pending)
+
+
+def assemble(
+    registry: Registry,
+    person: Person,
+    assessment: Assessment | None,
+    unit: Unit | None,
+    answers: Mapping[int, AnswerRow],
+    stored_files: tuple[Evidence, ...],
+    pending: OfficerPending | None = None,
+) -> Journey:
+    """The journey these rows make (no statement): after loading them, and after ``apply`` changed them."""
     pack = None
     chosen: dict[int, int] = {}
     evidence: dict[int, int] = {}
@@ -122,19 +257,18 @@ async def load(*, session: AsyncSession, registry: Registry, person: Person, yea
     if assessment is not None:
         if assessment.pack_id and assessment.pack_version:
             pack = registry.get(assessment.pack_id, assessment.pack_version)
-        answers = await ra.answers(session=session, assessment_id=assessment.id)
         chosen = {n: a.chosen for n, a in answers.items() if a.chosen is not None}
         team = {
             n: TeamPoints(a.reviewer_points, a.reviewer_reason)
             for n, a in answers.items()
             if a.reviewer_points is not None
         }
-        evidence = await ra.evidence_counts(session=session, assessment_id=assessment.id)
+        for f in stored_files:
+            evidence[f.indicator] = evidence.get(f.indicator, 0) + 1
         if assessment.status == AssessmentStatus.RETURNED:
             editable = frozenset(assessment.returned_indicators)
         if assessment.status not in LOCKED_STATUSES and assessment.step in _FILE_STEPS:
-            found = await ra.list_evidence(session=session, assessment_id=assessment.id, indicator=assessment.indicator)
-            files = tuple(found)
+            files = tuple(f for f in stored_files if f.indicator == assessment.indicator)
     groups = {code: p.numbers for code, p in packs_for_unit(registry, unit).items()}
     facts = Facts(
         numbers=pack.numbers if pack else (),
@@ -145,7 +279,35 @@ async def load(*, session: AsyncSession, registry: Registry, person: Person, yea
         has_unit=unit is not None,
         editable=editable,
     )
-    return Journey(person, assessment, unit, pack, facts, _state(person, assessment), team, files)
+    state = _state(person, assessment)
+    return Journey(person, assessment, unit, pack, facts, state, team, files, dict(answers), stored_files, pending)
+
+
+def with_files(registry: Registry, journey: Journey, stored_files: tuple[Evidence, ...]) -> Journey:
+    """The journey with the assessment's files now ``stored_files`` (one added or removed in this transaction)."""
+    return assemble(
+        registry, journey.person, journey.assessment, journey.unit, journey.answers, stored_files, journey.pending
+    )
+
+
+def with_unit(registry: Registry, journey: Journey, unit: Unit | None) -> Journey:
+    """The journey with ``unit`` as the person's (a join code kept before consent names it)."""
+    return assemble(
+        registry, journey.person, journey.assessment, unit, journey.answers, journey.stored_files, journey.pending
+    )
+
+
+def light_file(evidence: Evidence) -> Evidence:
+    """What a journey keeps of a stored file (the columns its screens and checks read)."""
+    return Evidence(
+        id=evidence.id,
+        assessment_id=evidence.assessment_id,
+        indicator=evidence.indicator,
+        kind=evidence.kind,
+        file_unique_id=evidence.file_unique_id,
+        file_name=evidence.file_name,
+        created_at=evidence.created_at,
+    )
 
 
 _FILE_STEPS = frozenset({Step.EVIDENCE, Step.SKIP_WARNING, Step.REMOVE_FILE})  # where the files are listed
@@ -160,9 +322,11 @@ async def apply(
     year: int,
     now: datetime,
 ) -> Journey:
-    """Stores the effects and the new step of ``transition``; returns the journey as it now stands."""
+    """Stores the effects and the new step of ``transition``; returns the journey as it now stands, computed from
+    what was loaded and written (nothing is read again)."""
     person = journey.person
     counted = _Counted.before(journey)
+    answers = dict(journey.answers)
     for effect in transition.effects:
         match effect:
             case flow.RecordConsent():
@@ -179,20 +343,36 @@ async def apply(
                     person.pending_code = None
             case flow.RecordGroup(code=code):
                 pack = packs_for_unit(registry, journey.unit)[code]
-                assessment = await _assessment(session, journey, year)
+                assessment = _assessment(session, journey, year)
                 assessment.group_code = code
                 assessment.pack_id, assessment.pack_version = pack.id, pack.version
                 assessment.unit_id = person.unit_id
             case flow.RecordLevel(indicator=indicator, points=points):
                 assert journey.assessment is not None
                 await ra.set_level(session=session, assessment=journey.assessment, indicator=indicator, points=points)
+                answers[indicator] = replace(answers.get(indicator, AnswerRow()), chosen=points)
             case flow.RecordSubmission():
                 await _submit(session, journey, now)
-    await _store_state(session, journey, transition.state, year)
-    await session.flush()
-    after = await load(session=session, registry=registry, person=person, year=year, lock=False)
+    _store_state(session, journey, transition.state, year)
+    await session.flush()  # one UPDATE per changed row (a new assessment: one INSERT with every value)
+    unit = await _unit_now(session, person, journey.unit)
+    after = assemble(registry, person, journey.assessment, unit, answers, journey.stored_files, journey.pending)
     await counted.settle(session, registry, after)
     return after
+
+
+async def _unit_now(session: AsyncSession, person: Person, known: Unit | None) -> Unit | None:
+    """The unit a load would find for ``person`` now: theirs, else the one their waiting code names; the one
+    already loaded whenever it is that (joining, naming oneself), so no statement."""
+    if person.unit_id is not None:
+        if known is not None and known.id == person.unit_id:
+            return known
+        return await rp.get_unit(session=session, unit_id=person.unit_id)
+    if person.pending_code:
+        if known is not None and known.code.upper() == person.pending_code.strip().upper():
+            return known
+        return await rp.find_unit(session=session, code=person.pending_code)
+    return None
 
 
 @dataclass(frozen=True)
@@ -236,7 +416,7 @@ class _Counted:
             if standing.status in tc.SCORED or (self.standing is not None and self.standing.status in tc.SCORED):
                 # Submitted now (or, were it ever so, changed while scored: the flow keeps a scored assessment's
                 # answers as they are, so its answers now are its answers before).
-                answers = await tc.answer_facts(session, a.id or 0)
+                answers = _answer_facts(journey)
 
             def answers_at(s: tc.Standing, chosen: dict[int, int]) -> Mapping[int, AnswerFacts]:
                 if s.status in tc.SCORED:
@@ -253,15 +433,22 @@ class _Counted:
         await tc.add(session, tc.merge(moved, tc.difference(before, after)))
 
 
-async def _assessment(session: AsyncSession, journey: Journey, year: int) -> Assessment:
+def _answer_facts(journey: Journey) -> dict[int, AnswerFacts]:
+    """What ``tally_counters.answer_facts`` would read: each answer row with its indicator's file count."""
+    return {
+        n: AnswerFacts(chosen=a.chosen, evidence_count=journey.facts.evidence.get(n, 0), reviewed=a.reviewer_points)
+        for n, a in journey.answers.items()
+    }
+
+
+def _assessment(session: AsyncSession, journey: Journey, year: int) -> Assessment:
+    """The year's assessment, a new one added to the session (inserted, with all its values, at the flush)."""
     if journey.assessment is None:
-        journey.assessment = await ra.open_assessment(
-            session=session, person=journey.person, year=year, step=Step.GROUP
-        )
+        journey.assessment = ra.new_assessment(session=session, person=journey.person, year=year, step=Step.GROUP)
     return journey.assessment
 
 
-async def _store_state(session: AsyncSession, journey: Journey, state: State, year: int) -> None:
+def _store_state(session: AsyncSession, journey: Journey, state: State, year: int) -> None:
     person = journey.person
     if state.step in flow.REGISTRATION_STEPS:
         if person.step != state.step:
@@ -269,7 +456,7 @@ async def _store_state(session: AsyncSession, journey: Journey, state: State, ye
         return
     if person.step != READY:
         rp.touch(person, READY)
-    assessment = await _assessment(session, journey, year)
+    assessment = _assessment(session, journey, year)
     if state.step is Step.SUBMITTED:
         ra.move(assessment, state.step)
         return

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import func
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -21,9 +22,15 @@ async def get_assessment(*, session: AsyncSession, person_id: int, year: int, lo
 
 
 async def open_assessment(*, session: AsyncSession, person: Person, year: int, step: str) -> Assessment:
+    assessment = new_assessment(session=session, person=person, year=year, step=step)
+    await session.flush()
+    return assessment
+
+
+def new_assessment(*, session: AsyncSession, person: Person, year: int, step: str) -> Assessment:
+    """A new assessment added to the session, inserted at the next flush (with whatever is set on it by then)."""
     assessment = Assessment(person_id=person.id, unit_id=person.unit_id, year=year, step=step)
     session.add(assessment)
-    await session.flush()
     return assessment
 
 
@@ -66,15 +73,19 @@ async def answer_facts(*, session: AsyncSession, assessment_id: int) -> dict[int
 
 
 async def set_level(*, session: AsyncSession, assessment: Assessment, indicator: int, points: int) -> None:
-    found = (
-        await session.exec(select(Answer).where(Answer.assessment_id == assessment.id, Answer.indicator == indicator))
-    ).first()
-    if found is None:
-        session.add(Answer(assessment_id=assessment.id, indicator=indicator, chosen=points))
-    else:
-        found.chosen = points
-        found.updated_at = utcnow()
-    await session.flush()
+    """Stores the level chosen for one indicator: one statement, whether the answer row exists or not."""
+    table = Answer.__table__  # type: ignore[attr-defined]
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    now = utcnow()
+    stmt = insert(table).values(assessment_id=assessment.id, indicator=indicator, chosen=points, updated_at=now)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c.assessment_id, table.c.indicator], set_={"chosen": points, "updated_at": now}
+    )
+    await session.exec(stmt)  # type: ignore[call-overload]
+    # An answer row this session already holds would now read stale: let it be read again if asked for.
+    for held in [o for o in session.identity_map.values() if isinstance(o, Answer)]:
+        if held.assessment_id == assessment.id and held.indicator == indicator:
+            session.expire(held)
 
 
 async def has_evidence(*, session: AsyncSession, assessment_id: int, indicator: int, file_unique_id: str) -> bool:

@@ -76,6 +76,20 @@ def changed_anything(session: AsyncSession) -> bool:
     return bool(session.sync_session.info.get(_WROTE)) or _pending(session.sync_session)
 
 
+_SETTLES = "cdht_settles"  # Session.info flag: this transaction ends the update's handling
+
+
+def settle(session: AsyncSession) -> None:
+    """Marks the session's transaction as the one that ends the update being handled: it marks the update done
+    as it commits even if it wrote nothing (a look that answered), instead of a transaction of its own after."""
+    session.sync_session.info[_SETTLES] = True
+
+
+def settles(session: AsyncSession) -> bool:
+    """Whether the session's transaction marks the update done: it changed something, or it ends the update."""
+    return bool(session.sync_session.info.get(_SETTLES)) or changed_anything(session)
+
+
 def _insert(session: AsyncSession) -> Any:
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     return postgresql.insert(UpdateInbox) if dialect == "postgresql" else sqlite.insert(UpdateInbox)

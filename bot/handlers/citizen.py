@@ -25,6 +25,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot import evidence as ev
 from bot.callbacks import BadCallback, Button, Verb, decode, int_args
 from bot.context import BotData
+from bot.handlers import officer_desk
 from bot.render import Renderer
 from bot.replies import Plan
 from bot.screens import Screen, one_per_row
@@ -36,6 +37,7 @@ from locales import gettext, negotiate
 from scheduler import planning
 from storage import journey as jr
 from storage import repo_assessments as ra
+from storage import repo_inbox
 from storage import repo_outbox as ro
 from storage import repo_people as rp
 from storage.db import unit_of_work
@@ -67,6 +69,8 @@ class Turn:
     # Work that must wait until the transaction has committed (removing an erased person's files).
     after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     created: bool = False  # this update is the person's first contact
+    # This transaction ends the update (marks it done as it commits); False when the handler hands it on.
+    ends_update: bool = True
 
     @property
     def person(self) -> Person:
@@ -74,11 +78,37 @@ class Turn:
 
 
 @asynccontextmanager
-async def turn(data: BotData, who: Sender, plan: Plan, *, create: bool = False) -> AsyncIterator[Turn | None]:
-    """Opens the update's transaction and loads the sender's journey (None for a stranger)."""
+async def turn(
+    data: BotData,
+    who: Sender,
+    plan: Plan,
+    *,
+    create: bool = False,
+    write: bool = True,
+    command: bool = False,
+    ends_update: bool = True,
+) -> AsyncIterator[Turn | None]:
+    """Opens the update's transaction and loads the sender's journey in one statement (None for a stranger).
+
+    The transaction ends the update: it marks it done in the inbox as it commits, whether it changed anything
+    or not, unless the handler hands the update on (``ends_update`` False, or ``Turn.ends_update`` set so).
+    ``write`` False: a look that changes nothing, without SQLite's writer turn or row locks, that does not end
+    the update (a file checked before its download). ``command``: on a messenger without buttons, a command
+    drops the choices remembered for an officer's last screen (numbers typed next are for the citizen's
+    screen); citizens, who owe no officer step, pay nothing for it (the step owed comes with the person)."""
+    if not write:
+        async with data.sessions() as session:
+            journey = await _load(session, data, who, lock=False)
+            if journey is None:
+                plan.locale = negotiate(who.language_code, data.settings.default_locale)
+                yield None
+                return
+            plan.locale = journey.person.locale
+            yield Turn(session, journey, _renderer(data, who, journey.person.locale), data, who, plan)
+        return
     async with unit_of_work(data.sessions) as session:
-        person = await rp.get_person(session=session, channel=who.channel, external_id=who.external_id, lock=True)
-        created = person is None and create
+        journey = await _load(session, data, who, lock=True)
+        created = journey is None and create
         if created:
             person = await rp.create_person(
                 session=session,
@@ -88,21 +118,48 @@ async def turn(data: BotData, who: Sender, plan: Plan, *, create: bool = False) 
                 locale=negotiate(who.language_code, data.settings.default_locale),
                 display_name=who.display_name,
             )
-        if person is None:
+            journey = jr.assemble(data.registry, person, None, None, {}, ())
+        if journey is None:
             plan.locale = negotiate(who.language_code, data.settings.default_locale)
             yield None
+            if ends_update:
+                repo_inbox.settle(session)
             return
-        person.chat_id = who.chat_id
+        person = journey.person
+        if person.chat_id != who.chat_id:  # no UPDATE when nothing changed
+            person.chat_id = who.chat_id
         if who.display_name and person.display_name != who.display_name:
             person.display_name = who.display_name
-        journey = await jr.load(session=session, registry=data.registry, person=person, year=data.year())
+        if command and not who.buttons and journey.pending is not None:
+            await officer_desk.forget_menu_in(session, person, data.now())
         plan.locale = person.locale
-        render = Renderer(person.locale, data.registry, data.settings.zone, typed=not who.buttons)
-        t = Turn(session, journey, render, data, who, plan)
-        t.created = created
+        t = Turn(session, journey, _renderer(data, who, person.locale), data, who, plan)
+        t.created, t.ends_update = created, ends_update
         yield t
+        if t.ends_update:
+            repo_inbox.settle(session)
     for then in t.after_commit:
         await then()
+
+
+async def _load(session: AsyncSession, data: BotData, who: Sender, *, lock: bool) -> Journey | None:
+    return await jr.load_sender(
+        session=session,
+        registry=data.registry,
+        channel=who.channel,
+        external_id=who.external_id,
+        year=data.year(),
+        lock=lock,
+    )
+
+
+def _renderer(data: BotData, who: Sender, locale: str) -> Renderer:
+    return Renderer(locale, data.registry, data.settings.zone, typed=not who.buttons)
+
+
+def owes_officer_step(t: Turn) -> bool:
+    """Whether the sender owes a typed officer step (loaded with them: False for every citizen, at no cost)."""
+    return t.journey.pending is not None
 
 
 async def advance(
@@ -156,15 +213,13 @@ def _refusal_key(error: FlowError) -> str:
     return {"stale": "flow.stale", "forged": "flow.forged", "locked": "flow.locked"}.get(error.reason, "flow.stale")
 
 
-def for_registered(
-    handler: Callable[Concatenate[Turn, P], Awaitable[None]],
+def _registered(
+    handler: Callable[Concatenate[Turn, P], Awaitable[None]], *, command: bool
 ) -> Callable[Concatenate[BotData, Sender, P], Awaitable[Plan]]:
-    """Runs ``handler`` inside the sender's transaction with their journey; a stranger is told to /start."""
-
     @functools.wraps(handler)
     async def wrapped(data: BotData, who: Sender, /, *args: P.args, **kwargs: P.kwargs) -> Plan:
         plan = Plan()
-        async with turn(data, who, plan) as t:
+        async with turn(data, who, plan, command=command) as t:
             if t is None:
                 plan.say(gettext("status.not_registered", plan.locale))
                 return plan
@@ -174,12 +229,26 @@ def for_registered(
     return wrapped
 
 
+def for_registered(
+    handler: Callable[Concatenate[Turn, P], Awaitable[None]],
+) -> Callable[Concatenate[BotData, Sender, P], Awaitable[Plan]]:
+    """Runs ``handler`` inside the sender's transaction with their journey; a stranger is told to /start."""
+    return _registered(handler, command=False)
+
+
+def registered_command(
+    handler: Callable[Concatenate[Turn, P], Awaitable[None]],
+) -> Callable[Concatenate[BotData, Sender, P], Awaitable[Plan]]:
+    """``for_registered`` for a command (see ``turn``'s ``command``)."""
+    return _registered(handler, command=True)
+
+
 async def reply_in_own_language(data: BotData, who: Sender, key: str) -> Plan:
-    """One catalog text in the sender's language (stored, else the messenger's); changes nothing."""
-    async with data.sessions() as session:
-        person = await rp.get_person(session=session, channel=who.channel, external_id=who.external_id)
-    plan = Plan(locale=person.locale if person else negotiate(who.language_code, data.settings.default_locale))
-    plan.say(gettext(key, plan.locale))
+    """One catalog text in the sender's language (stored, else the messenger's); a command, so it ends an
+    officer's remembered menu on a messenger without buttons, as every command does."""
+    plan = Plan()
+    async with turn(data, who, plan, command=True):
+        plan.say(gettext(key, plan.locale))
     return plan
 
 
@@ -190,7 +259,7 @@ async def start(data: BotData, who: Sender, args: Sequence[str] = ()) -> Plan:
     """Greets a newcomer with the consent request, or shows a returning person the step they are on."""
     code = (args[0] if args else "")[:MAX_CODE] or None
     plan = Plan()
-    async with turn(data, who, plan, create=True) as t:
+    async with turn(data, who, plan, create=True, command=True) as t:
         assert t is not None
         notices: tuple[str, ...] = ()
         if t.journey.state.step is Step.DECLINED:
@@ -210,7 +279,8 @@ async def _offer_code(t: Turn, code: str) -> tuple[str, ...]:
     if t.journey.state.step is Step.UNIT:
         return await _join(t, code)
     person.pending_code = code
-    t.journey = await jr.load(session=t.session, registry=t.data.registry, person=person, year=t.data.year())
+    unit = await rp.find_unit(session=t.session, code=code)
+    t.journey = jr.with_unit(t.data.registry, t.journey, unit)
     return ()
 
 
@@ -233,7 +303,7 @@ async def unknown_command(data: BotData, who: Sender) -> Plan:
     return await reply_in_own_language(data, who, "unknown.command")
 
 
-@for_registered
+@registered_command
 async def status(t: Turn) -> None:
     """Shows the year's progress and how to continue where the person left off."""
     if t.journey.state.step in flow.REGISTRATION_STEPS:
@@ -284,13 +354,25 @@ def status_text(t: Turn, year: int) -> str:
     return "\n".join(lines)
 
 
-@for_registered
-async def cancel(t: Turn) -> None:
-    """Stops the current action; everything entered so far stays saved."""
-    if t.journey.state.step in (Step.CONFIRM_SUBMIT, Step.SKIP_WARNING, Step.PICK_EVIDENCE, Step.REMOVE_FILE):
-        show(t, await advance(t, flow.Cancel()))
-    else:
-        t.plan.say(t.render.t("flow.cancelled"))
+async def cancel(data: BotData, who: Sender) -> Plan:
+    """Stops the current action; everything entered so far stays saved. Someone who owes a typed officer step
+    (loaded with them: never a citizen) drops that step instead."""
+    plan = Plan()
+    async with turn(data, who, plan) as t:
+        if t is None:
+            plan.say(gettext("status.not_registered", plan.locale))
+            return plan
+        if owes_officer_step(t):
+            dropped = await officer_desk.cancel_in(t.session, t.person, data.now())
+            if dropped is not None:
+                return dropped
+            if not who.buttons:
+                await officer_desk.forget_menu_in(t.session, t.person, data.now())
+        if t.journey.state.step in (Step.CONFIRM_SUBMIT, Step.SKIP_WARNING, Step.PICK_EVIDENCE, Step.REMOVE_FILE):
+            show(t, await advance(t, flow.Cancel()))
+        else:
+            t.plan.say(t.render.t("flow.cancelled"))
+    return plan
 
 
 # Each language by its own name (the same in every catalog), and the names a person may type for it.
@@ -310,7 +392,7 @@ def language_of(typed: str) -> str | None:
 async def language(data: BotData, who: Sender) -> Plan:
     """Offers Vietnamese or English."""
     plan = Plan()
-    async with turn(data, who, plan, create=True) as t:
+    async with turn(data, who, plan, create=True, command=True) as t:
         assert t is not None
         if who.buttons:
             owner = t.person.id or 0
@@ -323,7 +405,7 @@ async def language(data: BotData, who: Sender) -> Plan:
     return plan
 
 
-@for_registered
+@registered_command
 async def my_data(t: Turn) -> None:
     """Shows everything stored about the person (Decree 13/2023: the right to see one's data)."""
     data = await rp.person_data(session=t.session, person=t.person)
@@ -359,7 +441,7 @@ def _e(value: object) -> str:
     return escape(str(value)) if value is not None else "—"
 
 
-@for_registered
+@registered_command
 async def delete_me(t: Turn) -> None:
     """Asks for confirmation before erasing everything stored about the person."""
     p = t.person
@@ -380,18 +462,30 @@ def _confirms_deletion(typed: str, locale: str) -> bool:
 # --------------------------------------------------------------------------- typed text
 
 
-async def text(data: BotData, who: Sender, typed: str) -> Plan:
-    """Typed text: on a messenger without buttons first an answer to the choices on screen; then a name or
-    join code where one is asked; elsewhere, says what the step wants and shows it again. Where there are no
-    commands to find (Zalo), a stranger's first words ("Xin chào") are the start."""
+async def text(data: BotData, who: Sender, typed: str, *, instead: Callable[[], Awaitable[Plan]] | None = None) -> Plan:
+    """Typed text: first the answer to a step the sender owes as an officer, if they owe one; on a messenger
+    without buttons then an answer to the choices on screen; then a name or join code where one is asked;
+    elsewhere, says what the step wants and shows it again. Where there are no commands to find (Zalo), a
+    stranger's first words ("Xin chào") are the start. ``instead``: what answers a line no officer step takes
+    (a command word with more after it, on Zalo), in a transaction of its own."""
     plan = Plan()
-    async with turn(data, who, plan, create=not who.buttons) as t:
-        if t is None:
+    officer: officer_desk.Answered | None = None
+    async with turn(data, who, plan, create=not who.buttons and instead is None, ends_update=instead is None) as t:
+        if t is not None and owes_officer_step(t):  # only someone who owes one: loaded with the person
+            officer = await officer_desk.answer_typed(t.session, data, who, t.person, typed)
+            t.ends_update = t.ends_update or officer is not None
+        if officer is not None or instead is not None:
+            pass
+        elif t is None:
             plan.say(gettext("status.not_registered", plan.locale))
         elif t.created:
             show(t)
         else:
             await _typed(t, typed)
+    if officer is not None:
+        return await officer_desk.answered(data, who, officer)
+    if instead is not None:
+        return await instead()
     return plan
 
 
@@ -543,12 +637,16 @@ async def _remove_file(t: Turn, event: flow.RemoveFile) -> None:
     assessment = t.journey.assessment
     assert assessment is not None
     chosen = t.journey.files[event.position - 1]
+    row = await t.session.get(Evidence, chosen.id)  # the whole row: an audited removal says what it was
+    assert row is not None  # the person's row is locked: nobody else removes their files meanwhile
     path = await ra.remove_evidence(
         session=t.session,
-        evidence=chosen,
+        evidence=row,
         actor_id=t.person.id,
         audited=assessment.status == AssessmentStatus.RETURNED,
     )
+    kept = tuple(f for f in t.journey.stored_files if f.id != chosen.id)
+    t.journey = jr.with_files(t.data.registry, t.journey, kept)
     root = t.data.settings.evidence_dir
 
     async def remove_from_disk() -> None:
@@ -587,8 +685,8 @@ async def evidence(data: BotData, who: Sender, item: ev.Candidate | ev.Refused, 
     """Downloads a photo or document, checks its content, and records it for the current indicator.
     ``item`` is the file the message offers, or why the messenger's side already refused it."""
     plan = Plan(coalesce=item.media_group_id if isinstance(item, ev.Candidate) else None)
-    # First transaction: is a file expected now, and is this one acceptable?
-    async with turn(data, who, plan) as t:
+    # First a look (no writer's turn, no lock, nothing written): is a file expected now, and is this one acceptable?
+    async with turn(data, who, plan, write=False) as t:
         if t is None:
             plan.say(gettext("status.not_registered", plan.locale))
             return plan
@@ -604,9 +702,7 @@ async def evidence(data: BotData, who: Sender, item: ev.Candidate | ev.Refused, 
             return plan
         assessment_id, indicator, year = t.journey.assessment.id, state.indicator, t.journey.assessment.year
         assert assessment_id is not None
-        if await ra.has_evidence(
-            session=t.session, assessment_id=assessment_id, indicator=indicator, file_unique_id=item.file_unique_id
-        ):
+        if _has_file(t.journey, indicator, item.file_unique_id):
             plan.screens += _about_a_file(t.render, t.journey, t.render.t("evidence.duplicate"))
             return plan
         render, journey = t.render, t.journey
@@ -631,6 +727,11 @@ async def evidence(data: BotData, who: Sender, item: ev.Candidate | ev.Refused, 
     else:
         fetched.discard()
     return plan
+
+
+def _has_file(journey: Journey, indicator: int, file_unique_id: str) -> bool:
+    """Whether this file is stored for the indicator already (the journey holds every file of the assessment)."""
+    return any(f.indicator == indicator and f.file_unique_id == file_unique_id for f in journey.stored_files)
 
 
 def _refuse(t: Turn, refused: ev.Refused) -> None:
@@ -661,30 +762,24 @@ async def _record(
             return False
         assert t.journey.assessment is not None and t.journey.assessment.id is not None
         assessment_id = t.journey.assessment.id
-        recorded = not await ra.has_evidence(
-            session=t.session, assessment_id=assessment_id, indicator=indicator, file_unique_id=item.file_unique_id
-        )
+        recorded = not _has_file(t.journey, indicator, item.file_unique_id)
         if recorded:
-            await ra.add_evidence(
-                session=t.session,
-                evidence=Evidence(
-                    assessment_id=assessment_id,
-                    indicator=indicator,
-                    kind=item.kind,
-                    file_id=item.file_id,
-                    file_unique_id=item.file_unique_id,
-                    file_name=item.file_name,
-                    mime_type=fetched.mime_type,
-                    size=fetched.size,
-                    sha256=fetched.sha256,
-                    path=fetched.relative.as_posix(),
-                    media_group_id=item.media_group_id,
-                    created_at=data.now(),  # the bot's clock: the list of files says when each came
-                ),
+            row = Evidence(
+                assessment_id=assessment_id,
+                indicator=indicator,
+                kind=item.kind,
+                file_id=item.file_id,
+                file_unique_id=item.file_unique_id,
+                file_name=item.file_name,
+                mime_type=fetched.mime_type,
+                size=fetched.size,
+                sha256=fetched.sha256,
+                path=fetched.relative.as_posix(),
+                media_group_id=item.media_group_id,
+                created_at=data.now(),  # the bot's clock: the list of files says when each came
             )
-        t.journey = await jr.load(
-            session=t.session, registry=data.registry, person=t.person, year=data.year(), lock=False
-        )
+            await ra.add_evidence(session=t.session, evidence=row)
+            t.journey = jr.with_files(data.registry, t.journey, (*t.journey.stored_files, jr.light_file(row)))
         # One receipt per evidence step, updated in place where the messenger can edit (Telegram).
         plan.receipt = f"{assessment_id}:{indicator}"
         plan.show(t.render.evidence_screen(t.journey, t.render.receipt(t.journey)))
@@ -721,7 +816,7 @@ REMINDER_KINDS = (planning.CITIZEN_REMINDER, planning.REVIEW_PENDING, planning.R
 async def reminders(data: BotData, who: Sender, wanted: str = "") -> Plan:
     """Switches the person's reminders off or on (``on`` / ``off``, ``bật`` / ``tắt``; nothing: the other way)."""
     plan = Plan()
-    async with turn(data, who, plan) as t:
+    async with turn(data, who, plan, command=True) as t:
         if t is None:
             plan.say(gettext("reminders.not_registered", plan.locale))
             return plan

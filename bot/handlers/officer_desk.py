@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.context import BotData
 from bot.handlers import broadcast, officer_roles, recognition, reports, review
-from bot.handlers.officer_scope import officer_of_sender
 from bot.replies import Plan
 from bot.screens import Choice, Screen, one_per_row
 from bot.sender import Sender
@@ -97,74 +98,106 @@ async def press(data: BotData, who: Sender, payload: str) -> Plan:
     return plan
 
 
-async def typed(data: BotData, who: Sender, text: str) -> Plan | None:
-    """A line typed by someone who owes an officer step: the plan answering it, or None when the line is
-    not for an officer step (the citizen's handlers take it)."""
-    plan = Plan()
+# Whether someone owes a typed step is read with the person, in the one statement that loads them for the
+# citizen's handlers (storage.journey: the officer_pending row, none for a citizen), so citizens pay nothing for
+# officers' steps: the citizen's text handler hands such a line here (``answer_typed`` in its transaction, then
+# ``answered``), its /cancel asks ``cancel_in`` and its commands ``forget_menu_in``. ``typed`` and ``cancel``,
+# which Telegram's early handler group asks of every line and every /cancel, read nothing and let them through.
+# An officer's step, once taken, is checked against their role and scope by the handler that answers it.
+
+
+@dataclass
+class Answered:
+    """An officer's typed line answered in the loading transaction: the plan, or the choice it picked (run,
+    like a pressed one, once that transaction has committed)."""
+
+    plan: Plan
     chosen: str | None = None
-    async with unit_of_work(data.sessions) as session:
-        officer = await officer_of_sender(session, who)
-        if officer is None:
-            return None
-        pending = await rv.get_pending(session=session, person_id=officer.id or 0, now=data.now())
-        if pending is None:
-            return None
-        plan.locale = officer.locale
-        plan.viewer_id = officer.id
-        menu = pending.data.get("menu", ()) if not who.buttons else ()
-        reading = steps.read(steps.Step.of(pending.kind, menu), text)
-        match reading:
-            case steps.NotMine():
-                if pending.kind == steps.StepKind.MENU:
-                    await session.delete(pending)
-                return None
-            case steps.Pick(data=payload):
-                chosen = payload
-            case steps.OutOfMenu(count=count):
-                plan.say(gettext("zalo.out_of_range", plan.locale, count=count))
-                again = _menu_screen(pending)
-                if again is not None:
-                    plan.show(again)
-            case steps.UseChoices():
-                key = "officer.review.use_buttons" if who.buttons else "officer.zalo.use_numbers"
-                plan.say(gettext(key, plan.locale))
-                again = _menu_screen(pending)  # typed choices: the picker again, so its menu stays remembered
-                if again is not None:
-                    plan.show(again)
-            case _:
-                handler = TEXTS.get(pending.kind)
-                if handler is None:
-                    return None
-                await handler(session, data, plan, officer, pending, reading)
-    if chosen is not None:
-        return await press(data, who, chosen)
-    await _remember(data, who, plan)
-    return plan
+
+
+async def typed(data: BotData, who: Sender, text: str) -> Plan | None:
+    """None, reading nothing: the citizen's text handler answers a step owed (see above)."""
+    return None
 
 
 async def cancel(data: BotData, who: Sender) -> Plan | None:
-    """``/cancel`` drops the step an officer owes; None when they owe none (the citizen's /cancel answers)."""
-    async with unit_of_work(data.sessions) as session:
-        officer = await rp.get_person(session=session, channel=who.channel, external_id=who.external_id)
-        if officer is None:
+    """None, reading nothing: the citizen's /cancel drops a step owed (``cancel_in``)."""
+    return None
+
+
+async def answer_typed(
+    session: AsyncSession, data: BotData, who: Sender, officer: Person, text: str
+) -> Answered | None:
+    """A line typed by someone who owes an officer step, in the transaction that loaded them: what answers it,
+    or None when the line is not for an officer step (the citizen's handlers take it)."""
+    plan = Plan()
+    chosen: str | None = None
+    pending = await rv.get_pending(session=session, person_id=officer.id or 0, now=data.now())
+    if pending is None:
+        return None
+    plan.locale = officer.locale
+    plan.viewer_id = officer.id
+    menu = pending.data.get("menu", ()) if not who.buttons else ()
+    reading = steps.read(steps.Step.of(pending.kind, menu), text)
+    match reading:
+        case steps.NotMine():
+            if pending.kind == steps.StepKind.MENU:
+                await session.delete(pending)
             return None
-        pending = await rv.get_pending(session=session, person_id=officer.id or 0, now=data.now())
-        if pending is None or pending.kind == steps.StepKind.MENU:
-            return None
-        await rv.clear_pending(session=session, person_id=officer.id or 0)
-        plan = Plan(locale=officer.locale)
+        case steps.Pick(data=payload):
+            chosen = payload
+        case steps.OutOfMenu(count=count):
+            plan.say(gettext("zalo.out_of_range", plan.locale, count=count))
+            again = _menu_screen(pending)
+            if again is not None:
+                plan.show(again)
+        case steps.UseChoices():
+            key = "officer.review.use_buttons" if who.buttons else "officer.zalo.use_numbers"
+            plan.say(gettext(key, plan.locale))
+            again = _menu_screen(pending)  # typed choices: the picker again, so its menu stays remembered
+            if again is not None:
+                plan.show(again)
+        case _:
+            handler = TEXTS.get(pending.kind)
+            if handler is None:
+                return None
+            await handler(session, data, plan, officer, pending, reading)
+    return Answered(plan, chosen)
+
+
+async def answered(data: BotData, who: Sender, answer: Answered) -> Plan:
+    """Once the answering transaction has committed: the choice picked, or the choices shown remembered."""
+    if answer.chosen is not None:
+        return await press(data, who, answer.chosen)
+    await _remember(data, who, answer.plan)
+    return answer.plan
+
+
+async def cancel_in(session: AsyncSession, officer: Person, now: datetime) -> Plan | None:
+    """``/cancel`` drops the step an officer owes, in the transaction that loaded them; None when they owe none
+    (the citizen's /cancel answers)."""
+    pending = await rv.get_pending(session=session, person_id=officer.id or 0, now=now)
+    if pending is None or pending.kind == steps.StepKind.MENU:
+        return None
+    await rv.clear_pending(session=session, person_id=officer.id or 0)
+    plan = Plan(locale=officer.locale)
     plan.say(gettext("officer.pending.cancelled", plan.locale))
     return plan
 
 
 async def forget_menu(data: BotData, who: Sender) -> None:
-    """The person moved on to a citizen's screen: a number they type now is not for the officer's menu."""
+    """``forget_menu_in`` for a handler that loads nobody through the citizen's turn (it reads the person)."""
     if who.buttons:
         return
     async with unit_of_work(data.sessions) as session:
         person = await rp.get_person(session=session, channel=who.channel, external_id=who.external_id)
         if person is not None:
-            await rv.remember_menu(session=session, person_id=person.id or 0, menu=[], now=data.now())
+            await forget_menu_in(session, person, data.now())
+
+
+async def forget_menu_in(session: AsyncSession, person: Person, now: datetime) -> None:
+    """The person moved on to a citizen's screen: a number they type now is not for the officer's menu."""
+    await rv.remember_menu(session=session, person_id=person.id or 0, menu=[], now=now)
 
 
 async def _remember(data: BotData, who: Sender, plan: Plan) -> None:

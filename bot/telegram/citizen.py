@@ -174,7 +174,11 @@ async def text(update: Update, context: Context) -> None:
     """Takes a typed name or join code; elsewhere, points to the buttons and shows the step again."""
     message = update.effective_message
     assert message is not None and message.text is not None
-    await deliver(update, context, await citizen.text(context.bot_data, sender_of(update), message.text))
+    plan = await citizen.text(context.bot_data, sender_of(update), message.text)
+    if plan.viewer_id is not None:  # a step owed as an officer, answered: sent as the officer's answers are
+        await telegram_deliver(update, context, plan)
+        return
+    await deliver(update, context, plan)
 
 
 async def button(update: Update, context: Context) -> None:

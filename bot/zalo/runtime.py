@@ -252,14 +252,13 @@ class ZaloBot:
                     return await officer_roles.redeem(data, who, role_pass)
                 command = command_of(text)
                 # "/tally" or a command's bare word always commands; a word with more after it ("Mời bà con
-                # họp…") is the text of a step the officer owes, if one is owed.
+                # họp…") is the text of a step the officer owes, if one is owed (citizen.text sees that in the
+                # person it loads, and runs the command otherwise).
                 if command is not None and (text.lstrip().startswith("/") or not command[1]):
                     return await _command(data, who, *command)
-                answered = await officer_desk.typed(data, who, text)
-                if answered is not None:
-                    return answered
                 if command is not None:
-                    return await _command(data, who, *command)
+                    name, args = command
+                    return await citizen.text(data, who, text, instead=lambda: _command(data, who, name, args))
                 return await citizen.text(data, who, text)
             case EventKind.IMAGE if update.photo_url:
                 item = ev.Candidate(
@@ -348,15 +347,13 @@ class ZaloBot:
 async def _command(data: BotData, who: Sender, name: str, args: list[str]) -> Plan:
     if name in officer_desk.COMMANDS:
         return await officer_desk.command(data, who, name, args)
-    if name == "cancel":
-        dropped = await officer_desk.cancel(data, who)
-        if dropped is not None:
-            return dropped
-    await officer_desk.forget_menu(data, who)  # on a citizen's screen now: numbers are for it
+    # An officer's step owed is dropped by the citizen's /cancel, and the choices remembered for their last
+    # screen by the citizen's commands (on a citizen's screen now: numbers are for it), each from the person
+    # it loads: a citizen pays nothing for either.
     handlers: dict[str, Callable[[], Awaitable[Plan]]] = {
         "start": lambda: citizen.start(data, who, args),
         "status": lambda: citizen.status(data, who),
-        "help": lambda: citizen.help_command(data, who),
+        "help": lambda: _help(data, who),
         "language": lambda: citizen.language(data, who),
         "cancel": lambda: citizen.cancel(data, who),
         "mydata": lambda: citizen.my_data(data, who),
@@ -367,6 +364,11 @@ async def _command(data: BotData, who: Sender, name: str, args: list[str]) -> Pl
     if run is None:
         return await citizen.unknown_command(data, who)
     return await run()
+
+
+async def _help(data: BotData, who: Sender) -> Plan:
+    await officer_desk.forget_menu(data, who)  # /help reads the person without the citizen's turn
+    return await citizen.help_command(data, who)
 
 
 def _file_line(locale: str, name: str, size: int | None, url: str) -> str:
