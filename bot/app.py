@@ -23,6 +23,7 @@ from bot.context import BotData, Context, _utcnow
 from bot.evidence import schedule_sweep as schedule_evidence_sweep
 from bot.handlers import officers, reminders
 from bot.handlers.errors import on_error
+from bot.handlers.officer_help import CITIZEN_COMMANDS  # the default menu; role holders' chats add theirs
 from bot.inbox import InboxApplication, InboxQueue, schedule_pruning
 from bot.lanes import PersonOrderedProcessor
 from bot.reminders import dispatch_soon
@@ -48,8 +49,6 @@ OTHER_MEDIA = (
     | filters.Dice.ALL
     | filters.VENUE
 )
-
-CITIZEN_COMMANDS = ("start", "status", "help", "language", "reminders", "cancel", "mydata", "deleteme")
 
 
 def handlers() -> list[BaseHandler]:

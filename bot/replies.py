@@ -54,6 +54,16 @@ class EvidenceSet:
     files: tuple[StoredFile, ...]
 
 
+@dataclass(frozen=True)
+class CommandMenu:
+    """A person's own command menu, where the messenger has one (Telegram): the commands of the roles they hold,
+    or none to fall back to the menu everyone has (the citizen's)."""
+
+    channel: str
+    chat_id: str
+    commands: tuple[tuple[str, str], ...]  # (command, description in the person's language); () drops it
+
+
 @dataclass
 class Plan:
     screens: list[Screen] = field(default_factory=list)
@@ -73,6 +83,7 @@ class Plan:
     files: list[OutFile] = field(default_factory=list)
     evidence: list[EvidenceSet] = field(default_factory=list)
     viewer_id: int | None = None  # Person.id of the officer the files are for: Zalo's signed links are bound to it
+    menus: list[CommandMenu] = field(default_factory=list)  # command menus to set or drop once committed
 
     def say(self, text: str) -> None:
         self.screens.append(Screen(text))

@@ -730,7 +730,7 @@ def _list_statement(session: AsyncSession, unit: Unit, year: int) -> Select:
             Assessment.status,
             *[pivot.c[f"p{n}"] for n in numbers],
             func.coalesce(files.c.n, 0),
-            reviewer.full_name,
+            func.coalesce(reviewer.full_name, reviewer.display_name),  # never registered: their messenger name
             Assessment.decision_no,
             Assessment.decision_date,
         )

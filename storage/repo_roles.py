@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, update
+from sqlalchemy import Select, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -320,3 +320,15 @@ async def holders(*, session: AsyncSession, unit: Unit) -> list[tuple[Role, Pers
         .order_by(Unit.path, Role.role, Person.id)
     )
     return [(r, p, u) for r, p, u in (await session.exec(stmt)).all()]
+
+
+async def units_to_offer(*, session: AsyncSession, roots: list[Unit] | None, limit: int) -> list[Unit]:
+    """The units a granter picks from: the tops of their scope (None: everywhere, the tree's top units) and the
+    units right below them, in tree order, at most ``limit``."""
+    if roots is None:
+        tops = select(Unit.id).where(col(Unit.parent_id).is_(None))
+        stmt = select(Unit).where(or_(col(Unit.parent_id).is_(None), col(Unit.parent_id).in_(tops)))
+    else:
+        ids = [u.id for u in roots]
+        stmt = select(Unit).where(or_(col(Unit.id).in_(ids), col(Unit.parent_id).in_(ids)))
+    return list((await session.exec(stmt.order_by(col(Unit.path), col(Unit.id)).limit(limit))).all())

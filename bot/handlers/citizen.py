@@ -25,7 +25,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot import evidence as ev
 from bot.callbacks import BadCallback, Button, Verb, decode, int_args
 from bot.context import BotData
-from bot.handlers import officer_desk
+from bot.handlers import officer_desk, officer_help
 from bot.render import Renderer
 from bot.replies import Plan
 from bot.screens import Screen, one_per_row
@@ -267,6 +267,8 @@ async def start(data: BotData, who: Sender, args: Sequence[str] = ()) -> Plan:
         if code:
             notices += await _offer_code(t, code)
         show(t, notices)
+        if t.created:  # an ADMIN_IDS admin's first contact: their commands too
+            officer_help.welcome_admin(plan, t.person, data.settings.admin_ids, typed=not who.buttons)
     return plan
 
 
@@ -294,8 +296,8 @@ async def _join(t: Turn, code: str) -> tuple[str, ...]:
 
 
 async def help_command(data: BotData, who: Sender) -> Plan:
-    """Explains the title, the rule and the commands."""
-    return await reply_in_own_language(data, who, "help.text")
+    """Explains the title, the rule and the commands; a role holder's sections follow (bot.handlers.officer_help)."""
+    return await officer_help.help_command(data, who)
 
 
 async def unknown_command(data: BotData, who: Sender) -> Plan:

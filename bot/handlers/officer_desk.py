@@ -61,6 +61,8 @@ PRESSES: dict[str, OfficerPress] = {
     "o": review.press,  # the decision's choice is handed on to recognition
     # "bc": broadcasts
     "bc": broadcast.press,
+    # "rl": roles (a role, then a unit, for /grant; revoke from /roles)
+    officer_roles.PRESS_PREFIX: officer_roles.press,
 }
 TEXTS: dict[str, OfficerText] = {
     # adjust, return_pick, return_reason: review; decision: recognition

@@ -99,21 +99,13 @@ async def resolve_scope(
     """The scope for ``args`` inside an open session; a Refusal when the asker may not act there.
     ``display_name``, the messenger's name for the asker, is refreshed on their row."""
     admins = set(admin_ids)
-    person = await rp.get_person(session=session, channel=asker.channel, external_id=asker.external_id)
-    if person is None and asker in admins:
-        # An admin named in ADMIN_IDS may use officer commands before ever registering as a citizen.
-        person = await rp.create_person(
-            session=session,
-            channel=asker.channel,
-            external_id=asker.external_id,
-            chat_id=chat_id,
-            locale=fallback_locale,
-        )
+    person = await asking_person(
+        session=session, asker=asker, chat_id=chat_id, locale=fallback_locale, admin_ids=admins
+    )
     locale = person.locale if person else fallback_locale
     if person is None:
         return Refusal("officer.scope.no_role", locale)
-    if display_name is not None:
-        person.display_name = display_name
+    refresh_name(person, display_name)
     code, year, rest = split_args(args)
     year = year or current_year
     if not FIRST_YEAR <= year <= current_year + 1:
@@ -149,6 +141,19 @@ async def resolve_scope(
         rest=rest,
         is_admin=is_admin,
     )
+
+
+async def asking_person(
+    *, session: AsyncSession, asker: Contact, chat_id: str, locale: str, admin_ids: Iterable[Contact]
+) -> Person | None:
+    """The person behind an officer command; an admin named in ADMIN_IDS may use officer commands before ever
+    registering as a citizen, so their row is made here. None for a stranger."""
+    person = await rp.get_person(session=session, channel=asker.channel, external_id=asker.external_id)
+    if person is None and asker in set(admin_ids):
+        person = await rp.create_person(
+            session=session, channel=asker.channel, external_id=asker.external_id, chat_id=chat_id, locale=locale
+        )
+    return person
 
 
 async def _default_unit(session: AsyncSession, person: Person, roles: set[str], admins: set[Contact]) -> Unit | Refusal:
@@ -187,16 +192,23 @@ async def scope_for(data: BotData, who: Sender, roles: Iterable[str], args: Sequ
             args=list(args),
             current_year=data.year(),
             admin_ids=data.settings.admin_ids,
-            display_name=shown_name(who.display_name) if who.display_name else None,
+            display_name=who.display_name,
         )
 
 
 async def officer_of_sender(session: AsyncSession, who: Sender) -> Person | None:
     """The person behind an officer's press or typed step, their display name refreshed; None for a stranger."""
     officer = await rp.get_person(session=session, channel=who.channel, external_id=who.external_id)
-    if officer is not None and who.display_name:
-        officer.display_name = shown_name(who.display_name)
+    if officer is not None:
+        refresh_name(officer, who.display_name)
     return officer
+
+
+def refresh_name(person: Person, name: str | None) -> None:
+    """Keeps the messenger's display name (as ``shown_name`` gives it) on the row, for /roles and the export;
+    assigned only when it changed, so an unchanged name costs no UPDATE."""
+    if name and person.display_name != name:
+        person.display_name = name
 
 
 def telegram_contact(user_id: int) -> Contact:
@@ -209,7 +221,7 @@ async def officer_of(session: AsyncSession, user: User) -> Person | None:
     asker = telegram_contact(user.id)
     officer = await rp.get_person(session=session, channel=asker.channel, external_id=asker.external_id)
     if officer is not None:
-        officer.display_name = shown_name(user.full_name)
+        refresh_name(officer, shown_name(user.full_name))
     return officer
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.handlers.officer_buttons import PATTERN
+from bot.handlers.officer_roles import PRESS_PREFIX
 from bot.telegram import officers as tg
 from bot.telegram.officers import EARLY_GROUP
 
@@ -28,6 +29,7 @@ def handlers() -> list[BaseHandler]:
         CommandHandler("invite", tg.command("invite"), filters=private),
         CommandHandler("roles", tg.command("roles"), filters=private),
         CallbackQueryHandler(tg.press, pattern=PATTERN),
+        CallbackQueryHandler(tg.press, pattern=rf"^{PRESS_PREFIX}\|"),  # /grant's and /roles' choices
     ]
 
 

@@ -32,6 +32,7 @@ from bot.screens import Screen
 from bot.telegram.deliver import deliver as telegram_deliver
 from bot.telegram.deliver import send
 from bot.telegram.draw import keyboard
+from bot.telegram.menus import apply_menus
 
 CHANNEL = "telegram"
 P = ParamSpec("P")
@@ -69,6 +70,7 @@ async def deliver(update: Update, context: Context, plan: Plan) -> None:
     if query is not None:
         await query.answer(plan.toast)
     await _send_tidy(context, chat.id, plan, pressed)
+    await apply_menus(context.bot, plan)  # /help, a role pass claimed, an admin's first /start
 
 
 async def _send_tidy(context: Context, chat_id: int, plan: Plan, pressed: Message | None) -> None:

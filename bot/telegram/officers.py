@@ -18,6 +18,7 @@ from bot.context import Context
 from bot.handlers import officer_desk
 from bot.telegram.citizen import sender_of
 from bot.telegram.deliver import deliver
+from bot.telegram.menus import apply_menus
 
 EARLY_GROUP = -1
 
@@ -28,16 +29,19 @@ def command(name: str) -> Callable[[Update, Context], Awaitable[None]]:
     async def callback(update: Update, context: Context) -> None:
         plan = await officer_desk.command(context.bot_data, sender_of(update), name, list(context.args or []))
         await deliver(update, context, plan)
+        await apply_menus(context.bot, plan)
 
     callback.__name__ = f"officer_{name}"
     return callback
 
 
 async def press(update: Update, context: Context) -> None:
-    """A pressed officer button (``o|…``, ``bc|…``)."""
+    """A pressed officer button (``o|…``, ``bc|…``, ``rl|…``)."""
     query = update.callback_query
     assert query is not None
-    await deliver(update, context, await officer_desk.press(context.bot_data, sender_of(update), query.data or ""))
+    plan = await officer_desk.press(context.bot_data, sender_of(update), query.data or "")
+    await deliver(update, context, plan)
+    await apply_menus(context.bot, plan)  # a role revoked: the holder's menu follows
 
 
 async def typed(update: Update, context: Context) -> None:

@@ -56,7 +56,9 @@ async def test_roles_names_people_and_admin_ids_match_channel_and_id(sessions: S
     minh = User(h, 2001, first_name="Minh")
     await minh.say("/roles XA1")
     shown = last_to(minh)
-    assert "Minh (id 2001)" in shown and "— (id zalo:z9)" in shown
+    # Names, not ids: the id only for someone whose name nobody knows yet.
+    assert "1. Minh — cán bộ Khuyến học, XA1" in shown and "(chưa rõ tên, id zalo:z9) — thành viên" in shown
+    assert "id 2001" not in shown
     assert (await _person(sessions, "2001")).display_name == "Minh"  # loaded by the officer command
 
     # ADMIN_IDS names Zalo's 2002, not Telegram's: the Telegram user 2002 is nobody here.
