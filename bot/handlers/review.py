@@ -23,7 +23,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.context import BotData
-from bot.handlers import recognition
+from bot.handlers import recognition, review_findings
 from bot.handlers.officer_buttons import BadOfficerButton, OButton, OVerb, decode
 from bot.handlers.officer_scope import REVIEWERS, Refusal, officer_of_sender, scope_for
 from bot.replies import EvidenceSet, Plan, StoredFile
@@ -145,6 +145,12 @@ async def _card_facts(
     place, queue = await rv.queue_position(
         session=session, unit_path=browse.path, year=assessment.year, assessment=assessment
     )
+    officer = await session.get(Person, viewer.officer_id)  # whose scope decides who a copy's user is shown to
+    found = (
+        await review_findings.card_lines(session, data, officer, assessment.id or 0, assessment.year, viewer.locale)
+        if officer is not None
+        else {}
+    )
     return _CardFacts(
         assessment=assessment,
         person=person,
@@ -163,6 +169,7 @@ async def _card_facts(
             tzinfo=data.settings.zone,
             locale=viewer.locale,
         ),
+        notes={n: (line,) for n, line in found.items()},
     )
 
 
@@ -451,13 +458,7 @@ async def _act(
     match pressed.verb:
         case OVerb.CONFIRM:
             await rv.clear_pending(session=session, person_id=officer.id or 0)
-            own = await rv.computed_score(session=session, pack=pack, assessment=a)
-            result = await rv.confirm(
-                session=session, pack=pack, assessment=a, actor_id=officer.id or 0, now=data.now()
-            )
-            log.info("assessment reviewed: id=%s", a.id)
-            if result.points != own.points:  # the citizen hears what the team changed, and why, at once
-                await _owe_notice(session, data, plan, a, planning.REVIEWED, planning.reviewed_cycle(a.year, a.rev))
+            result = await confirm_assessment(session, data, plan, officer, a, pack)
             verdict = viewer.t("officer.review.verdict_yes" if result.recognised else "officer.review.verdict_no")
             plan.say(
                 viewer.t("officer.review.confirmed", name=await _name(session, a), total=result.total, verdict=verdict)
@@ -543,6 +544,19 @@ async def _show_evidence(
         )
     )
     plan.retire_pressed = True
+
+
+async def confirm_assessment(
+    session: AsyncSession, data: BotData, plan: Plan, officer: Person, a: Assessment, pack: Pack
+) -> Score:
+    """Confirms one assessment (its audit event) and owes the citizen the notice of what the team changed, if
+    anything: the one path of the card's confirm and of the batch confirm (bot.handlers.batch_confirm)."""
+    own = await rv.computed_score(session=session, pack=pack, assessment=a)
+    result = await rv.confirm(session=session, pack=pack, assessment=a, actor_id=officer.id or 0, now=data.now())
+    log.info("assessment reviewed: id=%s", a.id)
+    if result.points != own.points:  # the citizen hears what the team changed, and why, at once
+        await _owe_notice(session, data, plan, a, planning.REVIEWED, planning.reviewed_cycle(a.year, a.rev))
+    return result
 
 
 def _indicator(pack: Pack, n: int) -> Indicator:

@@ -3,7 +3,8 @@ warning (the batch confirm takes only assessments without one).
 
 One line per indicator that has files: the dates found (Babel, the officer's language), ⚠ outside the
 assessed year, ⚠ hard to read, ⚠ fits another indicator better, ⚠ a copy of someone else's file, or
-✓ matches the indicator; "reading…" while a file waits for the reader. Who else used a copy is named only
+✓ matches the indicator; "reading…" after them while another file waits for the reader. An indicator none
+of whose files is read yet shows nothing (nor does any while the reader is off). Who else used a copy is named only
 when their unit lies within the reviewer's scope (storage.repo_duplicates.visible); otherwise the line says
 only that it was also used outside the reviewer's unit.
 
@@ -154,11 +155,10 @@ def _copies_text(copies: Iterable[rd.Copy], scope: Sequence[str] | None, locale:
 def indicator_line(
     files: Sequence[FileFacts], indicator: int, year: int, scope: Sequence[str] | None, locale: str
 ) -> str:
-    """The findings of one indicator's files (of an assessment of ``year``), in one line; "" when there are
-    none to show."""
-    if not files:
-        return ""
+    """The findings of one indicator's files (of an assessment of ``year``), in one line; "" until one is read."""
     read = [f for f in files if f.read]
+    if not read:  # nothing to tell yet (or the reader is off): the card stays as it was
+        return ""
     parts: list[str] = []
     dates = sorted({d for f in read for d in (f.reading.dates if f.reading else [])})
     if dates:
@@ -182,7 +182,7 @@ def indicator_line(
     parts += _copies_text((c for f in files for c in f.copies), scope, locale)
     if any(f.reading and indicator in f.reading.matched_indicators for f in read) and ef.OTHER_INDICATOR not in flags:
         parts.append(gettext("officer.findings.matches", locale))
-    if len(read) < len(files):
+    if len(read) < len(files):  # more to come
         parts.append(gettext("officer.findings.reading", locale))
     return gettext("officer.findings.line", locale, findings=" · ".join(parts)) if parts else ""
 

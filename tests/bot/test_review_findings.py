@@ -1,12 +1,13 @@
 """The review card's findings (bot.handlers.review_findings), in Vietnamese and English, on SQLite and
 PostgreSQL: dates in the officer's language, outside the year, hard to read, a better-fitting indicator,
-matches, still being read; and the scope rule for a copy used by someone else: named within the reviewer's
-scope, outside it only "also used outside your unit"."""
+matches, more still being read (nothing while none is); and the scope rule for a copy used by someone else:
+named within the reviewer's scope, outside it only "also used outside your unit"."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from bot.handlers import review
 from bot.handlers import review_findings as rf
 from bot.sender import Sender
 from storage import repo_people as rp
@@ -35,21 +36,23 @@ async def test_findings_per_indicator_in_both_languages(sessions: Sessions, tmp_
     )
     await add_file(sessions, tmp_path, a, 4, jpeg(certificate(4)), matched=[6], flags=["other_indicator"])
     await add_file(sessions, tmp_path, a, 5, jpeg(certificate(5)), read=False)
+    await add_file(sessions, tmp_path, a, 6, jpeg(certificate(6)), dates=["2026-01-01"])
+    await add_file(sessions, tmp_path, a, 6, jpeg(certificate(7)), read=False)
 
     shown = await lines(sessions, tmp_path, vi, a, "vi")
     assert shown[1] == "      🔎 📅 12/05/2026, 03/11/2026 · ✓ khớp chỉ tiêu"
     assert shown[2] == "      🔎 📅 30/04/2025 · ⚠ ngày ngoài năm 2026 · ✓ khớp chỉ tiêu"
     assert shown[3] == "      🔎 ⚠ ảnh khó đọc"
     assert shown[4] == "      🔎 ⚠ hợp chỉ tiêu 6 hơn"
-    assert shown[5] == "      🔎 đang đọc…"
-    assert set(shown) == {1, 2, 3, 4, 5}  # indicators without files show nothing
+    assert shown[6] == "      🔎 📅 01/01/2026 · ✓ khớp chỉ tiêu · đang đọc…"
+    assert set(shown) == {1, 2, 3, 4, 6}  # nothing where no file is read yet, nor where there is none
 
     shown = await lines(sessions, tmp_path, en, a, "en")
     assert shown[1] == "      🔎 📅 12 May 2026, 3 Nov 2026 · ✓ matches the indicator"
     assert shown[2] == "      🔎 📅 30 Apr 2025 · ⚠ date outside 2026 · ✓ matches the indicator"
     assert shown[3] == "      🔎 ⚠ hard to read"
     assert shown[4] == "      🔎 ⚠ fits indicator 6 better"
-    assert shown[5] == "      🔎 reading…"
+    assert shown[6] == "      🔎 📅 1 Jan 2026 · ✓ matches the indicator · reading…"
 
 
 async def test_a_copy_names_its_user_only_within_the_reviewers_scope(sessions: Sessions, tmp_path: Path) -> None:
@@ -78,3 +81,23 @@ async def test_a_copy_names_its_user_only_within_the_reviewers_scope(sessions: S
     shown = await lines(sessions, tmp_path, commune, elsewhere, "vi")
     assert shown[5].startswith("      🔎 ⚠ trùng ảnh của Nguyễn Văn An (Thôn Bình Vọng, 2026, CT 3)")
     assert "Trần Thị Bình" in shown[5]
+
+
+async def test_the_review_card_shows_the_findings_under_each_indicator(sessions: Sessions, tmp_path: Path) -> None:
+    await seed_units(sessions)
+    village = await reviewer(sessions, "902", "THON1", "en")
+    commune = await reviewer(sessions, "901", "XA1", "vi")
+    original = certificate(21)
+    mine = await submitted(sessions, "Nguyễn Văn An", "THON1")
+    await add_file(sessions, tmp_path, mine, 2, jpeg(original), dates=["2026-03-08"])
+    theirs = await submitted(sessions, "Trần Thị Bình", "THON2")
+    await add_file(sessions, tmp_path, theirs, 2, jpeg(cropped(original, 0.06)))
+    data = bot_data(sessions, tmp_path)
+
+    card = (await review.review_command(data, village, ["THON1"])).screens[-1].text
+    assert "\n      🔎 📅 8 Mar 2026 · ⚠ also used outside your unit · ✓ matches the indicator\n" in card
+    assert "Trần Thị Bình" not in card and "Thôn Đông" not in card
+
+    card = (await review.review_command(data, commune, ["THON1"])).screens[-1].text
+    assert "🔎 📅 08/03/2026 · ⚠ trùng ảnh của Trần Thị Bình (Thôn Đông, 2026, CT 2) · ✓ khớp chỉ tiêu" in card
+    assert "ngoài đơn vị" not in card
