@@ -233,3 +233,24 @@ async def test_notices_of_ten_long_changes_fit_one_telegram_message(bot: Harness
         assert len(text) <= TELEGRAM_LIMIT
         for n in range(1, 11):
             assert f"Chỉ tiêu {n}: bạn chấm 10, tổ chấm 5 — lý do: Lý do {n}: thiếu giấy" in text
+
+
+async def test_eleven_photos_go_as_an_album_of_ten_and_one(bot: Harness, sessions: Sessions) -> None:
+    await seed_commune(sessions)
+    await give_role(sessions, 600, "reviewer", "XA1")
+    lan, ba = User(bot, 1001), User(bot, 600)
+    await register(lan, "THON1", "Nguyễn Thị Lan")
+    await submit_all(lan, 10)
+    async with unit_of_work(sessions) as s:  # indicator 4 holds eleven photos
+        four = (await s.exec(select(Evidence).where(Evidence.indicator == 4))).one()
+        for i in range(10):
+            s.add(Evidence(**{**four.model_dump(exclude={"id"}), "file_unique_id": f"more {i}", "file_id": f"f{i}"}))
+    await ba.say("/review")
+    assert "📎 11" in last_to(ba) and media_to(bot.api, ba.id) == []
+    await press(ba, "📎 CT 4")
+    album, single = media_to(bot.api, ba.id)
+    media = album.params["media"]
+    media = json.loads(media) if isinstance(media, str) else media
+    assert (album.method, len(media), single.method) == ("sendMediaGroup", 10, "sendPhoto")
+    assert "Minh chứng chỉ tiêu 4" in media[0]["caption"] and "caption" not in single.params
+    assert "Minh chứng chỉ tiêu 4 của Nguyễn Thị Lan: 11 tệp" in last_to(ba)
