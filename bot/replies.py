@@ -6,8 +6,8 @@ transaction has committed, so no row lock is held over a network call and nobody
 was rolled back. The plan is neutral: Telegram draws its screens with buttons and uploads files; Zalo draws
 numbered lines and sends files as signed links (bot.telegram, bot.zalo).
 
-Order of sending: evidence, then screens, then files (a review card ends the chat with its choices; an
-export's file follows the line that names it).
+Order of sending: evidence, then screens, then files (the evidence a reviewer asked for comes above the
+card's choices drawn again under it; an export's file follows the line that names it).
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ class Plan:
     coalesce: str | None = None
     notices_owed: bool = False  # outbox rows were written: wake the dispatcher once committed
     files: list[OutFile] = field(default_factory=list)
-    evidence: list[EvidenceSet] = field(default_factory=list)
+    evidence: list[EvidenceSet] = field(default_factory=list)  # only on demand: one indicator's, never with a card
     viewer_id: int | None = None  # Person.id of the officer the files are for: Zalo's signed links are bound to it
     menus: list[CommandMenu] = field(default_factory=list)  # command menus to set or drop once committed
 
