@@ -1,6 +1,9 @@
 """The desk commands for units and roles: ``cdht units add|import|rename|move|override|list``, ``cdht person
 move``, ``cdht grant`` and ``cdht revoke``. Each is an async function over a session factory (tested on both
-databases) plus a thin wrapper that opens the database as every desk command does (bot.cli_desk)."""
+databases) plus a thin wrapper that opens the database as every desk command does (bot.cli_desk).
+
+A role granted or revoked at the desk also brings the person's Telegram command menu in line
+(bot.handlers.officer_help) when BOT_TOKEN is set: no chat is open there, so the desk calls the Bot API itself."""
 
 from __future__ import annotations
 
@@ -9,7 +12,15 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from telegram import Bot
+from telegram.error import TelegramError
+from telegram.request import BaseRequest
+
 from bot.cli_desk import load_settings, run_desk, show
+from bot.handlers import officer_help
+from bot.replies import Plan
+from bot.settings import Settings
+from bot.telegram.menus import apply_menus
 from conversations.criteria import PackError, Registry, default_registry
 from conversations.identity import CONTACT_FORMS, Channel, Contact, parse_contact
 from conversations.units import HEADCOUNT_MAX, code_problem, format_overrides, name_problem, parse_overrides
@@ -269,11 +280,52 @@ async def role_change(
         return 0, [f"{who} is no longer {role} of {where}{links}"]
 
 
+async def role_change_and_menu(
+    sessions: Sessions,
+    settings: Settings,
+    who: Contact,
+    role: str,
+    code: str | None,
+    *,
+    grant: bool,
+    request: BaseRequest | None = None,
+) -> Result:
+    """``role_change``, then the person's Telegram menu: their roles' commands, or the default menu again once
+    they hold none. The role change stands whatever Telegram answers; a failure is one more line."""
+    status, lines = await role_change(sessions, who, role, code, grant=grant, admin_ids=settings.admin_ids)
+    if status != 0 or who.channel != Channel.TELEGRAM or settings.bot_token is None:
+        return status, lines
+    async with sessions() as session:
+        person = await rp.get_person(session=session, channel=who.channel, external_id=who.external_id)
+        menu = (
+            await officer_help.menu_after_change(session=session, person=person, admin_ids=settings.admin_ids)
+            if person is not None
+            else None
+        )
+    if menu is None:
+        return status, lines
+    bot = Bot(
+        settings.bot_token.get_secret_value(),
+        base_url=settings.telegram_api_base_url or "https://api.telegram.org/bot",
+        request=request,
+    )
+    try:
+        async with bot:
+            await apply_menus(bot, Plan(menus=[menu]))
+    except TelegramError as exc:  # Telegram unreachable: the menu follows at their next /help
+        lines.append(f"cdht: their Telegram command menu was not updated ({type(exc).__name__}); /help will do it")
+    return status, lines
+
+
 # --------------------------------------------------------------------------- argparse wiring
 
 
 def _run(work: Callable[[Sessions], Awaitable[Result]]) -> int:
     return show(*run_desk(lambda sessions, _settings: work(sessions)))
+
+
+def _run_with_settings(work: Callable[[Sessions, Settings], Awaitable[Result]]) -> int:
+    return show(*run_desk(work))
 
 
 def run_with_packs(work: Callable[[Sessions, Registry], Awaitable[Result]]) -> int:
@@ -350,8 +402,8 @@ def register(sub: argparse._SubParsersAction, units: argparse._SubParsersAction)
         cmd.add_argument("role", choices=ROLES)
         cmd.add_argument("unit_code", nargs="?")
         cmd.set_defaults(
-            func=lambda a, g=granting: _run(
-                lambda s: role_change(s, a.person, a.role, a.unit_code, grant=g, admin_ids=_admin_ids())
+            func=lambda a, g=granting: _run_with_settings(
+                lambda s, settings: role_change_and_menu(s, settings, a.person, a.role, a.unit_code, grant=g)
             )
         )
 

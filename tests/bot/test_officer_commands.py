@@ -13,13 +13,15 @@ import pytest
 from sqlalchemy import event
 from sqlmodel import select
 
+from bot import cli_officers
 from bot.handlers.officer_help import CITIZEN_COMMANDS
 from bot.message_split import TELEGRAM_LIMIT
+from conversations.identity import parse_contact
 from storage import repo_people as rp
 from storage import repo_reports
 from storage.db import Sessions, unit_of_work
 from storage.models import Assessment, AuditEvent, Person, Role
-from tests.bot.harness import Harness, User
+from tests.bot.harness import Harness, User, make_settings
 from tests.bot.officer_helpers import (
     audit,
     give_role,
@@ -31,6 +33,7 @@ from tests.bot.officer_helpers import (
     started,
     texts_to,
 )
+from tests.fakes.telegram_api import FakeBotApi
 
 ADMIN = 4900
 
@@ -47,10 +50,10 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-def menus(h: Harness, chat_id: int) -> list[tuple[str, list[str]]]:
+def menus(h: Harness | FakeBotApi, chat_id: int) -> list[tuple[str, list[str]]]:
     """The chat-scoped menu calls for ``chat_id``, in order: ("set", commands) or ("delete", [])."""
     found = []
-    for call in h.api.calls:
+    for call in (h.api if isinstance(h, Harness) else h).calls:
         if call.method not in ("setMyCommands", "deleteMyCommands"):
             continue
         scope = _json(call.params.get("scope")) or {}
@@ -322,3 +325,36 @@ async def test_the_exports_reviewer_column_names_an_officer_who_never_registered
         assert xa1 is not None
         [row] = await repo_reports.list_rows(session=s, unit=xa1, year=2026)
     assert (row.person, row.reviewer) == ("Nguyễn Lan", "Trần Ba")
+
+
+async def test_a_role_changed_at_the_desk_brings_the_telegram_menu_along(sessions: Sessions, tmp_path: Path) -> None:
+    await seed_commune(sessions)
+    api, settings = FakeBotApi(), make_settings(tmp_path)
+    lines = await cli_officers.role_change_and_menu(
+        sessions, settings, parse_contact("4601"), "reviewer", "THON1", grant=True, request=api
+    )
+    assert lines == (0, ["4601 is reviewer of THON1"])
+    [(kind, names)] = menus(api, 4601)
+    assert kind == "set" and "review" in names and "grant" not in names
+    described = _json(api.sent("setMyCommands")[-1].params["commands"])
+    assert {"command": "review", "description": "Rà soát bản tự đánh giá đã nộp"} in described
+    await cli_officers.role_change_and_menu(
+        sessions, settings, parse_contact("4601"), "reviewer", "THON1", grant=False, request=api
+    )
+    assert menus(api, 4601)[-1] == ("delete", [])
+    # Zalo has no menu; an unchanged role asks nothing of Telegram; Telegram away: one more line, the role stands.
+    calls = len(api.calls)
+    await cli_officers.role_change_and_menu(
+        sessions, settings, parse_contact("zalo:z46"), "officer", "XA1", grant=True, request=api
+    )
+    assert (
+        await cli_officers.role_change_and_menu(
+            sessions, settings, parse_contact("4601"), "head", "XA2", grant=False, request=api
+        )
+    )[0] == 1
+    assert len(api.calls) == calls
+    api.fail_next("getMe", 502, "Bad Gateway")
+    status, lines = await cli_officers.role_change_and_menu(
+        sessions, settings, parse_contact("4602"), "officer", "XA1", grant=True, request=api
+    )
+    assert status == 0 and lines[0] == "4602 is officer of XA1" and "menu was not updated" in lines[1]

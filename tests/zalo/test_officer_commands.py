@@ -122,3 +122,16 @@ async def test_roles_on_zalo_by_name_and_revoked_by_typing(bot, zalo_api: FakeZa
         [revoked] = (await s.exec(select(AuditEvent).where(AuditEvent.action == "role_revoked"))).all()
     assert revoked.before is not None and revoked.before["via"] == "chat"
     assert "chưa được giao vai trò" in await ba.say("duyệt")  # the role is gone
+
+
+async def test_an_admin_ids_admin_first_hello_on_zalo_brings_the_officer_words(bot, zalo_api: FakeZaloApi) -> None:
+    admin = Named(bot, zalo_api, ADMIN, "Quản trị Xã")
+    await admin.say("xin chào")
+    first, *_, last = zalo_api.texts(ADMIN)
+    assert (
+        "<b>cấp quyền</b>" in first and "<b>duyệt</b>" in first and "Quản trị viên" in first and "/grant" not in first
+    )
+    assert "Lệnh của cán bộ" not in last  # the citizen's prompt, with its numbers, comes last
+    assert _longest(zalo_api, ADMIN) <= MAX
+    await admin.say("xin chào")  # no first contact any more: no second copy
+    assert sum("Lệnh của cán bộ" in t for t in zalo_api.texts(ADMIN)) == 1
