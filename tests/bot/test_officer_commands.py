@@ -119,6 +119,14 @@ async def test_an_admin_ids_admin_gets_the_officer_help_and_menu_on_first_contac
     assert sum("Lệnh của cán bộ" in t for t in texts_to(bot.api, admin.id)) == 1
     await admin.say("/help")
     assert "Quản trị viên" in last_to(admin)
+    await admin.say("/grant cán bộ")  # an admin picks among the top units and those right below them
+    assert buttons(admin) == [
+        "Xã Văn Bình (XA1)",
+        "Thôn Bình Vọng (THON1)",
+        "Thôn Đông (THON2)",
+        "Xã Bên (XA2)",
+        "Thôn Ba (THON3)",
+    ]
 
     other = User(bot, 4199)
     await other.say("/start")
