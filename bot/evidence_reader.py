@@ -2,7 +2,7 @@
 
 A worker task in each ``cdht run`` process (``EvidenceReader.run``) claims unread files in batches
 (storage.repo_evidence_reading: a claim is the reading row inserted first, so two processes never read the
-same file), reads each in a thread, at most READER_WORKERS at once, and stores what it found:
+same file), reads each in a child process, READER_WORKERS at once, and stores what it found:
 - a photo: Tesseract OCR with the Vietnamese model (its text and mean word confidence), its brightness and
   sharpness (variance of the Laplacian; too dark or blurred is "unreadable", thresholds measured on
   generated certificates: see ``DARK`` and ``BLURRED``), and its perceptual hash for near copies;
@@ -12,10 +12,11 @@ From the text, conversations.evidence_facts takes the dates, the person's name, 
 the flags; files that need a word earn their person one follow-up through the outbox (bot.reminders
 composes it), sent at once.
 
-Tesseract runs as a child process at low priority (nice 10) on one thread (OMP_THREAD_LIMIT=1), so a
-reading takes one core and updates go first. Without the ``tesseract`` program or its ``vie`` model the
-reader says so once at start and stays off (``status``: /healthz and /metrics show it); READER=off does the
-same on purpose. Everything else works as before: files simply stay unread.
+Readings run in READER_WORKERS child processes at low priority (nice 10), Tesseract on one thread each
+(OMP_THREAD_LIMIT=1), so a reading takes at most one core, never this process's GIL, and updates go first.
+Without the ``tesseract`` program or its ``vie`` model the reader says so once at start and stays off
+(``status``: /healthz and /metrics show it); READER=off does the same on purpose. Everything else works as
+before: files simply stay unread.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import multiprocessing
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -32,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from bot import metrics
+from bot import evidence_hash, metrics
 from bot.render import Renderer
 from bot.settings import Settings
 from conversations import evidence_facts as ef
@@ -42,7 +45,7 @@ from storage.db import Sessions, unit_of_work
 
 log = logging.getLogger(__name__)
 
-READER_VERSION = 1  # bump when what is read changes; repo_evidence_reading.forget re-queues older readings
+READER_VERSION = 1  # stored with each reading: bump when what is read changes
 LANG = "vie"
 # Measured on generated certificates (bench/reader.py; bench/RESULTS.md), at MEASURE_SIDE: a sharp one has a
 # Laplacian variance near 2,000; Gaussian blur of radius 2 brings it to ~55, radius 3 to ~11, radius 4 to ~4,
@@ -73,7 +76,13 @@ def tesseract_problem() -> str | None:
     return None
 
 
-# --------------------------------------------------------------------------- reading one file (in a thread)
+# --------------------------------------------------------------------------- reading one file (in a child)
+
+
+def _child() -> None:
+    """A reading process: lower priority than the bot, and Tesseract on one thread."""
+    os.nice(10)
+    os.environ["OMP_THREAD_LIMIT"] = "1"
 
 
 @dataclass(frozen=True)
@@ -107,16 +116,14 @@ def _scaled(image: Image.Image, side: int) -> Image.Image:
 
 def measure(image: Image.Image) -> Measures:
     """Brightness (mean grey, 0..255), sharpness (variance of the 4-neighbour Laplacian) at MEASURE_SIDE, and
-    the 64-bit perceptual hash."""
-    import imagehash
-
+    the perceptual hash duplicates are searched by (bot.evidence_hash: of the picture's inner part)."""
     grey = _scaled(image.convert("L"), MEASURE_SIDE)
     a = np.asarray(grey, dtype=np.float32)
     lap = a[1:-1, :-2] + a[1:-1, 2:] + a[:-2, 1:-1] + a[2:, 1:-1] - 4 * a[1:-1, 1:-1]
     return Measures(
         brightness=float(a.mean()),
         sharpness=float(lap.var()) if lap.size else 0.0,
-        phash=str(imagehash.phash(image)),
+        phash=evidence_hash.stored_hash(image),
     )
 
 
@@ -283,6 +290,7 @@ class EvidenceReader:
             self.status = "on" if why is None else f"off: {why}"
         self.read = 0  # files read by this process (bot.metrics)
         self._slots = asyncio.Semaphore(settings.reader_workers)
+        self._pool: ProcessPoolExecutor | None = None  # set while ``run`` runs; else readings run in a thread
         self._more = asyncio.Event()
 
     @property
@@ -301,10 +309,27 @@ class EvidenceReader:
         self._more.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Reads until ``stop`` is set; an empty queue is looked at again every READER_POLL seconds."""
+        """Reads until ``stop`` is set, in READER_WORKERS child processes; an empty queue is looked at again
+        every READER_POLL seconds."""
         if not self.on:
             return
-        os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # Tesseract: one core per reading
+        with self.processes():
+            await self._loop(stop)
+
+    @contextlib.contextmanager
+    def processes(self) -> Iterator[None]:
+        """Readings in child processes at low priority: decoding, measuring and OCR never hold this process's
+        GIL or a core the updates need (a thread's image work slowed them; bench/reader.py)."""
+        context = multiprocessing.get_context("spawn")  # forking a process with an event loop and threads is unsafe
+        pool = ProcessPoolExecutor(self.settings.reader_workers, mp_context=context, initializer=_child)
+        self._pool = pool
+        try:
+            yield
+        finally:
+            self._pool = None
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    async def _loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             self._more.clear()
             try:
@@ -356,7 +381,8 @@ class EvidenceReader:
         return len(jobs)
 
     async def _read(self, job: rer.Pending) -> rer.Found | None:
-        """One file, in a thread; None gives it back (its file is not on disk yet, the row just committed)."""
+        """One file, in a child process (a thread outside ``run``); None gives it back (its file is not on disk
+        yet: the row has just committed)."""
         path = self.settings.evidence_dir / job.path
         if not path.exists():
             if self.clock() - job.created_at < SETTLE:
@@ -365,7 +391,8 @@ class EvidenceReader:
             return rer.Found(status=rer.FAILED, reader_version=READER_VERSION)
         async with self._slots:
             try:
-                raw = await asyncio.to_thread(read_file, path, job.mime_type)
+                loop = asyncio.get_running_loop()
+                raw = await loop.run_in_executor(self._pool, read_file, path, job.mime_type)  # None: a thread
             except Exception as exc:  # a reading that fails is recorded, never retried in a loop
                 log.warning("reading evidence file %d failed (%s)", job.evidence_id, type(exc).__name__)
                 raw = Raw(rer.FAILED)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, exists, func, or_, update
+from sqlalchemy import delete, exists, func, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -224,18 +224,6 @@ async def queue_size(*, session: AsyncSession) -> int:
         )
     ).one()
     return int(unread) + int(reading)
-
-
-async def forget(*, session: AsyncSession, older_than_version: int) -> int:
-    """Drops the finished readings of an older reader (and those made while it was off), so the files are read
-    again; returns how many."""
-    result = await session.exec(
-        delete(EvidenceReading).where(
-            col(EvidenceReading.status) != READING,
-            or_(col(EvidenceReading.reader_version) < older_than_version, col(EvidenceReading.status) == OFF),
-        )
-    )
-    return result.rowcount or 0
 
 
 async def owe_followups(

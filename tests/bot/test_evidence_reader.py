@@ -278,6 +278,29 @@ async def test_healthz_and_metrics_show_the_reader(engine: AsyncEngine, sessions
     assert "cdht_reader_queue 2.0" in body and "cdht_reader_on 1.0" in body
 
 
+async def test_the_worker_reads_in_child_processes_until_stopped(
+    tesseract: None, sessions: Sessions, tmp_path: Path
+) -> None:
+    """``run`` as cdht run starts it: the queue is emptied by a child process, then the worker waits, then stops."""
+    settings = make_settings(tmp_path, reader_poll=0.05)
+    blank = as_jpeg(Image.new("RGB", (160, 90), "white"))
+    _, ids = await add_files(sessions, tmp_path, [(1, b"\xff\xd8\xff not a picture"), (2, blank)])
+    reader = reader_for(settings, sessions)
+    stop = asyncio.Event()
+    task = asyncio.create_task(reader.run(stop))
+    for _ in range(600):
+        if reader.read == 2:
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    broken, white = await readings(sessions, ids)
+    assert broken.status == "failed"
+    assert (white.status, white.brightness, white.sharpness) == ("unreadable", 255.0, 0.0)  # measured in the child
+    async with sessions() as s:
+        assert await rer.queue_size(session=s) == 0
+
+
 async def test_a_file_that_is_no_image_is_recorded_as_failed_once(sessions: Sessions, tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     _, [ev] = await add_files(sessions, tmp_path, [(1, b"\xff\xd8\xff not a picture")])
