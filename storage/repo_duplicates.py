@@ -11,8 +11,10 @@ file's probes (bot.evidence_hash: its stored hash and 21 cuts of it), so any sto
 probe is a candidate (3 differing bits leave one band whole); candidates are kept when within ``NEAR_BITS``
 of a probe. Measured on generated certificates (bench/duplicates.py): re-compressed (quality 30) and cropped
 (3–10% off each edge) copies lie 0–4 bits from their best probe and always shared a band with it; different
-certificates lie 8 or more apart. Certificates of one template with other names can hash closer: a near
-(not exact) copy between two people is dismissed when the reader found each person's own name on their file.
+certificates mostly lie 8 or more apart, but certificates drawn on one template can come within 4. So what
+the reader read decides too: a near (not exact) copy is dismissed when both files show their own person's
+name (two people), when both carry dates and none in common, or when both carry words and share too few of
+them (``SAME_WORDS``: OCR of a copy shared 48–85% of the original's words, different certificates 17–54%).
 
 Who may learn what (bot.handlers.review_findings): a reviewer sees who used a copy only when the copy's unit
 lies within their scope (``visible``); otherwise only that it was also used outside their unit.
@@ -28,11 +30,13 @@ from sqlalchemy import or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from conversations.evidence_facts import PHASH_BANDS, hamming, phash_bands
+from conversations.evidence_facts import PHASH_BANDS, fold, hamming, phash_bands
 from storage.models import Assessment, Evidence, EvidenceReading, Person, Unit
 
 NEAR_BITS = 5  # a near copy: within this many bits of one of the searched file's probes
 MOST = 20  # copies kept per file: enough to see it is a pattern, short enough to show
+SAME_WORDS = 0.4  # a near copy's share of words in common with the file (Jaccard), where both have text
+WORDS_NEEDED = 5  # fewer words read than this on either file: the words do not decide
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,26 @@ class _Searched:
     year: int
     name_found: bool
     probes: tuple[str, ...]
+    dates: frozenset[str] = frozenset()
+    words: frozenset[str] = frozenset()
+
+
+def words_of(text: str | None) -> frozenset[str]:
+    """The words of a file's text as compared: folded (no accents, lower case), two letters or more."""
+    return frozenset(w for w in fold(text or "").split() if len(w) >= 2)
+
+
+def same_document(
+    a_dates: Iterable[str], a_words: frozenset[str], b_dates: Iterable[str], b_words: frozenset[str]
+) -> bool:
+    """Whether two pictures that hash alike may be the same document by what the reader read on them: not when
+    both carry dates and share none, nor when both carry words and share too few."""
+    a_set, b_set = set(a_dates), set(b_dates)
+    if a_set and b_set and not a_set & b_set:
+        return False
+    if len(a_words) >= WORDS_NEEDED and len(b_words) >= WORDS_NEEDED:
+        return len(a_words & b_words) / len(a_words | b_words) >= SAME_WORDS
+    return True
 
 
 def band_values(probes: Iterable[str]) -> list[set[int]]:
@@ -85,22 +109,25 @@ async def _searched(
     session: AsyncSession, evidence_ids: Sequence[int], probes: Mapping[int, Sequence[str]]
 ) -> list[_Searched]:
     stmt = (
-        select(Evidence, Assessment.person_id, Assessment.year, EvidenceReading.phash, EvidenceReading.name_found)
+        select(Evidence, Assessment.person_id, Assessment.year, EvidenceReading)
         .join(Assessment, col(Assessment.id) == Evidence.assessment_id)
         .join(EvidenceReading, col(EvidenceReading.evidence_id) == Evidence.id, isouter=True)
         .where(col(Evidence.id).in_(list(evidence_ids)))
     )
     found = []
-    for evidence, person_id, year, phash, name_found in (await session.exec(stmt)).all():
+    for evidence, person_id, year, reading in (await session.exec(stmt)).all():
         own = tuple(probes.get(evidence.id or 0, ()))
+        phash = reading.phash if reading else None
         found.append(
             _Searched(
                 evidence_id=evidence.id or 0,
                 sha256=evidence.sha256,
                 person_id=person_id,
                 year=year,
-                name_found=bool(name_found),
+                name_found=bool(reading and reading.name_found),
                 probes=(*own, phash) if phash and phash not in own else own,
+                dates=frozenset(reading.dates if reading else ()),
+                words=words_of(reading.text if reading else None),
             )
         )
     return found
@@ -112,16 +139,23 @@ async def _near(session: AsyncSession, searched: _Searched) -> dict[int, tuple[i
         return {}
     values = band_values(searched.probes)
     probed = or_(*(column.in_(sorted(v)) for column, v in zip(_band_columns(), values, strict=True)))
-    stmt = select(EvidenceReading.evidence_id, EvidenceReading.phash, EvidenceReading.name_found).where(
+    stmt = select(EvidenceReading.evidence_id, EvidenceReading.phash).where(
         probed, col(EvidenceReading.evidence_id) != searched.evidence_id
     )
-    near = {}
-    for other_id, phash, name_found in (await session.exec(stmt)).all():
+    close = {}
+    for other_id, phash in (await session.exec(stmt)).all():
         if phash is None:
             continue
         bits = min(hamming(p, phash) for p in searched.probes)
         if bits <= NEAR_BITS:
-            near[other_id] = (bits, bool(name_found))
+            close[other_id] = bits
+    if not close:
+        return {}
+    read = select(EvidenceReading).where(col(EvidenceReading.evidence_id).in_(sorted(close)))
+    near = {}
+    for r in (await session.exec(read)).all():
+        if same_document(searched.dates, searched.words, r.dates, words_of(r.text)):
+            near[r.evidence_id] = (close[r.evidence_id], r.name_found)
     return near
 
 

@@ -41,6 +41,8 @@ class Desk:
         read: bool = True,
         name_found: bool = False,
         phash: str | None = None,
+        dates: list[str] | None = None,
+        text: str | None = None,
     ) -> int:
         """Stores ``picture`` as ``who``'s evidence for ``indicator`` in ``year`` (read, unless told otherwise)."""
         self.n += 1
@@ -83,6 +85,8 @@ class Desk:
                     EvidenceReading(
                         evidence_id=e.id or 0,
                         name_found=name_found,
+                        dates=dates or [],
+                        text=text,
                         phash=stored,
                         phash_b0=b0,
                         phash_b1=b1,
@@ -158,6 +162,20 @@ async def test_look_alike_certificates_with_each_persons_name_are_dismissed(desk
     async with unit_of_work(desk.sessions) as s:
         found = await rd.copies_of(session=s, evidence_ids=[mine])
     assert [c.evidence_id for c in found[mine]] == [reused]
+
+
+async def test_what_was_read_tells_look_alikes_from_copies(desk: Desk) -> None:
+    # Pictures that hash alike (the same hash set directly): the dates and words read on them decide.
+    same = "73a5c1e09b4d2f68"
+    words = "giấy chứng nhận hoàn thành khóa học tin học cơ bản nguyễn văn an"
+    mine = await desk.file("An", certificate(60), phash=same, dates=["2026-05-12"], text=words)
+    copy = await desk.file("Bình", certificate(61), phash=same, dates=["2026-05-12"], text=words + " 12/5")
+    unread_words = await desk.file("Cường", certificate(62), phash=same)  # nothing read: the hash decides
+    await desk.file("Dung", certificate(63), phash=same, dates=["2026-08-01"], text=words)  # another date
+    await desk.file("Em", certificate(64), phash=same, text="thẻ thư viện xã văn bình số 0042 hạn dùng 2027")
+    async with unit_of_work(desk.sessions) as s:
+        found = await rd.copies_of(session=s, evidence_ids=[mine])
+    assert sorted(c.evidence_id for c in found[mine]) == [copy, unread_words]
 
 
 def _copy(unit_path: str | None, name: str = "X") -> rd.Copy:
