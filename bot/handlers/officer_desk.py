@@ -23,7 +23,7 @@ from datetime import datetime
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.context import BotData
-from bot.handlers import broadcast, officer_roles, recognition, reports, review
+from bot.handlers import batch_confirm, broadcast, officer_roles, recognition, reports, review
 from bot.replies import Plan
 from bot.screens import Choice, Screen, one_per_row
 from bot.sender import Sender
@@ -44,6 +44,7 @@ OfficerText = Callable[[AsyncSession, BotData, Plan, Person, OfficerPending, ste
 COMMANDS: dict[str, OfficerCommand] = {
     # review and recognition (bot.handlers.review, bot.handlers.recognition)
     "review": review.review_command,
+    "confirmclean": batch_confirm.confirm_clean_command,  # the submissions with no warning, at once
     "recognise": recognition.recognise_command,
     "recognize": recognition.recognise_command,
     # reports (bot.handlers.reports)
@@ -61,6 +62,8 @@ PRESSES: dict[str, OfficerPress] = {
     "o": review.press,  # the decision's choice is handed on to recognition
     # "bc": broadcasts
     "bc": broadcast.press,
+    # "bk": the batch confirm's one choice
+    batch_confirm.PREFIX: batch_confirm.press,
     # "rl": roles (a role, then a unit, for /grant; revoke from /roles)
     officer_roles.PRESS_PREFIX: officer_roles.press,
 }

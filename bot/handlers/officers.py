@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
+from bot.handlers.batch_confirm import PREFIX as BATCH_PREFIX
 from bot.handlers.officer_buttons import PATTERN
 from bot.handlers.officer_roles import PRESS_PREFIX
 from bot.telegram import officers as tg
@@ -24,12 +25,14 @@ def handlers() -> list[BaseHandler]:
     private = filters.ChatType.PRIVATE
     return [
         CommandHandler("review", tg.command("review"), filters=private),
+        CommandHandler("confirmclean", tg.command("confirmclean"), filters=private),
         CommandHandler(["recognise", "recognize"], tg.command("recognise"), filters=private),
         CommandHandler("grant", tg.command("grant"), filters=private),
         CommandHandler("invite", tg.command("invite"), filters=private),
         CommandHandler("roles", tg.command("roles"), filters=private),
         CallbackQueryHandler(tg.press, pattern=PATTERN),
         CallbackQueryHandler(tg.press, pattern=rf"^{PRESS_PREFIX}\|"),  # /grant's and /roles' choices
+        CallbackQueryHandler(tg.press, pattern=rf"^{BATCH_PREFIX}\|"),  # /confirmclean's choice
     ]
 
 

@@ -54,7 +54,18 @@ SECRET_HEADER = "X-Bot-Api-Secret-Token"
 POLL_SECONDS = 30
 COMMANDS = ("start", "status", "help", "language", "cancel", "mydata", "deleteme", "reminders")
 # Officer commands typed as words take their arguments after the word ("thống kê X01 2026").
-OFFICER_COMMANDS = ("review", "recognise", "tally", "export", "chart", "invite", "roles", "grant", "broadcast")
+OFFICER_COMMANDS = (
+    "review",
+    "confirmclean",
+    "recognise",
+    "tally",
+    "export",
+    "chart",
+    "invite",
+    "roles",
+    "grant",
+    "broadcast",
+)
 WITH_ARGUMENTS = frozenset({"reminders", *OFFICER_COMMANDS})
 
 

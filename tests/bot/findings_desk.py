@@ -99,6 +99,7 @@ async def add_file(
     matched: list[int] | None = None,
     flags: list[str] | None = None,
     status: str = "read",
+    text: str | None = None,
 ) -> int:
     """Stores ``data`` as evidence and, unless ``read`` is False, the reader's findings about it."""
     n = next(_n)
@@ -128,6 +129,7 @@ async def add_file(
                     evidence_id=e.id or 0,
                     status=status,
                     dates=dates or [],
+                    text=text,
                     matched_indicators=[indicator] if matched is None else matched,
                     flags=flags or [],
                     phash=phash,
