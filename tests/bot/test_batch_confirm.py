@@ -17,6 +17,8 @@ from storage import repo_review as rv
 from storage.db import Sessions, unit_of_work
 from storage.models import Assessment, AuditEvent, Evidence, EvidenceReading, Outbox
 from tests.bot.findings_desk import PACK, add_file, bot_data, officer, reviewer, seed_units, submitted
+from tests.bot.harness import User
+from tests.bot.officer_helpers import give_role, last_to, press, started, texts_to
 from tests.fakes.certificate_images import certificate, jpeg
 
 
@@ -153,3 +155,20 @@ async def test_only_a_reviewer_in_scope_and_only_the_list_they_were_shown(sessio
     preview = await officer_desk.command(data, desk, "confirmclean", [])
     assert text(await officer_desk.press(data, desk, choice(preview, "Để sau"))) == "Đã hủy, chưa xác nhận bài nào."
     assert await status_of(sessions, an) == ["submitted"] and await reviewed_audits(sessions) == []
+
+
+async def test_on_telegram_one_command_and_one_button(sessions: Sessions, tmp_path: Path) -> None:
+    await seed_units(sessions)
+    evidence = tmp_path / "evidence"
+    h = await started(sessions, tmp_path)
+    try:
+        await give_role(sessions, 901, "reviewer", "THON1")
+        an = await clean_one(sessions, evidence, "Nguyễn Văn An", "THON1", 600)
+        user = User(h, 901)
+        await user.say("/confirmclean")
+        assert "Xác nhận 1 bài nộp không có cảnh báo" in last_to(user)
+        await press(user, "Xác nhận 1 bài")
+        assert "✅ Đã xác nhận 1 bài nộp." in texts_to(h.api, 901)
+        assert await status_of(sessions, an) == ["reviewed"]
+    finally:
+        await h.stop()
