@@ -6,6 +6,7 @@ store the outcome in the caller's transaction, so the database alone carries the
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Mapping
@@ -14,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import ColumnElement, func
+from sqlalchemy import func
 from sqlalchemy.orm import aliased
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -60,6 +61,20 @@ class AnswerRow:
     reviewer_reason: str | None = None
 
 
+@dataclass(frozen=True)
+class FileRow:
+    """What a journey keeps of a stored file: the columns its screens and checks read (the ``Evidence`` row's
+    names; a plain value, as building ORM objects for every file of every update costs more than reading them)."""
+
+    id: int | None
+    assessment_id: int | None
+    indicator: int
+    kind: str
+    file_unique_id: str
+    file_name: str | None
+    created_at: datetime | None
+
+
 @dataclass
 class Journey:
     """One person's conversation, loaded for one update."""
@@ -74,12 +89,12 @@ class Journey:
     # them once the review is over, so every screen counts what the team counted.
     team: dict[int, TeamPoints] = field(default_factory=dict)
     # The files of the indicator on screen, oldest first, while the person is on one of its evidence steps.
-    files: tuple[Evidence, ...] = ()
+    files: tuple[FileRow, ...] = ()
     # As loaded (and kept up to date by ``apply``), so the journey after a change is computed, not read again:
     # the assessment's answer rows, every file of it (oldest first; the few columns screens and checks use),
     # and the typed step the person owes as an officer (None for every citizen).
     answers: dict[int, AnswerRow] = field(default_factory=dict)
-    stored_files: tuple[Evidence, ...] = ()
+    stored_files: tuple[FileRow, ...] = ()
     pending: OfficerPending | None = None
 
     @property
@@ -150,12 +165,19 @@ def _when(value: Any) -> datetime | None:
     return found if found.tzinfo is not None else found.replace(tzinfo=UTC)
 
 
-def _snapshot(dialect: str, who: ColumnElement[bool], year: int, *, lock: bool) -> Any:
+@functools.cache
+def _snapshot(dialect: str, by_sender: bool, lock: bool) -> Any:
     """One statement for everything an update needs of a person: the person (locked), the year's assessment
     (locked: the team's review locks it too), their unit, the officer step they owe (citizens: none), and the
-    assessment's answers and files as JSON arrays."""
+    assessment's answers and files as JSON arrays. Built once per shape (building it costs more than running
+    it); the person (``channel`` and ``external_id``, or ``person_id``) and ``year`` are bound parameters."""
+    if by_sender:
+        who = sa.and_(Person.channel == sa.bindparam("channel"), Person.external_id == sa.bindparam("external_id"))
+    else:
+        who = Person.id == sa.bindparam("person_id")
     found = select(Assessment).where(
-        Assessment.person_id == select(Person.id).where(who).scalar_subquery(), Assessment.year == year
+        Assessment.person_id == select(Person.id).where(who).scalar_subquery(),
+        Assessment.year == sa.bindparam("year"),
     )
     if lock:
         found = found.with_for_update()
@@ -196,22 +218,20 @@ async def load_sender(
 ) -> Journey | None:
     """The conversation of the person a messenger knows by ``external_id`` (None: a stranger), in one
     statement; ``lock`` serialises one person's updates (row locks on PostgreSQL)."""
-    who = sa.and_(Person.channel == channel, Person.external_id == external_id)
-    return await _load_where(session, registry, who, year, lock)
+    where = {"channel": channel, "external_id": external_id, "year": year}
+    return await _load_where(session, registry, where, lock)
 
 
 async def load(*, session: AsyncSession, registry: Registry, person: Person, year: int, lock: bool = True) -> Journey:
     """Loads the conversation of ``person`` for the assessment ``year`` (one statement; row locks on PostgreSQL)."""
-    journey = await _load_where(session, registry, Person.id == person.id, year, lock)
+    journey = await _load_where(session, registry, {"person_id": person.id, "year": year}, lock)
     assert journey is not None and journey.person is person
     return journey
 
 
-async def _load_where(
-    session: AsyncSession, registry: Registry, who: ColumnElement[bool], year: int, lock: bool
-) -> Journey | None:
-    dialect = session.get_bind().dialect.name
-    row = (await session.exec(_snapshot(dialect, who, year, lock=lock))).first()
+async def _load_where(session: AsyncSession, registry: Registry, where: dict[str, Any], lock: bool) -> Journey | None:
+    stmt = _snapshot(session.get_bind().dialect.name, "channel" in where, lock)
+    row = (await session.exec(stmt, params=where)).first()
     if row is None:
         return None
     person, assessment, unit, pending, answer_rows, file_rows = row
@@ -219,7 +239,7 @@ async def _load_where(
     stored = tuple(
         sorted(
             (
-                Evidence(
+                FileRow(
                     id=i,
                     assessment_id=assessment.id,
                     indicator=n,
@@ -244,7 +264,7 @@ def assemble(
     assessment: Assessment | None,
     unit: Unit | None,
     answers: Mapping[int, AnswerRow],
-    stored_files: tuple[Evidence, ...],
+    stored_files: tuple[FileRow, ...],
     pending: OfficerPending | None = None,
 ) -> Journey:
     """The journey these rows make (no statement): after loading them, and after ``apply`` changed them."""
@@ -253,7 +273,7 @@ def assemble(
     evidence: dict[int, int] = {}
     editable = None
     team: dict[int, TeamPoints] = {}
-    files: tuple[Evidence, ...] = ()
+    files: tuple[FileRow, ...] = ()
     if assessment is not None:
         if assessment.pack_id and assessment.pack_version:
             pack = registry.get(assessment.pack_id, assessment.pack_version)
@@ -283,7 +303,7 @@ def assemble(
     return Journey(person, assessment, unit, pack, facts, state, team, files, dict(answers), stored_files, pending)
 
 
-def with_files(registry: Registry, journey: Journey, stored_files: tuple[Evidence, ...]) -> Journey:
+def with_files(registry: Registry, journey: Journey, stored_files: tuple[FileRow, ...]) -> Journey:
     """The journey with the assessment's files now ``stored_files`` (one added or removed in this transaction)."""
     return assemble(
         registry, journey.person, journey.assessment, journey.unit, journey.answers, stored_files, journey.pending
@@ -297,9 +317,9 @@ def with_unit(registry: Registry, journey: Journey, unit: Unit | None) -> Journe
     )
 
 
-def light_file(evidence: Evidence) -> Evidence:
-    """What a journey keeps of a stored file (the columns its screens and checks read)."""
-    return Evidence(
+def light_file(evidence: Evidence) -> FileRow:
+    """What a journey keeps of a stored file."""
+    return FileRow(
         id=evidence.id,
         assessment_id=evidence.assessment_id,
         indicator=evidence.indicator,
