@@ -182,10 +182,12 @@ async def updates(postgres: bool, waiting: int, citizens: int, seconds: float, p
         feeder = StampedFeeder(app, processor, run)
         await app.initialize()
         await app.start()
-        phases: list[tuple[float, bool]] = []  # (start, reading)
+        phases: list[tuple[float, bool | None]] = []  # (start, reading); None: the warm-up, not counted
 
         async def switch() -> None:
             with reader.processes():  # the children start once, as in cdht run
+                phases.append((time.perf_counter(), None))  # everyone registers at once: the busiest seconds
+                await asyncio.sleep(phase)
                 deadline = time.perf_counter() + seconds
                 reading = False
                 while time.perf_counter() < deadline:
@@ -199,11 +201,11 @@ async def updates(postgres: bool, waiting: int, citizens: int, seconds: float, p
                     reading = not reading
 
         started = time.perf_counter()
-        await asyncio.gather(switch(), _people(feeder, api, citizens, seconds, 2.0))
+        await asyncio.gather(switch(), _people(feeder, api, citizens, seconds + phase, 2.0))
         run.elapsed = time.perf_counter() - started
         await app.stop()
         await app.shutdown()
-    by_state: dict[bool, Run] = {False: Run(), True: Run()}
+    by_state: dict[bool | None, Run] = {None: Run(), False: Run(), True: Run()}
     bounds = [*phases, (float("inf"), False)]
     for sent, latency in feeder.stamped:
         state = next(r for (s0, r), (s1, _) in itertools.pairwise(bounds) if s0 <= sent < s1)
@@ -213,8 +215,8 @@ async def updates(postgres: bool, waiting: int, citizens: int, seconds: float, p
         state.elapsed = seconds / 2
     idle, busy = by_state[False], by_state[True]
     print(
-        f"update latency, {citizens} citizens acting every 2 s for {seconds:.0f} s, {waiting} photos waiting, "
-        f"the reader switched every {phase:.0f} s:"
+        f"update latency, {citizens} citizens acting every 2 s for {seconds:.0f} s after {phase:.0f} s of warm-up, "
+        f"{waiting} photos waiting, the reader switched every {phase:.0f} s:"
     )
     print("  " + idle.line("reader off    "))
     print("  " + busy.line("reader working") + f"; photos read: {reader.read}")

@@ -291,7 +291,6 @@ class EvidenceReader:
         self.read = 0  # files read by this process (bot.metrics)
         self._slots = asyncio.Semaphore(settings.reader_workers)
         self._pool: ProcessPoolExecutor | None = None  # set while ``run`` runs; else readings run in a thread
-        self._more = asyncio.Event()
 
     @property
     def on(self) -> bool:
@@ -303,10 +302,6 @@ class EvidenceReader:
             log.info("evidence reader on (%d at a time)", self.settings.reader_workers)
         else:
             log.warning("evidence reader %s; evidence stays unread, everything else works", self.status)
-
-    def poke(self) -> None:
-        """A file was just stored: look now instead of at the next poll."""
-        self._more.set()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Reads until ``stop`` is set, in READER_WORKERS child processes; an empty queue is looked at again
@@ -331,27 +326,18 @@ class EvidenceReader:
 
     async def _loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            self._more.clear()
             try:
                 done = await self.round()
             except Exception:
                 log.exception("evidence reader round failed; trying again")
                 done = 0
-            if done == 0:
+            if done == 0:  # nothing to read (or only files not yet on disk): look again in a while
                 with contextlib.suppress(TimeoutError):
-                    stopped = asyncio.ensure_future(stop.wait())
-                    more = asyncio.ensure_future(self._more.wait())
-                    try:
-                        await asyncio.wait(
-                            {stopped, more}, timeout=self.settings.reader_poll, return_when=asyncio.FIRST_COMPLETED
-                        )
-                    finally:
-                        stopped.cancel()
-                        more.cancel()
+                    await asyncio.wait_for(stop.wait(), self.settings.reader_poll)
 
     async def round(self) -> int:
         """Claims a batch, reads it (READER_WORKERS at a time), stores each result and owes the follow-ups;
-        returns how many files were claimed."""
+        returns how many files were read (files given back because they are not on disk yet do not count)."""
         async with unit_of_work(self.sessions) as session:
             jobs = await rer.claim(
                 session=session,
@@ -363,6 +349,7 @@ class EvidenceReader:
         if not jobs:
             return 0
         results = await asyncio.gather(*(self._read(job) for job in jobs))
+        done = 0
         flagged = []
         async with unit_of_work(self.sessions) as session:
             now = self.clock()
@@ -370,6 +357,7 @@ class EvidenceReader:
                 if found is None:
                     await rer.release(session=session, evidence_id=job.evidence_id)
                     continue
+                done += 1
                 if await rer.store(session=session, evidence_id=job.evidence_id, found=found, now=now):
                     self.read += 1
                     metrics.READ.labels(found.status).inc()
@@ -378,7 +366,7 @@ class EvidenceReader:
             owed = await rer.owe_followups(session=session, flagged=flagged, now=now)
         if owed:
             self.wake()
-        return len(jobs)
+        return done
 
     async def _read(self, job: rer.Pending) -> rer.Found | None:
         """One file, in a child process (a thread outside ``run``); None gives it back (its file is not on disk

@@ -301,6 +301,23 @@ async def test_the_worker_reads_in_child_processes_until_stopped(
         assert await rer.queue_size(session=s) == 0
 
 
+async def test_a_file_not_yet_on_disk_waits_then_is_recorded_missing(sessions: Sessions, tmp_path: Path) -> None:
+    """A row commits before its file takes its final name (bot.evidence): given back at first, failed later."""
+    settings = make_settings(tmp_path)
+    _, [ev] = await add_files(sessions, tmp_path, [(1, b"\xff\xd8\xff")])
+    async with sessions() as s:
+        (tmp_path / (await s.get(Evidence, ev)).path).unlink()  # type: ignore[union-attr]
+    clock = Clock(NOW)
+    reader = er.EvidenceReader(settings, sessions, default_registry(), clock=clock, problem=lambda: None)
+    assert await reader.round() == 0
+    async with sessions() as s:
+        assert await rer.queue_size(session=s) == 1 and await rer.readings(session=s, evidence_ids=[ev]) == {}
+    clock.now = NOW + er.SETTLE * 2
+    assert await reader.round() == 1
+    [got] = await readings(sessions, [ev])
+    assert got.status == "failed"
+
+
 async def test_a_file_that_is_no_image_is_recorded_as_failed_once(sessions: Sessions, tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     _, [ev] = await add_files(sessions, tmp_path, [(1, b"\xff\xd8\xff not a picture")])
