@@ -273,6 +273,38 @@ async def bench(url: str, schema: str | None, args: argparse.Namespace) -> None:
             f"max {max(times) * 1000:.1f} ms over {args.runs} runs; found {len(found)} copies "
             f"(bits {[c.bits for c in found]}; {len(COPIES)} planted)"
         )
+
+        # A batch confirm's check: every file of BATCH submitted files at once, each with 21 probes. The seeded
+        # files are not on disk: their probes are drawn around their stored hash (cuts of a picture hash a few
+        # bits to a dozen away from it), which is what the band lookups see.
+        rng = random.Random(11)
+        ids = list(range(1, args.batch + 1))
+        async with sessions() as s:
+            rows = (
+                await s.exec(
+                    sa.select(EvidenceReading.evidence_id, EvidenceReading.phash).where(
+                        EvidenceReading.evidence_id.in_(ids)
+                    )
+                )
+            ).all()
+        probes_of = {}
+        for evidence_id, phash in rows:
+            value = int(phash, 16)
+            drawn = [phash]
+            for _ in range(20):
+                v = value
+                for bit in rng.sample(range(64), rng.randint(4, 14)):
+                    v ^= 1 << bit
+                drawn.append(_hex(v))
+            probes_of[evidence_id] = drawn
+        t = time.perf_counter()
+        async with sessions() as s:
+            found_all = await rd.copies_of(session=s, evidence_ids=ids, probes=probes_of)
+        took = time.perf_counter() - t
+        print(
+            f"copies_of {args.batch:,} files at once (a batch confirm's check): {took:.2f} s "
+            f"({took / args.batch * 1000:.1f} ms a file); {sum(map(len, found_all.values()))} copies found among them"
+        )
     await engine.dispose()
 
 
@@ -281,6 +313,7 @@ async def main() -> None:
     parser.add_argument("--postgres", action="store_true", help="use CDHT_TEST_POSTGRES_URL instead of SQLite")
     parser.add_argument("--files", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--batch", type=int, default=2500, help="files checked at once, as a batch confirm does")
     parser.add_argument("--certificates", type=int, default=40, help="generated certificates for the distances")
     parser.add_argument("--uniform", action="store_true", help="stored hashes drawn at random")
     args = parser.parse_args()

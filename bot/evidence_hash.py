@@ -25,7 +25,7 @@ from PIL import Image, UnidentifiedImageError
 INNER = 0.10  # the stored hash frames the picture without this share of each edge
 PROBE_CUTS = tuple(round(0.01 * i, 2) for i in range(21))  # 0, 1 … 20% off each edge
 THUMB = 512  # hashes are taken from a grey copy at most this wide or high (phash itself looks at 32×32)
-_PROBES_CACHED = 2048  # files whose probes a process keeps (files never change once stored)
+_PROBES_CACHED = 10_000  # files whose probes a process keeps (about 1.5 kB each; a stored file never changes)
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,13 @@ Near copies: the stored hash of each read photo is cut in four 16-bit bands, eac
 (``EvidenceReading.phash_b0..b3``). A search looks up each band's values among the bands of the searched
 file's probes (bot.evidence_hash: its stored hash and 21 cuts of it), so any stored hash within 3 bits of a
 probe is a candidate (3 differing bits leave one band whole); candidates are kept when within ``NEAR_BITS``
-of a probe. Measured on generated certificates (bench/duplicates.py): re-compressed (quality 30) and cropped
-(3–10% off each edge) copies lie 0–4 bits from their best probe and always shared a band with it; different
-certificates mostly lie 8 or more apart, but certificates drawn on one template can come within 4. So what
-the reader read decides too: a near (not exact) copy is dismissed when both files show their own person's
-name (two people), when both carry dates and none in common, or when both carry words and share too few of
-them (``SAME_WORDS``: OCR of a copy shared 48–85% of the original's words, different certificates 17–54%).
+of a probe they share a band with. Measured on generated certificates (bench/duplicates.py): re-compressed
+(quality 30) and cropped (3–10% off each edge) copies lie 0–4 bits from their best probe and always shared
+a band with it; different certificates mostly lie 8 or more apart, but certificates drawn on one template
+can come within 4. So what the reader read decides too: a near (not exact) copy is dismissed when both files
+show their own person's name (two people), when both carry dates and none in common, or when both carry
+words and share too few of them (``SAME_WORDS``: OCR of a copy shared 48–85% of the original's words,
+different certificates 17–54%).
 
 Who may learn what (bot.handlers.review_findings): a reviewer sees who used a copy only when the copy's unit
 lies within their scope (``visible``); otherwise only that it was also used outside their unit.
@@ -30,13 +31,15 @@ from sqlalchemy import or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from conversations.evidence_facts import PHASH_BANDS, fold, hamming, phash_bands
+from conversations.evidence_facts import PHASH_BANDS, fold, phash_bands
 from storage.models import Assessment, Evidence, EvidenceReading, Person, Unit
 
 NEAR_BITS = 5  # a near copy: within this many bits of one of the searched file's probes
 MOST = 20  # copies kept per file: enough to see it is a pattern, short enough to show
 SAME_WORDS = 0.4  # a near copy's share of words in common with the file (Jaccard), where both have text
 WORDS_NEEDED = 5  # fewer words read than this on either file: the words do not decide
+CHUNK = 40  # files probed in one band lookup (a whole assessment's, or a batch confirm's in steps)
+CHUNK_IDS = 500  # ids in one IN list
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,14 @@ def band_values(probes: Iterable[str]) -> list[set[int]]:
     return values
 
 
+async def _in_chunks(session: AsyncSession, stmt: Any, column: Any, values: Iterable[Any]) -> list[Any]:
+    """``stmt`` where ``column`` is one of ``values``, CHUNK_IDS values a statement (no database's limit met)."""
+    wanted, rows = list(values), []
+    for start in range(0, len(wanted), CHUNK_IDS):
+        rows += (await session.exec(stmt.where(column.in_(wanted[start : start + CHUNK_IDS])))).all()
+    return rows
+
+
 def _band_columns() -> tuple[Any, ...]:
     return (
         col(EvidenceReading.phash_b0),
@@ -112,10 +123,9 @@ async def _searched(
         select(Evidence, Assessment.person_id, Assessment.year, EvidenceReading)
         .join(Assessment, col(Assessment.id) == Evidence.assessment_id)
         .join(EvidenceReading, col(EvidenceReading.evidence_id) == Evidence.id, isouter=True)
-        .where(col(Evidence.id).in_(list(evidence_ids)))
     )
     found = []
-    for evidence, person_id, year, reading in (await session.exec(stmt)).all():
+    for evidence, person_id, year, reading in await _in_chunks(session, stmt, col(Evidence.id), evidence_ids):
         own = tuple(probes.get(evidence.id or 0, ()))
         phash = reading.phash if reading else None
         found.append(
@@ -133,29 +143,50 @@ async def _searched(
     return found
 
 
-async def _near(session: AsyncSession, searched: _Searched) -> dict[int, tuple[int, bool]]:
-    """Other files whose stored hash lies within NEAR_BITS of a probe: evidence id -> (bits, their name found)."""
-    if not searched.probes:
-        return {}
-    values = band_values(searched.probes)
-    probed = or_(*(column.in_(sorted(v)) for column, v in zip(_band_columns(), values, strict=True)))
-    stmt = select(EvidenceReading.evidence_id, EvidenceReading.phash).where(
-        probed, col(EvidenceReading.evidence_id) != searched.evidence_id
-    )
-    close = {}
-    for other_id, phash in (await session.exec(stmt)).all():
-        if phash is None:
+async def _near(session: AsyncSession, searched: Sequence[_Searched]) -> dict[int, dict[int, tuple[int, bool]]]:
+    """For each searched file, the other files whose stored hash lies within NEAR_BITS of one of its probes and
+    may be the same document: searched id -> other id -> (bits, their name found). Files are probed CHUNK at a
+    time, one band lookup for them all; a candidate is compared only with the probes it shares a band with (the
+    ones the lookup found it by)."""
+    close: dict[int, dict[int, int]] = {}
+    for start in range(0, len(searched), CHUNK):
+        chunk = [s for s in searched[start : start + CHUNK] if s.probes]
+        if not chunk:
             continue
-        bits = min(hamming(p, phash) for p in searched.probes)
-        if bits <= NEAR_BITS:
-            close[other_id] = bits
-    if not close:
-        return {}
-    read = select(EvidenceReading).where(col(EvidenceReading.evidence_id).in_(sorted(close)))
-    near = {}
-    for r in (await session.exec(read)).all():
-        if same_document(searched.dates, searched.words, r.dates, words_of(r.text)):
-            near[r.evidence_id] = (close[r.evidence_id], r.name_found)
+        # band -> band value -> (the searched file's id, the probe) of every probe with that value there
+        holders: list[dict[int, list[tuple[int, int]]]] = [{} for _ in range(PHASH_BANDS)]
+        for s in chunk:
+            for probe in set(s.probes):
+                for band, value in enumerate(phash_bands(probe)):
+                    holders[band].setdefault(value, []).append((s.evidence_id, int(probe, 16)))
+        probed = or_(*(c.in_(sorted(h)) for c, h in zip(_band_columns(), holders, strict=True)))
+        stmt = select(EvidenceReading.evidence_id, EvidenceReading.phash).where(probed)
+        for other_id, phash in (await session.exec(stmt)).all():
+            if phash is None:
+                continue
+            value = int(phash, 16)
+            best: dict[int, int] = {}
+            for band, v in enumerate(phash_bands(phash)):
+                for searched_id, probe in holders[band].get(v, ()):
+                    bits = (probe ^ value).bit_count()
+                    if bits < best.get(searched_id, NEAR_BITS + 1):
+                        best[searched_id] = bits
+            for searched_id, bits in best.items():
+                if searched_id != other_id:
+                    close.setdefault(searched_id, {})[other_id] = bits
+    others = sorted({o for found in close.values() for o in found})
+    readings = {
+        r.evidence_id: r
+        for r in await _in_chunks(session, select(EvidenceReading), col(EvidenceReading.evidence_id), others)
+    }
+    by_id = {s.evidence_id: s for s in searched}
+    near: dict[int, dict[int, tuple[int, bool]]] = {}
+    for searched_id, found in close.items():
+        s = by_id[searched_id]
+        for other_id, bits in found.items():
+            r = readings[other_id]
+            if same_document(s.dates, s.words, r.dates, words_of(r.text)):
+                near.setdefault(searched_id, {})[other_id] = (bits, r.name_found)
     return near
 
 
@@ -164,7 +195,7 @@ async def _exact(session: AsyncSession, shas: Iterable[str]) -> dict[str, list[i
     wanted = sorted(set(shas))
     if not wanted:
         return {}
-    rows = (await session.exec(select(Evidence.id, Evidence.sha256).where(col(Evidence.sha256).in_(wanted)))).all()
+    rows = await _in_chunks(session, select(Evidence.id, Evidence.sha256), col(Evidence.sha256), wanted)
     by_sha: dict[str, list[int]] = {}
     for evidence_id, sha in rows:
         by_sha.setdefault(sha, []).append(evidence_id or 0)
@@ -182,9 +213,8 @@ async def _details(
         .join(Assessment, col(Assessment.id) == Evidence.assessment_id)
         .join(Person, col(Person.id) == Assessment.person_id)
         .join(Unit, col(Unit.id) == Assessment.unit_id, isouter=True)
-        .where(col(Evidence.id).in_(ids))
     )
-    return {e.id or 0: (e, a, p, u) for e, a, p, u in (await session.exec(stmt)).all()}
+    return {e.id or 0: (e, a, p, u) for e, a, p, u in await _in_chunks(session, stmt, col(Evidence.id), ids)}
 
 
 async def copies_of(
@@ -196,9 +226,10 @@ async def copies_of(
     searched = await _searched(session, evidence_ids, probes or {})
     exact = await _exact(session, (s.sha256 for s in searched))
     hits: dict[int, dict[int, tuple[bool, int, bool]]] = {}  # searched id -> other id -> (exact, bits, named)
+    near = await _near(session, searched)
     for s in searched:
         found: dict[int, tuple[bool, int, bool]] = {}
-        for other_id, (bits, named) in (await _near(session, s)).items():
+        for other_id, (bits, named) in near.get(s.evidence_id, {}).items():
             found[other_id] = (False, bits, named)
         for other_id in exact.get(s.sha256, ()):
             if other_id != s.evidence_id:

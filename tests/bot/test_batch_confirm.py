@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlmodel import select
 
-from bot.handlers import officer_desk
+from bot.handlers import batch_confirm, officer_desk
 from bot.replies import Plan
 from scheduler import planning
 from storage import repo_review as rv
@@ -172,3 +173,25 @@ async def test_on_telegram_one_command_and_one_button(sessions: Sessions, tmp_pa
         assert await status_of(sessions, an) == ["reviewed"]
     finally:
         await h.stop()
+
+
+async def test_a_large_unit_is_taken_a_batch_at_a_time(
+    sessions: Sessions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(batch_confirm, "MOST", 2)
+    monkeypatch.setattr(batch_confirm, "STEP", 1)
+    await seed_units(sessions)
+    desk = await reviewer(sessions, "901", "XA1", "vi")
+    data = bot_data(sessions, tmp_path)
+    flagged = await clean_one(sessions, tmp_path, "An Thị Dung", "THON1", 700)  # listed first, by name
+    await add_file(sessions, tmp_path, flagged, 3, jpeg(certificate(703)), flags=["unreadable"], status="unreadable")
+    ids = [await clean_one(sessions, tmp_path, f"Người {k}", "THON1", 710 + 10 * k) for k in range(3)]
+
+    preview = await officer_desk.command(data, desk, "confirmclean", [])
+    shown = text(preview)
+    assert "Xác nhận 2 bài nộp" in shown and "1 bài có cảnh báo" in shown and "1 bài còn lại chưa xem tới" in shown
+    await officer_desk.press(data, desk, choice(preview, "✅ Xác nhận 2 bài"))
+    preview = await officer_desk.command(data, desk, "confirmclean", [])
+    assert "Xác nhận 1 bài nộp" in text(preview) and "chưa xem tới" not in text(preview)
+    await officer_desk.press(data, desk, choice(preview, "✅ Xác nhận 1 bài"))
+    assert await status_of(sessions, flagged, *ids) == ["submitted", "reviewed", "reviewed", "reviewed"]
