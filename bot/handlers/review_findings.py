@@ -118,8 +118,12 @@ async def scope_paths(session: AsyncSession, data: BotData, officer: Person) -> 
 
 
 def show_date(iso: str, locale: str) -> str:
-    """An ISO date the reader found, as the officer's language writes it."""
-    return format_date(date.fromisoformat(iso), _DATE_PATTERN.get(locale, "dd/MM/yyyy"), locale=locale)
+    """An ISO date the reader found, as the officer's language writes it (as stored, should it not be one)."""
+    try:
+        day = date.fromisoformat(iso)
+    except ValueError:
+        return escape(iso)
+    return format_date(day, _DATE_PATTERN.get(locale, "dd/MM/yyyy"), locale=locale)
 
 
 def _more(items: list[str], shown: int, locale: str) -> str:
