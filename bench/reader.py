@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import io
 import itertools
+import random
 import statistics
 import sys
 import tempfile
@@ -35,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from PIL import Image
 
 from bench.citizen_journey import bench_database
-from bench.updates import TOKEN, BenchApi, Feeder, Run, TimedProcessor, _people
+from bench.updates import TOKEN, BenchApi, Citizen, Feeder, Run, TimedProcessor
 from bot import evidence_reader as er
 from bot.app import build_application
 from conversations import evidence_facts as ef
@@ -167,6 +168,25 @@ class StampedFeeder(Feeder):
         self.stamped.append((sent, time.perf_counter() - sent))
 
 
+async def people(feeder: Feeder, api: BenchApi, citizens: int, seconds: float, pause: float) -> None:
+    """``citizens`` people each acting every ``pause`` seconds for ``seconds`` (bench/updates.py's journey; one
+    who finishes is followed by a new one)."""
+    ids = itertools.count(20_000_000)
+    deadline = time.perf_counter() + seconds
+
+    async def lane() -> None:
+        person = Citizen(feeder, api, next(ids))
+        await asyncio.sleep(random.uniform(0, pause))
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            if not await person.step():
+                person = Citizen(feeder, api, next(ids))
+                continue
+            await asyncio.sleep(max(0.0, started + pause - time.perf_counter()))
+
+    await asyncio.gather(*(lane() for _ in range(citizens)))
+
+
 async def updates(postgres: bool, waiting: int, citizens: int, seconds: float, phase: float) -> None:
     """One bot under a steady load; the reader is switched on and off every ``phase`` seconds (off first), so
     both states see the same machine (others share it) and the same database; updates are filed by phase."""
@@ -201,7 +221,7 @@ async def updates(postgres: bool, waiting: int, citizens: int, seconds: float, p
                     reading = not reading
 
         started = time.perf_counter()
-        await asyncio.gather(switch(), _people(feeder, api, citizens, seconds + phase, 2.0))
+        await asyncio.gather(switch(), people(feeder, api, citizens, seconds + phase, 2.0))
         run.elapsed = time.perf_counter() - started
         await app.stop()
         await app.shutdown()
