@@ -30,9 +30,8 @@ READING = "reading"  # claimed, being read: not a result
 READ = "read"
 UNREADABLE = "unreadable"
 FAILED = "failed"
-OFF = "off"
-DONE_STATUSES = (READ, UNREADABLE, FAILED, OFF)
-FOLLOWUP_KIND = "evidence_check"  # the outbox kind of the citizen's follow-up (scheduler.planning names it too)
+OFF = "off"  # allowed by the schema for a file left unread on purpose; the reader stores none today
+FOLLOWUP_KIND = "evidence_check"  # the outbox kind of the citizen's follow-up (composed in bot.reminders)
 
 
 @dataclass(frozen=True)
