@@ -14,8 +14,12 @@ A crop from one side only is not matched. Look-alike certificates of one templat
 
 from __future__ import annotations
 
+import asyncio
 import functools
-from collections.abc import Sequence
+import multiprocessing
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,3 +91,33 @@ def file_hashes(path: Path) -> ImageHashes | None:
 def _cached(path: str, size: int, mtime_ns: int) -> ImageHashes | None:
     image = _open(Path(path))
     return hashes(image) if image is not None else None
+
+
+def probe_files(paths: Mapping[int, Path]) -> dict[int, tuple[str, ...]]:
+    """The probes of each image file (by evidence id); files that are not images are left out."""
+    found = {}
+    for evidence_id, path in paths.items():
+        hashed = file_hashes(path)
+        if hashed is not None:
+            found[evidence_id] = hashed.probes
+    return found
+
+
+_pool: ProcessPoolExecutor | None = None
+
+
+async def probe_files_apart(paths: Mapping[int, Path]) -> dict[int, tuple[str, ...]]:
+    """``probe_files`` in a child process of its own (its cache lives there): decoding and hashing pictures
+    for a card or a batch confirm would otherwise hold this process's GIL while other people wait."""
+    global _pool
+    if not paths:
+        return {}
+    loop = asyncio.get_running_loop()
+    for _ in range(2):  # a child that died is replaced once
+        if _pool is None:  # spawned: forking a process with an event loop and threads is unsafe
+            _pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        try:
+            return await loop.run_in_executor(_pool, probe_files, dict(paths))
+        except BrokenProcessPool:
+            _pool = None
+    return await asyncio.to_thread(probe_files, dict(paths))

@@ -9,25 +9,23 @@ when their unit lies within the reviewer's scope (storage.repo_duplicates.visibl
 only that it was also used outside the reviewer's unit.
 
 A file's near copies are searched with the probes of its picture (bot.evidence_hash), computed from the file
-in a thread and kept per process (a stored file never changes).
+in a child process, which keeps them (a stored file never changes).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from html import escape
-from pathlib import Path
 
 from babel.dates import format_date
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.context import BotData
-from bot.evidence_hash import file_hashes
+from bot.evidence_hash import probe_files_apart
 from bot.handlers.officer_scope import REVIEWERS
 from conversations import evidence_facts as ef
 from locales import gettext
@@ -78,15 +76,6 @@ class AssessmentFacts:
         return all(f.read and not f.warned for f in self.files)
 
 
-def _probe_all(paths: dict[int, Path]) -> dict[int, tuple[str, ...]]:
-    found = {}
-    for evidence_id, path in paths.items():
-        hashed = file_hashes(path)
-        if hashed is not None:
-            found[evidence_id] = hashed.probes
-    return found
-
-
 async def facts_of(
     session: AsyncSession, data: BotData, assessments: Sequence[tuple[int, int]]
 ) -> dict[int, AssessmentFacts]:
@@ -103,7 +92,7 @@ async def facts_of(
         for f in files
         if (r := readings.get(f.id or 0)) is not None and r.phash  # the reader found a picture in it
     }
-    probes = await asyncio.to_thread(_probe_all, photos) if photos else {}
+    probes = await probe_files_apart(photos)
     copies = await rd.copies_of(session=session, evidence_ids=[f.id or 0 for f in files], probes=probes)
     by_assessment: dict[int, list[FileFacts]] = defaultdict(list)
     for f in files:
