@@ -17,6 +17,9 @@ Not a test. Run from the project root:
     .venv/bin/python bench/updates.py                 # SQLite file in a temporary folder
     .venv/bin/python bench/updates.py --postgres      # PostgreSQL (CDHT_TEST_POSTGRES_URL), own schema
     .venv/bin/python bench/updates.py --citizens 200 --seconds 20 --concurrency 8
+    .venv/bin/python bench/updates.py --registered    # people already registered: answering indicators
+
+Also printed: the process's CPU time per update (all threads), steadier than wall time on a shared machine.
 """
 
 from __future__ import annotations
@@ -91,6 +94,7 @@ class Run:
     statements: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     handled: int = 0
     elapsed: float = 0.0
+    cpu: float = 0.0  # the process's CPU seconds (all threads) while the loop ran: steadier than wall time
 
     def line(self, name: str) -> str:
         lat = sorted(self.latencies)
@@ -100,7 +104,8 @@ class Run:
         rate = self.handled / self.elapsed
         return (
             f"{name}: {self.handled} updates in {self.elapsed:.1f} s = {rate:.0f} updates/s; "
-            f"latency p50 {q[49] * 1000:.1f} ms, p95 {q[94] * 1000:.1f} ms, p99 {q[98] * 1000:.1f} ms"
+            f"latency p50 {q[49] * 1000:.1f} ms, p95 {q[94] * 1000:.1f} ms, p99 {q[98] * 1000:.1f} ms; "
+            f"CPU {self.cpu / self.handled * 1000:.2f} ms/update"
         )
 
 
@@ -178,25 +183,44 @@ class Citizen:
         return True
 
 
-async def _people(feeder: Feeder, api: BenchApi, citizens: int, seconds: float, pause: float | None) -> None:
-    """``citizens`` lanes of people for ``seconds``; ``pause`` None: closed loop, else one action a person per
-    ``pause`` seconds."""
-    ids = itertools.count(10_000_000 + random.randrange(1_000_000) * 100)
-    deadline = time.perf_counter() + seconds
+REGISTRATION = 4  # start with a code, consent, name, group: the updates before the first indicator
 
-    async def lane() -> None:
-        person = Citizen(feeder, api, next(ids))
+
+async def _people(
+    feeder: Feeder, api: BenchApi, citizens: int, seconds: float, pause: float | None, registered: bool
+) -> None:
+    """``citizens`` lanes of people for ``seconds``, timed into the feeder's run; ``pause`` None: closed loop,
+    else one action a person per ``pause`` seconds. ``registered``: the first citizens register (and choose
+    their group) before the clock starts, so the figures are those of people answering indicators."""
+    ids = itertools.count(10_000_000 + random.randrange(1_000_000) * 100)
+    first = [Citizen(feeder, api, next(ids)) for _ in range(citizens)]
+    if registered:
+
+        async def register(person: Citizen) -> None:
+            for _ in range(REGISTRATION):
+                await person.step()
+
+        await asyncio.gather(*(register(person) for person in first))
+        run = feeder.run
+        run.latencies.clear()
+        run.statements.clear()
+        run.handled = 0
+    started, cpu = time.perf_counter(), time.process_time()
+    deadline = started + seconds
+
+    async def lane(person: Citizen) -> None:
         if pause:
             await asyncio.sleep(random.uniform(0, pause))
         while time.perf_counter() < deadline:
-            started = time.perf_counter()
+            acted = time.perf_counter()
             if not await person.step():
                 person = Citizen(feeder, api, next(ids))
                 continue
             if pause:
-                await asyncio.sleep(max(0.0, started + pause - time.perf_counter()))
+                await asyncio.sleep(max(0.0, acted + pause - time.perf_counter()))
 
-    await asyncio.gather(*(lane() for _ in range(citizens)))
+    await asyncio.gather(*(lane(person) for person in first))
+    feeder.run.elapsed, feeder.run.cpu = time.perf_counter() - started, time.process_time() - cpu
 
 
 def _count_statements(sessions: Sessions, processor: TimedProcessor, run: Run) -> Callable[[], None]:
@@ -231,7 +255,14 @@ def _count_statements(sessions: Sessions, processor: TimedProcessor, run: Run) -
 
 
 async def product(
-    sessions: Sessions, folder: Path, *, citizens: int, seconds: float, pause: float | None, concurrency: int
+    sessions: Sessions,
+    folder: Path,
+    *,
+    citizens: int,
+    seconds: float,
+    pause: float | None,
+    concurrency: int,
+    registered: bool = False,
 ) -> Run:
     api = BenchApi()
     settings = make_settings(folder / "evidence", bot_token=TOKEN, concurrent_updates=concurrency)
@@ -241,9 +272,7 @@ async def product(
     stop_counting = _count_statements(sessions, processor, run)
     await app.initialize()
     await app.start()
-    started = time.perf_counter()
-    await _people(Feeder(app, processor, run), api, citizens, seconds, pause)
-    run.elapsed = time.perf_counter() - started
+    await _people(Feeder(app, processor, run), api, citizens, seconds, pause, registered)
     stop_counting()
     await app.stop()
     await app.shutdown()
@@ -278,9 +307,9 @@ async def echo(*, citizens: int, seconds: float, pause: float | None, concurrenc
             if pause:
                 await asyncio.sleep(max(0.0, started + pause - time.perf_counter()))
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(lane() for _ in range(citizens)))
-    run.elapsed = time.perf_counter() - started
+    run.elapsed, run.cpu = time.perf_counter() - started, time.process_time() - cpu
     await app.stop()
     await app.shutdown()
     return run
@@ -298,15 +327,23 @@ async def main() -> None:
     parser.add_argument("--citizens", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument(
+        "--registered",
+        action="store_true",
+        help="the first citizens register and choose their group before the clock starts (untimed)",
+    )
     args = parser.parse_args()
     backend = "postgresql" if args.postgres else "sqlite"
-    print(f"backend: {backend}, citizens: {args.citizens}, CONCURRENT_UPDATES: {args.concurrency}")
+    print(
+        f"backend: {backend}, citizens: {args.citizens}, CONCURRENT_UPDATES: {args.concurrency}"
+        + (", registered before the clock starts" if args.registered else "")
+    )
     load = {"citizens": args.citizens, "seconds": args.seconds, "concurrency": args.concurrency}
     for name, pause in (("closed loop", None), ("open loop (one action a person every 2 s)", 2.0)):
         bare = await echo(pause=pause, **load)
         folder = Path(tempfile.mkdtemp(prefix="cdht-bench-"))
         async with bench_database(folder, postgres=args.postgres) as sessions:
-            ours = await product(sessions, folder, pause=pause, **load)
+            ours = await product(sessions, folder, pause=pause, registered=args.registered, **load)
         print(f"== {name}")
         print("  " + bare.line("echo bot"))
         print("  " + ours.line("product "))
