@@ -16,6 +16,9 @@ Not a test. Run from the project root:
    its copies. ``repo_duplicates.copies_of`` is timed for one file with its probes (as the card does), and the
    probes' own cost (decoding a 4000×3000 photo and hashing it) apart; the band rows each search fetched are
    counted, and on PostgreSQL the plan of the band probe is printed (index scans, no sequential scan).
+
+``--ocr --distances-only --certificates 200``: the look-alike pairs the hash alone calls copies, read with
+Tesseract to see how many the dates and words still call copies (and that true copies stay copies).
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot import evidence_hash
 from bot.evidence_hash import ImageHashes, file_hashes, hashes
-from conversations.evidence_facts import hamming, phash_bands
+from conversations.evidence_facts import find_dates, hamming, phash_bands
 from storage import repo_duplicates as rd
 from storage.db import make_engine, make_sessions, upgrade
 from storage.models import Assessment, Evidence, EvidenceReading, Person, Unit
@@ -64,7 +67,7 @@ def best(query: ImageHashes, stored: ImageHashes) -> int:
     return min(hamming(p, stored.stored) for p in query.probes)
 
 
-def distances(n: int) -> None:
+def distances(n: int, ocr: bool) -> None:
     pictures = [certificate(seed) for seed in range(n)]
     hashed = [hashes(p) for p in pictures]
     print(f"distances over {n} generated certificates (bits from the best probe; NEAR_BITS = {rd.NEAR_BITS})")
@@ -73,8 +76,29 @@ def distances(n: int) -> None:
         there = [best(c, h) for c, h in zip(copies, hashed, strict=True)]
         back = [best(h, c) for c, h in zip(copies, hashed, strict=True)]
         print(f"  {label:14} copy searched: max {max(there)}  original searched: max {max(back)}")
-    cross = sorted(min(best(a, b), best(b, a)) for a, b in combinations(hashed, 2))
-    print(f"  different certificates: closest {cross[:5]} (of {len(cross)} pairs)")
+    pairs = [(min(best(a, b), best(b, a)), i, j) for (i, a), (j, b) in combinations(enumerate(hashed), 2)]
+    cross = sorted(d for d, _, _ in pairs)
+    close = [(i, j) for d, i, j in pairs if d <= rd.NEAR_BITS]
+    print(f"  different certificates: closest {cross[:5]}; {len(close)} of {len(cross)} pairs within NEAR_BITS")
+    if ocr and close:
+        import pytesseract  # the reader's OCR (Debian tesseract-ocr, tesseract-ocr-vie)
+
+        read: dict[object, tuple[list[str], frozenset[str]]] = {}
+
+        def facts(key: object, picture: Image.Image) -> tuple[list[str], frozenset[str]]:
+            if key not in read:
+                text = pytesseract.image_to_string(picture.convert("L"), lang="vie")
+                read[key] = (find_dates(text), rd.words_of(text))
+            return read[key]
+
+        kept = sum(rd.same_document(*facts(i, pictures[i]), *facts(j, pictures[j])) for i, j in close)
+        print(f"  of those, still copies by the dates and words OCR read on them: {kept}")
+        copies_kept = total = 0
+        for k in range(0, n, max(1, n // 10)):
+            for label, make in COPIES.items():
+                total += 1
+                copies_kept += rd.same_document(*facts(k, pictures[k]), *facts((k, label), make(pictures[k])))
+        print(f"  true copies kept by the dates and words: {copies_kept} of {total}")
 
 
 def _hex(value: int) -> str:
@@ -316,8 +340,14 @@ async def main() -> None:
     parser.add_argument("--batch", type=int, default=2500, help="files checked at once, as a batch confirm does")
     parser.add_argument("--certificates", type=int, default=40, help="generated certificates for the distances")
     parser.add_argument("--uniform", action="store_true", help="stored hashes drawn at random")
+    parser.add_argument(
+        "--ocr", action="store_true", help="read the look-alikes with Tesseract: do dates/words part them?"
+    )
+    parser.add_argument("--distances-only", action="store_true", help="skip the database part")
     args = parser.parse_args()
-    distances(args.certificates)
+    distances(args.certificates, args.ocr)
+    if args.distances_only:
+        return
     if args.postgres:
         url = os.environ.get("CDHT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
         schema = f"cdht_bench_{uuid.uuid4().hex[:8]}"
