@@ -32,7 +32,7 @@ CITIZEN_COMMANDS = ("start", "status", "help", "language", "reminders", "cancel"
 # EXPORT_ROLES, broadcast.BROADCASTERS, officer_roles: officers).
 ROLE_COMMANDS: dict[str, tuple[str, ...]] = {
     RoleName.OFFICER: ("invite", "grant", "roles", "broadcast", "tally", "export", "chart"),
-    RoleName.REVIEWER: ("review", "tally", "chart"),
+    RoleName.REVIEWER: ("review", "confirmclean", "tally", "chart"),
     RoleName.HEAD: ("recognise", "tally", "export", "chart"),
 }
 # The sections of /help, in the order they are shown; spelled out so the catalog check sees each key.
@@ -51,6 +51,7 @@ DESCRIPTIONS: dict[str, str] = {
     "mydata": "command.mydata",
     "deleteme": "command.deleteme",
     "review": "command.review",
+    "confirmclean": "command.confirmclean",
     "recognise": "command.recognise",
     "tally": "command.tally",
     "export": "command.export",
