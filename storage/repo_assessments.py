@@ -88,15 +88,6 @@ async def set_level(*, session: AsyncSession, assessment: Assessment, indicator:
             session.expire(held)
 
 
-async def has_evidence(*, session: AsyncSession, assessment_id: int, indicator: int, file_unique_id: str) -> bool:
-    stmt = select(Evidence.id).where(
-        Evidence.assessment_id == assessment_id,
-        Evidence.indicator == indicator,
-        Evidence.file_unique_id == file_unique_id,
-    )
-    return (await session.exec(stmt)).first() is not None
-
-
 async def add_evidence(*, session: AsyncSession, evidence: Evidence) -> None:
     watch = await _watch_files(session, evidence.assessment_id)
     session.add(evidence)
