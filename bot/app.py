@@ -115,9 +115,6 @@ def build_application(
     app = builder.build()
     data.telegram_username = lambda: app.bot.username  # known once initialised (getMe): for t.me deep links
     app.add_handlers(handlers())
-    # Typed steps an officer owes (reasons, decisions, a broadcast's text) are tried first and let
-    # everything else through.
-    app.add_handlers(officers.early_handlers(), group=officers.EARLY_GROUP)
     schedule_reminders(app)  # planning and dispatch jobs, unless SCHEDULER_ENABLED is off
     data.wakers.append(lambda: dispatch_soon(app))
     schedule_evidence_sweep(app)  # daily: files no evidence row points to, likewise

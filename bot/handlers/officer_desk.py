@@ -106,8 +106,7 @@ async def press(data: BotData, who: Sender, payload: str) -> Plan:
 # Whether someone owes a typed step is read with the person, in the one statement that loads them for the
 # citizen's handlers (storage.journey: the officer_pending row, none for a citizen), so citizens pay nothing for
 # officers' steps: the citizen's text handler hands such a line here (``answer_typed`` in its transaction, then
-# ``answered``), its /cancel asks ``cancel_in`` and its commands ``forget_menu_in``. ``typed`` and ``cancel``,
-# which Telegram's early handler group asks of every line and every /cancel, read nothing and let them through.
+# ``answered``), its /cancel asks ``cancel_in`` and its commands ``forget_menu_in``.
 # An officer's step, once taken, is checked against their role and scope by the handler that answers it.
 
 
@@ -118,16 +117,6 @@ class Answered:
 
     plan: Plan
     chosen: str | None = None
-
-
-async def typed(data: BotData, who: Sender, text: str) -> Plan | None:
-    """None, reading nothing: the citizen's text handler answers a step owed (see above)."""
-    return None
-
-
-async def cancel(data: BotData, who: Sender) -> Plan | None:
-    """None, reading nothing: the citizen's /cancel drops a step owed (``cancel_in``)."""
-    return None
 
 
 async def answer_typed(

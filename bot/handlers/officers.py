@@ -1,23 +1,18 @@
 """Telegram's wiring of the officer handlers (written once for every messenger in bot.handlers.officer_desk):
-the commands, the ``o|…`` buttons, and the typed steps an officer owes.
-
-Typed steps (a reason, a decision number) are caught by handlers in an earlier PTB handler group
-(``EARLY_GROUP``): when the officer owes one, they take the text and stop the update
-(``ApplicationHandlerStop``); otherwise the update goes on to the citizen handlers of the default group
-untouched (bot.telegram.officers).
+the commands and the ``o|…`` buttons. The typed steps an officer owes reach officer_desk through the
+citizen's text handler, which loads the step owed with the person (no handler group of their own).
 """
 
 from __future__ import annotations
 
-from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, MessageHandler, filters
+from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, filters
 
 from bot.handlers.batch_confirm import PREFIX as BATCH_PREFIX
 from bot.handlers.officer_buttons import PATTERN
 from bot.handlers.officer_roles import PRESS_PREFIX
 from bot.telegram import officers as tg
-from bot.telegram.officers import EARLY_GROUP
 
-__all__ = ["EARLY_GROUP", "early_handlers", "handlers"]
+__all__ = ["handlers"]
 
 
 def handlers() -> list[BaseHandler]:
@@ -33,13 +28,4 @@ def handlers() -> list[BaseHandler]:
         CallbackQueryHandler(tg.press, pattern=PATTERN),
         CallbackQueryHandler(tg.press, pattern=rf"^{PRESS_PREFIX}\|"),  # /grant's and /roles' choices
         CallbackQueryHandler(tg.press, pattern=rf"^{BATCH_PREFIX}\|"),  # /confirmclean's choice
-    ]
-
-
-def early_handlers() -> list[BaseHandler]:
-    """For ``EARLY_GROUP``: they act only when the sender owes a typed step, else let the update through."""
-    private = filters.ChatType.PRIVATE
-    return [
-        CommandHandler("cancel", tg.cancel, filters=private),
-        MessageHandler(private & filters.TEXT & ~filters.COMMAND, tg.typed),
     ]

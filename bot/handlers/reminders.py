@@ -1,7 +1,7 @@
 """Telegram's wiring of /reminders (a person switches reminders off and on), the reminders' Continue button,
 and /broadcast (an officer writes to everyone in a unit subtree: bot.handlers.broadcast, written once for
 every messenger and reached through bot.handlers.officer_desk; its typed text is the officers' typed step,
-taken by their early handler, bot.telegram.officers.typed)."""
+answered through the citizen's text handler, which loads the step owed)."""
 
 from __future__ import annotations
 
