@@ -90,6 +90,7 @@ class Measures:
     brightness: float
     sharpness: float
     phash: str
+    probes: tuple[str, ...] = ()  # the search probes of the picture, stored so a search never decodes it
 
     @property
     def unreadable(self) -> bool:
@@ -116,14 +117,16 @@ def _scaled(image: Image.Image, side: int) -> Image.Image:
 
 def measure(image: Image.Image) -> Measures:
     """Brightness (mean grey, 0..255), sharpness (variance of the 4-neighbour Laplacian) at MEASURE_SIDE, and
-    the perceptual hash duplicates are searched by (bot.evidence_hash: of the picture's inner part)."""
+    the perceptual hashes duplicates are searched by (bot.evidence_hash: the inner part's, and the probes)."""
+    hashed = evidence_hash.hashes(image)
     grey = _scaled(image.convert("L"), MEASURE_SIDE)
     a = np.asarray(grey, dtype=np.float32)
     lap = a[1:-1, :-2] + a[1:-1, 2:] + a[:-2, 1:-1] + a[2:, 1:-1] - 4 * a[1:-1, 1:-1]
     return Measures(
         brightness=float(a.mean()),
         sharpness=float(lap.var()) if lap.size else 0.0,
-        phash=evidence_hash.stored_hash(image),
+        phash=hashed.stored,
+        probes=hashed.probes,
     )
 
 
@@ -208,6 +211,7 @@ def interpret(raw: Raw, job: rer.Pending, registry: Registry) -> rer.Found:
         sharpness=m.sharpness if m else None,
         brightness=m.brightness if m else None,
         phash=m.phash if m else None,
+        phash_probes=list(m.probes) if m else None,
         flags=facts.flags if raw.status in (rer.READ, rer.UNREADABLE) else [],
     )
 
@@ -347,7 +351,7 @@ class EvidenceReader:
                 lease=LEASE,
             )
         if not jobs:
-            return 0
+            return await self._probe_older()
         results = await asyncio.gather(*(self._read(job) for job in jobs))
         done = 0
         flagged = []
@@ -367,6 +371,21 @@ class EvidenceReader:
         if owed:
             self.wake()
         return done
+
+    async def _probe_older(self) -> int:
+        """Stores the search probes of pictures read before they were stored (migration 0009), from the file and
+        without OCR, while nothing waits to be read; returns how many files were looked at."""
+        async with self.sessions() as session:
+            older = await rer.unprobed(session=session, limit=BATCH)
+        if not older:
+            return 0
+        paths = {evidence_id: self.settings.evidence_dir / path for evidence_id, path in older}
+        async with self._slots:
+            loop = asyncio.get_running_loop()
+            probes = await loop.run_in_executor(self._pool, evidence_hash.probe_files, paths)  # None: a thread
+        async with unit_of_work(self.sessions) as session:
+            await rer.store_probes(session=session, probes=probes)
+        return len(older)
 
     async def _read(self, job: rer.Pending) -> rer.Found | None:
         """One file, in a child process (a thread outside ``run``); None gives it back (its file is not on disk

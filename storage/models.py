@@ -321,6 +321,9 @@ class EvidenceReading(SQLModel, table=True):
     phash_b1: int | None = Field(default=None, index=True)
     phash_b2: int | None = Field(default=None, index=True)
     phash_b3: int | None = Field(default=None, index=True)
+    # the search probes of the picture (bot.evidence_hash), hex, computed when read so a card never decodes it;
+    # None: not a picture, or read before they were stored (the reader fills them in)
+    phash_probes: list[str] | None = Field(default=None, sa_column=Column(JSON(none_as_null=True), nullable=True))
     flags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     notified_at: datetime | None = _ts(nullable=True)  # the citizen's follow-up was queued
     read_at: datetime = _ts(nullable=False, default=utcnow)

@@ -7,7 +7,8 @@ reader's ``other_indicator`` flag asks).
 
 Near copies: the stored hash of each read photo is cut in four 16-bit bands, each indexed
 (``EvidenceReading.phash_b0..b3``). A search looks up each band's values among the bands of the searched
-file's probes (bot.evidence_hash: its stored hash and 21 cuts of it), so any stored hash within 3 bits of a
+file's probes (bot.evidence_hash: its stored hash and 21 cuts of it, stored with its reading, so no picture
+is decoded here), so any stored hash within 3 bits of a
 probe is a candidate (3 differing bits leave one band whole); candidates are kept when within ``NEAR_BITS``
 of a probe they share a band with. Measured on generated certificates (bench/duplicates.py): re-compressed
 (quality 30) and cropped (3–10% off each edge) copies lie 0–4 bits from their best probe and always shared
@@ -126,7 +127,7 @@ async def _searched(
     )
     found = []
     for evidence, person_id, year, reading in await _in_chunks(session, stmt, col(Evidence.id), evidence_ids):
-        own = tuple(probes.get(evidence.id or 0, ()))
+        own = tuple(probes.get(evidence.id or 0) or (reading.phash_probes if reading else None) or ())
         phash = reading.phash if reading else None
         found.append(
             _Searched(
@@ -221,8 +222,9 @@ async def copies_of(
     *, session: AsyncSession, evidence_ids: Sequence[int], probes: Mapping[int, Sequence[str]] | None = None
 ) -> dict[int, list[Copy]]:
     """The copies of interest of each file (by its evidence id; files with none are left out), the same bytes
-    first, then the nearest. ``probes`` are a file's search hashes (bot.evidence_hash.file_hashes); without
-    them a file's own stored hash is the only probe, which finds re-compressed copies but not cropped ones."""
+    first, then the nearest. A file is searched with the probes stored with its reading (``phash_probes``), or
+    those given in ``probes`` (bot.evidence_hash.file_hashes); a file with neither (read before migration 0009,
+    until the reader fills them in) has only its stored hash, which finds re-compressed copies, not cropped."""
     searched = await _searched(session, evidence_ids, probes or {})
     exact = await _exact(session, (s.sha256 for s in searched))
     hits: dict[int, dict[int, tuple[bool, int, bool]]] = {}  # searched id -> other id -> (exact, bits, named)

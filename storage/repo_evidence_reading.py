@@ -54,7 +54,8 @@ class Pending:
 
 @dataclass(frozen=True)
 class Found:
-    """What the reader found in one file; ``phash`` is hex, its bands are derived when stored."""
+    """What the reader found in one file; ``phash`` is hex, its bands are derived when stored; ``phash_probes``
+    are the picture's search probes (bot.evidence_hash), hex."""
 
     status: str
     reader_version: int
@@ -66,6 +67,7 @@ class Found:
     sharpness: float | None = None
     brightness: float | None = None
     phash: str | None = None
+    phash_probes: list[str] | None = None
     flags: list[str] = field(default_factory=list)
 
 
@@ -196,11 +198,35 @@ async def store(*, session: AsyncSession, evidence_id: int, found: Found, now: d
             phash_b1=bands[1],
             phash_b2=bands[2],
             phash_b3=bands[3],
+            phash_probes=list(found.phash_probes) if found.phash_probes is not None else None,
             flags=list(found.flags),
             read_at=now,
         )
     )
     return (result.rowcount or 0) > 0
+
+
+async def unprobed(*, session: AsyncSession, limit: int) -> list[tuple[int, str]]:
+    """Pictures read before their search probes were stored (migration 0009): (evidence id, path), oldest first."""
+    rows = await session.exec(
+        select(Evidence.id, Evidence.path)
+        .join(EvidenceReading, col(EvidenceReading.evidence_id) == col(Evidence.id))
+        .where(col(EvidenceReading.phash).is_not(None), col(EvidenceReading.phash_probes).is_(None))
+        .order_by(col(Evidence.id))
+        .limit(limit)
+    )
+    return [(evidence_id or 0, path) for evidence_id, path in rows.all()]
+
+
+async def store_probes(*, session: AsyncSession, probes: dict[int, tuple[str, ...]]) -> None:
+    """Stores the search probes of pictures read before they were stored; where another process was quicker,
+    its probes stay. An empty list marks a file that gave none (gone, or no image after all)."""
+    for evidence_id, found in probes.items():
+        await session.exec(
+            update(EvidenceReading)
+            .where(col(EvidenceReading.evidence_id) == evidence_id, col(EvidenceReading.phash_probes).is_(None))
+            .values(phash_probes=list(found))
+        )
 
 
 async def readings(*, session: AsyncSession, evidence_ids: Iterable[int]) -> dict[int, EvidenceReading]:

@@ -1,8 +1,8 @@
 """The batch confirm, written once for every messenger: ``/confirmclean [UNIT] [YEAR]`` (on Zalo «xác nhận
 hàng loạt») previews the submitted assessments of the reviewer's subtree whose files are all read and raised
 no warning (bot.handlers.review_findings), with a count, names and totals; one choice confirms them. A batch
-takes at most ``MOST``: checking a file reads its picture (about 30–50 ms the first time), and a village
-sends thousands.
+takes at most ``MOST``, so the preview stays short enough to read and the check quick (stored values only,
+no picture decoded: bench/RESULTS.md), while a village sends thousands.
 
 The preview's assessments and their revisions wait in the reviewer's ``officer_pending`` row (kind
 ``batch``), never in process memory. At the choice, inside one transaction, each is locked and checked
@@ -72,8 +72,8 @@ async def _submitted(session: AsyncSession, unit: Unit, year: int) -> list[tuple
 async def _clean(
     session: AsyncSession, data: BotData, rows: Sequence[tuple[Assessment, Person, Unit]]
 ) -> tuple[list[tuple[Assessment, Person, Unit]], int]:
-    """The first MOST clean assessments of ``rows`` and how many rows were checked to find them: checking reads
-    every file's picture once (bot.evidence_hash), so a large unit is taken MOST at a time."""
+    """The first MOST clean assessments of ``rows`` and how many rows were checked to find them: a large unit is
+    taken MOST at a time."""
     clean: list[tuple[Assessment, Person, Unit]] = []
     checked = 0
     while checked < len(rows) and len(clean) < MOST:

@@ -8,8 +8,8 @@ of whose files is read yet shows nothing (nor does any while the reader is off).
 when their unit lies within the reviewer's scope (storage.repo_duplicates.visible); otherwise the line says
 only that it was also used outside the reviewer's unit.
 
-A file's near copies are searched with the probes of its picture (bot.evidence_hash), computed from the file
-in a child process, which keeps them (a stored file never changes).
+A file's near copies are searched with the probes of its picture (bot.evidence_hash) that the reader stored
+with its reading: a card or a batch confirm reads stored values only and never decodes a picture.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.context import BotData
-from bot.evidence_hash import probe_files_apart
 from bot.handlers.officer_scope import REVIEWERS
 from conversations import evidence_facts as ef
 from locales import gettext
@@ -87,13 +86,7 @@ async def facts_of(
         )
     ).all()
     readings = await rer.readings(session=session, evidence_ids=[f.id or 0 for f in files])
-    photos = {
-        f.id or 0: data.settings.evidence_dir / f.path
-        for f in files
-        if (r := readings.get(f.id or 0)) is not None and r.phash  # the reader found a picture in it
-    }
-    probes = await probe_files_apart(photos)
-    copies = await rd.copies_of(session=session, evidence_ids=[f.id or 0 for f in files], probes=probes)
+    copies = await rd.copies_of(session=session, evidence_ids=[f.id or 0 for f in files])
     by_assessment: dict[int, list[FileFacts]] = defaultdict(list)
     for f in files:
         by_assessment[f.assessment_id].append(FileFacts(f, readings.get(f.id or 0), tuple(copies.get(f.id or 0, ()))))

@@ -101,7 +101,8 @@ async def add_file(
     status: str = "read",
     text: str | None = None,
 ) -> int:
-    """Stores ``data`` as evidence and, unless ``read`` is False, the reader's findings about it."""
+    """Stores ``data`` as evidence and, unless ``read`` is False, the reader's findings about it (its hash and
+    search probes as the reader stores them)."""
     n = next(_n)
     relative = f"2026/{assessment_id}/{indicator}/{n}.jpg"
     (evidence / relative).parent.mkdir(parents=True, exist_ok=True)
@@ -137,6 +138,7 @@ async def add_file(
                     phash_b1=bands[1],
                     phash_b2=bands[2],
                     phash_b3=bands[3],
+                    phash_probes=list(hashed.probes) if hashed else None,
                     read_at=NOW,
                 )
             )

@@ -19,8 +19,8 @@ from PIL import Image
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 
+from bot import evidence_hash, metrics
 from bot import evidence_reader as er
-from bot import metrics
 from bot.reminders import Composed, Composer, make_dispatcher, policy_for
 from bot.settings import Settings
 from bot.web import build_web_app, health
@@ -151,6 +151,8 @@ async def test_a_certificate_is_read_dates_name_and_indicator(
     assert got.confidence is not None and got.confidence > 70
     assert "Bình dân học vụ số" in (got.text or "")
     assert got.phash and got.phash_b0 == int(got.phash[:4], 16)
+    assert got.phash_probes is not None and len(got.phash_probes) == len(evidence_hash.PROBE_CUTS)
+    assert all(len(p) == 16 for p in got.phash_probes)  # stored now, so a search never decodes the picture
     assert await followups(sessions) == []  # nothing to say: no message
     assert await reader.round() == 0  # read once
 
@@ -316,6 +318,30 @@ async def test_a_file_not_yet_on_disk_waits_then_is_recorded_missing(sessions: S
     assert await reader.round() == 1
     [got] = await readings(sessions, [ev])
     assert got.status == "failed"
+
+
+async def test_pictures_read_before_their_probes_were_stored_get_them_without_ocr(
+    sessions: Sessions, tmp_path: Path
+) -> None:
+    """Readings from before migration 0009 hold a hash but no probes: while nothing waits to be read, the reader
+    stores their probes from the file (a gone file gets none, once), and reads nothing again."""
+    settings = make_settings(tmp_path)
+    picture = as_jpeg(draw(SET[1]))
+    _, [kept, gone] = await add_files(sessions, tmp_path, [(1, picture), (2, picture)])
+    async with unit_of_work(sessions) as s:
+        for ev in (kept, gone):
+            s.add(EvidenceReading(evidence_id=ev, status="read", text="đã đọc", phash="0123456789abcdef", read_at=NOW))
+    async with sessions() as s:
+        path = tmp_path / (await s.get(Evidence, kept)).path  # type: ignore[union-attr]
+        (tmp_path / (await s.get(Evidence, gone)).path).unlink()  # type: ignore[union-attr]
+    reader = reader_for(settings, sessions, problem=lambda: None)
+    assert await reader.round() == 2
+    assert await reader.round() == 0
+    got_kept, got_gone = await readings(sessions, [kept, gone])
+    expected = evidence_hash.file_hashes(path)
+    assert expected is not None and got_kept.phash_probes == list(expected.probes)
+    assert got_gone.phash_probes == []
+    assert (got_kept.text, got_kept.phash) == ("đã đọc", "0123456789abcdef")  # the reading itself stays
 
 
 async def test_a_file_that_is_no_image_is_recorded_as_failed_once(sessions: Sessions, tmp_path: Path) -> None:

@@ -1,13 +1,17 @@
 """The review card's findings (bot.handlers.review_findings), in Vietnamese and English, on SQLite and
 PostgreSQL: dates in the officer's language, outside the year, hard to read, a better-fitting indicator,
-matches, more still being read (nothing while none is); and the scope rule for a copy used by someone else:
-named within the reviewer's scope, outside it only "also used outside your unit"."""
+matches, more still being read (nothing while none is); the scope rule for a copy used by someone else:
+named within the reviewer's scope, outside it only "also used outside your unit"; and the card's and the batch
+confirm's copy check reading stored hashes only, never decoding a picture."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from bot.handlers import review
+import pytest
+from PIL import Image
+
+from bot.handlers import batch_confirm, review
 from bot.handlers import review_findings as rf
 from bot.sender import Sender
 from storage import repo_people as rp
@@ -101,3 +105,41 @@ async def test_the_review_card_shows_the_findings_under_each_indicator(sessions:
     card = (await review.review_command(data, commune, ["THON1"])).screens[-1].text
     assert "🔎 📅 08/03/2026 · ⚠ trùng ảnh của Trần Thị Bình (Thôn Đông, 2026, CT 2) · ✓ khớp chỉ tiêu" in card
     assert "ngoài đơn vị" not in card
+
+
+def remove_pictures(folder: Path) -> None:
+    for path in folder.rglob("*.jpg"):
+        path.unlink()
+
+
+async def test_the_cards_copy_check_decodes_no_picture(
+    sessions: Sessions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await seed_units(sessions)
+    commune = await reviewer(sessions, "901", "XA1", "vi")
+    original = certificate(31)
+    mine = await submitted(sessions, "Nguyễn Văn An", "THON1")
+    await add_file(sessions, tmp_path, mine, 2, jpeg(original), dates=["2026-03-08"])
+    theirs = await submitted(sessions, "Trần Thị Bình", "THON2")
+    await add_file(sessions, tmp_path, theirs, 2, jpeg(recompressed(original, 30)))
+    cut = await submitted(sessions, "Lê Văn Cường", "THON1")
+    await add_file(sessions, tmp_path, cut, 4, jpeg(cropped(original, 0.08)))
+    clean = await submitted(sessions, "Phạm Thị Dung", "THON2")
+    await add_file(sessions, tmp_path, clean, 1, jpeg(certificate(32)), dates=["2026-06-01"])
+    remove_pictures(tmp_path)  # read and hashed already: nothing is left to decode
+
+    def no_decoding(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a picture was decoded for the card")
+
+    monkeypatch.setattr(Image, "open", no_decoding)
+    data = bot_data(sessions, tmp_path)
+    card = (await review.review_command(data, commune, ["THON1"])).screens[-1].text
+    line = next(row for row in card.splitlines() if "📅 08/03/2026" in row)
+    assert "⚠ trùng ảnh của" in line
+    assert "Trần Thị Bình (Thôn Đông, 2026, CT 2)" in line  # re-compressed
+    assert "Lê Văn Cường (Thôn Bình Vọng, 2026, CT 4)" in line  # cropped 8% off each edge
+
+    preview = await batch_confirm.confirm_clean_command(data, commune, [])
+    text = "\n".join(screen.text for screen in preview.screens)
+    assert "Phạm Thị Dung" in text
+    assert "Nguyễn Văn An" not in text and "Trần Thị Bình" not in text and "Lê Văn Cường" not in text

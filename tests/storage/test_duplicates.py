@@ -1,7 +1,8 @@
 """Copies of evidence across people and years (storage.repo_duplicates), on SQLite and PostgreSQL: a re-compressed
 and a cropped copy of a generated certificate are found from either side, the same bytes are found without any
-reading, different certificates are not, and what a reviewer may learn follows their scope. Readings are set
-directly (hashes from bot.evidence_hash, no OCR)."""
+reading, different certificates are not, what a reviewer may learn follows their scope, and a search decodes no
+picture (the probes are stored with the reading). Readings are set directly (hashes from bot.evidence_hash, no
+OCR)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ import pytest
 from PIL import Image
 from sqlmodel import select
 
-from bot.evidence_hash import file_hashes
+from bot.evidence_hash import file_hashes, probe_files
 from conversations.evidence_facts import phash_bands
 from storage import repo_duplicates as rd
+from storage import repo_evidence_reading as rer
 from storage import repo_people as rp
 from storage.db import Sessions, unit_of_work
 from storage.models import Assessment, Evidence, EvidenceReading, Person, Unit
@@ -43,8 +45,10 @@ class Desk:
         phash: str | None = None,
         dates: list[str] | None = None,
         text: str | None = None,
+        probed: bool = True,
     ) -> int:
-        """Stores ``picture`` as ``who``'s evidence for ``indicator`` in ``year`` (read, unless told otherwise)."""
+        """Stores ``picture`` as ``who``'s evidence for ``indicator`` in ``year`` (read, unless told otherwise),
+        its hash and probes as the reader stores them (no probes: read before migration 0009)."""
         self.n += 1
         data = picture if isinstance(picture, bytes) else jpeg(picture)
         path = self.folder / f"{self.n}.jpg"
@@ -92,18 +96,15 @@ class Desk:
                         phash_b1=b1,
                         phash_b2=b2,
                         phash_b3=b3,
+                        phash_probes=list(hashed.probes) if probed else None,
                     )
                 )
             return e.id or 0
 
     async def copies(self, evidence_id: int) -> list[rd.Copy]:
-        """The copies of one file, searched with its probes as the card does."""
+        """The copies of one file, searched with its stored probes as the card does."""
         async with unit_of_work(self.sessions) as s:
-            e = await s.get(Evidence, evidence_id)
-            assert e is not None
-            found = file_hashes(Path(e.path))
-            probes = {evidence_id: found.probes} if found else {}
-            return (await rd.copies_of(session=s, evidence_ids=[evidence_id], probes=probes)).get(evidence_id, [])
+            return (await rd.copies_of(session=s, evidence_ids=[evidence_id])).get(evidence_id, [])
 
 
 @pytest.fixture
@@ -191,3 +192,40 @@ def test_visible_names_only_copies_within_the_scope() -> None:
     assert inside == [] and outside  # "/12/" is not under "/1/"; a copy with no unit is outside every scope
     inside, outside = rd.visible([_copy("/12/", "A")], None)  # an admin's scope is everywhere
     assert len(inside) == 1 and not outside
+
+
+async def test_the_search_reads_stored_probes_and_decodes_no_picture(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = certificate(8)
+    mine = await desk.file("An", original)
+    q30 = await desk.file("Bình", recompressed(original, 30), unit="THON2")
+    crop8 = await desk.file("Cường", cropped(original, 0.08), unit="THON3")
+    for path in desk.folder.glob("*.jpg"):
+        path.unlink()  # nothing left to decode
+
+    def no_decoding(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a picture was decoded during a search")
+
+    monkeypatch.setattr(Image, "open", no_decoding)
+    assert {c.evidence_id for c in await desk.copies(mine)} == {q30, crop8}
+    assert mine in {c.evidence_id for c in await desk.copies(crop8)}
+
+
+async def test_a_picture_read_before_its_probes_were_stored_gets_them_from_its_file(desk: Desk) -> None:
+    # Read before migration 0009: only its stored hash is searched (re-compressed copies, not cropped ones)
+    # until the reader stores its probes from the file, once.
+    original = certificate(9)
+    mine = await desk.file("An", original, probed=False)
+    q30 = await desk.file("Bình", recompressed(original, 30), unit="THON2")
+    crop8 = await desk.file("Cường", cropped(original, 0.08), unit="THON3")
+    assert {c.evidence_id for c in await desk.copies(mine)} == {q30}
+
+    async with unit_of_work(desk.sessions) as s:
+        older = await rer.unprobed(session=s, limit=10)
+    assert [evidence_id for evidence_id, _ in older] == [mine]
+    probes = probe_files({evidence_id: Path(path) for evidence_id, path in older})
+    async with unit_of_work(desk.sessions) as s:
+        await rer.store_probes(session=s, probes=probes)
+        assert await rer.unprobed(session=s, limit=10) == []
+    assert {c.evidence_id for c in await desk.copies(mine)} == {q30, crop8}

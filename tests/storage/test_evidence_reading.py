@@ -95,6 +95,7 @@ async def test_store_keeps_the_result_and_its_hash_bands(sessions: Sessions) -> 
         sharpness=900.0,
         brightness=200.0,
         phash="0123456789abcdef",
+        phash_probes=["0123456789abcdef", "fedcba9876543210"],
         flags=[],
     )
     async with unit_of_work(sessions) as s:
@@ -104,6 +105,7 @@ async def test_store_keeps_the_result_and_its_hash_bands(sessions: Sessions) -> 
     async with sessions() as s:
         got = (await rer.readings(session=s, evidence_ids=[only]))[only]
         assert (got.phash_b0, got.phash_b1, got.phash_b2, got.phash_b3) == (0x0123, 0x4567, 0x89AB, 0xCDEF)
+        assert got.phash_probes == ["0123456789abcdef", "fedcba9876543210"]
         assert got.dates == ["2026-05-12"] and got.matched_indicators == [2, 3] and got.status == "read"
         assert await rer.queue_size(session=s) == 0
 
