@@ -2,7 +2,9 @@
 ten indicators each at 10 points with one photo, the summary, submitting), on Telegram and on Zalo, in
 Vietnamese and English: every message the bot sends and every edit of one, with its buttons on Telegram and its
 numbered choices on Zalo, tags dropped and runs of blanks counted as one space (as tests/bot/test_reading_load.py
-counts). Prints messages, characters read and the longest message per messenger and language.
+counts). Prints messages, characters read and the longest message per messenger and language. With --review,
+also what a reviewer receives on Telegram when three citizens of theirs handed in ten photos each and they type
+/review twice, then confirm the three (issue 10 item 13): messages, and files among them.
 
 Not a test. Reuses only what the test harness had before issue 10's screens, so it runs at older commits too:
 
@@ -173,9 +175,43 @@ async def zalo(sessions: Any, folder: Path, locale: str) -> Figure:
         return Figure("zalo", locale, [reading(t) for t in texts])
 
 
+async def review_session(sessions: Any, folder: Path) -> str:
+    """The reviewer's messages over /review, /review and three confirms, on a database of its own (XA1)."""
+    from tests.bot.officer_helpers import give_role, press, register, seed_commune, submit_all
+
+    await seed_commune(sessions)
+    bot = await Harness.start(sessions, folder / "review")
+    try:
+        for i, name in enumerate(("Nguyễn Thị Lan", "Trần Văn Bình", "Lê Thị Cúc")):
+            citizen = User(bot, 1001 + i)
+            await register(citizen, "THON1", name)
+            await submit_all(citizen, 10)
+        await give_role(sessions, 600, "reviewer", "XA1")
+        reviewer = User(bot, 600)
+        seen = len(bot.api.calls)
+        await reviewer.say("/review")
+        await reviewer.say("/review")
+        for _ in range(3):
+            await press(reviewer, "Xác nhận")
+        sent = [
+            c for c in bot.api.calls[seen:] if str(c.params.get("chat_id")) == "600" and c.method.startswith("send")
+        ]
+        files = 0
+        for call in sent:
+            if call.method == "sendMediaGroup":
+                media = call.params["media"]
+                files += len(json.loads(media) if isinstance(media, str) else media)
+            elif call.method in ("sendPhoto", "sendDocument"):
+                files += 1
+        return f"reviewer messages {len(sent)}  files {files}"
+    finally:
+        await bot.stop()
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--show", action="store_true", help="print each message's character count too")
+    parser.add_argument("--review", action="store_true", help="also count the reviewer's messages (item 13)")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="cdht-reading-"))
     engine = make_engine(f"sqlite:///{folder / 'reading.db'}")
@@ -190,6 +226,13 @@ async def main() -> None:
                 print(figure.line())
                 if args.show:
                     print("   ", figure.read)
+        if args.review:
+            review_engine = make_engine(f"sqlite:///{folder / 'review.db'}")
+            await upgrade(review_engine)
+            try:
+                print(await review_session(make_sessions(review_engine), folder))
+            finally:
+                await review_engine.dispose()
     finally:
         await engine.dispose()
 
