@@ -352,7 +352,11 @@ class EvidenceReader:
             )
         if not jobs:
             return await self._probe_older()
-        results = await asyncio.gather(*(self._read(job) for job in jobs))
+        try:
+            results = await asyncio.gather(*(self._read(job) for job in jobs))
+        except asyncio.CancelledError:
+            await self._give_back(jobs)
+            raise
         done = 0
         flagged = []
         async with unit_of_work(self.sessions) as session:
@@ -386,6 +390,16 @@ class EvidenceReader:
         async with unit_of_work(self.sessions) as session:
             await rer.store_probes(session=session, probes=probes)
         return len(older)
+
+    async def _give_back(self, jobs: list[rer.Pending]) -> None:
+        """A stop (a restart, a deploy) cut these readings short: the next process reads them at once instead of
+        after LEASE, when the citizen's follow-up would come too late to help."""
+        try:
+            async with unit_of_work(self.sessions) as session:
+                for job in jobs:
+                    await rer.release(session=session, evidence_id=job.evidence_id)
+        except Exception as exc:  # the database away as well: the lease gives them back later
+            log.warning("could not give back %d claimed evidence files (%s)", len(jobs), type(exc).__name__)
 
     async def _read(self, job: rer.Pending) -> rer.Found | None:
         """One file, in a child process (a thread outside ``run``); None gives it back (its file is not on disk

@@ -1,10 +1,11 @@
 """The evidence reader in the real ``cdht run``, as deployed: PostgreSQL, Telegram and Zalo by webhook on one
 port, PUBLIC_BASE_URL, READER left at its default. A Zalo citizen registers at a unit made with ``cdht unit add``
 and sends a photo of a certificate dated in 2024 only; the reader's follow-up reaches them once, and not again
-after a restart. A READER value the operator mistyped is one line and a non-zero exit.
+after a restart, and a file being read when the process stops is given back for the next one at once. A READER
+value the operator mistyped is one line and a non-zero exit.
 
-Needs Tesseract with its Vietnamese model (skips without it, fails under CDHT_REQUIRE_TESSERACT=1) and
-PostgreSQL (the pg_database fixture)."""
+The real run needs Tesseract with its Vietnamese model (skips without it, fails under CDHT_REQUIRE_TESSERACT=1)
+and PostgreSQL (the pg_database fixture)."""
 
 from __future__ import annotations
 
@@ -12,19 +13,23 @@ import asyncio
 import dataclasses
 import os
 import subprocess
+import threading
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlmodel import select
 
+from bot import evidence_reader as er
 from bot.evidence_reader import tesseract_problem
 from conversations import evidence_facts as ef
 from locales import gettext
 from storage import repo_evidence_reading as rer
-from storage.db import make_engine, make_sessions
+from storage.db import Sessions, make_engine, make_sessions
 from storage.models import EvidenceReading, Outbox
 from tests.bot.certificates import SET, as_jpeg, draw
+from tests.bot.harness import make_settings
+from tests.bot.test_evidence_reader import add_files, reader_for, readings
 from tests.bot.test_run import WAIT, _cdht, _free_port, pg_database, running  # noqa: F401 (pg_database: fixture)
 from tests.fakes.bot_api_server import Emulator, running_emulator
 from tests.fakes.zalo_api import TOKEN, USER_ID, FakeZaloApi, image_update, text_update
@@ -175,3 +180,35 @@ async def test_a_mistyped_reader_setting_is_one_line_and_a_non_zero_exit(
     assert line.startswith(f"cdht: bad configuration: {setting}: "), line
     _assert_clean(output)
     assert zalo.webhook is None and not telegram.calls("setWebhook")  # refused before reaching either
+
+
+async def test_a_reading_cut_short_by_a_stop_gives_its_file_back(
+    sessions: Sessions, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A restart (every deploy) while a photo is read: its claim is given back, so the next process reads it at
+    once rather than after the lease (ten minutes), when the citizen's follow-up would come too late."""
+    settings = make_settings(tmp_path)
+    _, [ev] = await add_files(sessions, tmp_path, [(1, as_jpeg(draw(OLD_CARD)))])
+    started, go_on = threading.Event(), threading.Event()
+
+    def slow(path: Path, mime_type: str, *, with_ocr: bool = True) -> er.Raw:
+        started.set()
+        go_on.wait(WAIT)
+        return er.Raw(rer.FAILED)
+
+    monkeypatch.setattr(er, "read_file", slow)
+    reading = asyncio.create_task(reader_for(settings, sessions, problem=lambda: None).round())
+    try:
+        assert await asyncio.to_thread(started.wait, WAIT)
+        reading.cancel()  # what stopping ``cdht run`` does to the reader's task
+        with pytest.raises(asyncio.CancelledError):
+            await reading
+    finally:
+        go_on.set()
+    async with sessions() as s:
+        assert await s.get(EvidenceReading, ev) is None  # no claim left: back in the queue
+
+    monkeypatch.setattr(er, "read_file", lambda path, mime_type, **_: er.Raw(rer.READ, OLD_CARD.date_line))
+    assert await reader_for(settings, sessions, problem=lambda: None).round() == 1  # the next process
+    [got] = await readings(sessions, [ev])
+    assert (got.status, got.dates, got.flags) == (rer.READ, ["2024-02-03"], [ef.OUTSIDE_YEAR])
