@@ -96,3 +96,31 @@ async def test_telegram_people_keep_everything_when_a_person_becomes_channel_and
                     "values ('telegram', '5123456789', 'vi', 'consent', 0, true, '2026-01-02')"
                 )
             )
+
+
+async def test_readings_from_before_0009_keep_everything_and_wait_for_their_probes(fresh: AsyncEngine) -> None:
+    await upgrade(fresh, "0005")
+    async with fresh.begin() as conn:
+        for row in AT_0005:
+            await conn.execute(text(row))
+    await upgrade(fresh, "0008")
+    async with fresh.begin() as conn:
+        await conn.execute(
+            text(
+                "insert into evidence (id, assessment_id, indicator, kind, file_id, file_unique_id, mime_type, size, "
+                "sha256, path, created_at) values (11, 3, 2, 'photo', 'f', 'u', 'image/jpeg', 9, 'ab', "
+                "'2026/3/2/1.jpg', '2026-01-01')"
+            )
+        )
+        await conn.execute(
+            text(
+                "insert into evidence_reading (evidence_id, reader_version, status, dates, name_found, "
+                "matched_indicators, phash, phash_b0, flags, read_at) values (11, 1, 'read', '[\"2026-05-12\"]', "
+                "false, '[2]', '0123456789abcdef', 291, '[]', '2026-01-02')"
+            )
+        )
+
+    assert await upgrade(fresh, "0009") == ["0009"]
+
+    rows = await _rows(fresh, "select evidence_id, status, phash, phash_b0, phash_probes from evidence_reading")
+    assert rows == [(11, "read", "0123456789abcdef", 291, None)]  # NULL: the reader probes the file later
