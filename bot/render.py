@@ -59,6 +59,10 @@ SUMMARY_TEXT = 32  # characters of an indicator's wording on a summary line: one
 # A reason the team typed may be 1,000 characters: a screen (or notice) shows its start, so ten of them still fit
 # one message; the team's review card keeps the whole text.
 REASON_SHOWN = 100
+# Past this many changed indicators a change is one short line ("CT 2: 10 → 8 — …") with its reason cut
+# shorter, so ten changes with a sentence each still read under 1,000 characters.
+CHANGES_IN_FULL = 3
+REASON_SHOWN_SHORT = 32
 RETURN_REASON_SHOWN = 300
 EDITS_PER_ROW = 5
 # Babel's short date of English is month first (6/1/26); Vietnamese readers of the English screens read
@@ -386,17 +390,17 @@ class Renderer:
         if journey.pack is None:
             return []
         team, own = self.team(journey), self.own_score(journey)
-        return [
-            "• " + self._change(n, own.points[n], team[n])
-            for n in journey.pack.numbers
-            if n in team and team[n].points != own.points[n]
-        ]
+        changed = [n for n in journey.pack.numbers if n in team and team[n].points != own.points[n]]
+        short = len(changed) > CHANGES_IN_FULL
+        return ["• " + self._change(n, own.points[n], team[n], short=short) for n in changed]
 
-    def _change(self, n: int, own: int, team: TeamPoints) -> str:
+    def _change(self, n: int, own: int, team: TeamPoints, *, short: bool = False) -> str:
         if team.reason:
-            reason = escape(_short(team.reason, REASON_SHOWN))
-            return self.t("team.change", n=n, own=own, team=team.points, reason=reason)
-        return self.t("team.change_no_reason", n=n, own=own, team=team.points)
+            reason = escape(_short(team.reason, REASON_SHOWN_SHORT if short else REASON_SHOWN))
+            key = "team.change_short" if short else "team.change"
+            return self.t(key, n=n, own=own, team=team.points, reason=reason)
+        key = "team.change_short_no_reason" if short else "team.change_no_reason"
+        return self.t(key, n=n, own=own, team=team.points)
 
     # ------------------------------------------------------------------ outcome and status
 

@@ -232,7 +232,7 @@ async def test_notices_of_ten_long_changes_fit_one_telegram_message(bot: Harness
     for text in (notice, decision):
         assert len(text) <= TELEGRAM_LIMIT
         for n in range(1, 11):
-            assert f"Chỉ tiêu {n}: bạn chấm 10, tổ chấm 5 — lý do: Lý do {n}: thiếu giấy" in text
+            assert f"CT {n}: bạn 10 → tổ 5 — Lý do {n}: thiếu giấy" in text  # ten changes: one short line each
 
 
 async def test_eleven_photos_go_as_an_album_of_ten_and_one(bot: Harness, sessions: Sessions) -> None:

@@ -159,7 +159,7 @@ def test_the_longest_reasons_on_every_indicator_still_fit_one_message_each() -> 
     }
     done = journey(pack, State(Step.SUBMITTED), status=AssessmentStatus.REVIEWED, **common)
     text = render.screen(done).text
-    assert len(text) <= draw.TEXT_LIMIT and text.count("— lý do: ") == 9
+    assert len(text) <= draw.TEXT_LIMIT and text.count(" → tổ 5 — ") == 9
     back = journey(
         pack,
         State(Step.REVIEW),

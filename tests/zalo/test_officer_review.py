@@ -366,5 +366,5 @@ async def test_a_notice_of_ten_long_changes_reaches_a_zalo_citizen_within_the_li
     whole = "\n".join(told)
     assert "The assessment team has reviewed your 2026 self-assessment" in whole
     for n in range(1, 11):
-        assert f"Indicator {n}: you gave 10, the team gave 5 — reason: Reason {n}: the certificate" in whole
+        assert f"Ind. {n}: you 10 → team 5 — Reason {n}: the certificate" in whole  # ten changes: short lines
     await bot.close()
