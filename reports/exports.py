@@ -197,7 +197,7 @@ def list_lines(
                     r.unit_name,
                     pack,
                     *r.points,
-                    sum(p for p in r.points if p),
+                    sum(filter(None, r.points)),  # the unanswered (None) left out
                     status,
                     r.evidence,
                     r.reviewer or "",
