@@ -14,6 +14,7 @@ batch or two and the compressed file, never the table, and the event loop stays 
 from __future__ import annotations
 
 import asyncio
+import codecs
 import csv
 import io
 import re
@@ -291,13 +292,23 @@ def _inert(value: Any) -> Any:
 
 
 def _csv(out: IO[bytes], header: list[str], batches: Iterable[list[list[Any]]]) -> None:
-    text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="", write_through=False)
+    """Each batch goes through one StringIO and is encoded once (a TextIOWrapper encoding row by row, and a
+    call per cell, cost half of a 200,000-row list's time); None is written empty, as csv does."""
+    out.write(codecs.BOM_UTF8)
+    text = io.StringIO()
     writer = csv.writer(text)
     writer.writerow(header)
     for lines in batches:
-        writer.writerows([_inert(v) for v in line] for line in lines)
-    text.flush()
-    text.detach()  # the caller's stream stays open
+        writer.writerows(
+            [
+                ["'" + v if isinstance(v, str) and len(v) > 1 and v.startswith(FORMULA_START) else v for v in line]
+                for line in lines
+            ]
+        )  # what _inert does, inline
+        out.write(text.getvalue().encode())
+        text.seek(0)
+        text.truncate()
+    out.write(text.getvalue().encode())
 
 
 def write_csv(
@@ -324,7 +335,6 @@ def write_csv(
             for values in lines:
                 if (day := values[-1]) is not None:
                     values[-1] = days.get(day) or days.setdefault(day, _day(day, locale))
-                values[:] = ["" if v is None else v for v in values]
             people += len(lines)
             yield lines
 
