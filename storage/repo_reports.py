@@ -661,7 +661,8 @@ async def monthly_progress(*, session: AsyncSession, unit: Unit, year: int, zone
 # The list sheet names every assessment of the subtree: 200,000 rows for a province. It is streamed (a
 # server-side cursor on PostgreSQL, fetchmany on SQLite) in batches of plain tuples, so a caller writing a file
 # holds one batch at a time. The query reads each table once: evidence is summed per assessment first (how
-# many files, and which indicators have one, as bits), so an answer's points need no probe per answer.
+# many files, and which indicators have one, as bits), so an answer's points need no probe per answer. On
+# PostgreSQL the same sums are read per assessment by index after the sort, so rows stream out as they are made.
 
 LIST_BATCH = 500  # rows a batch: the event loop decodes one batch at a time, so other updates wait at most that long
 
