@@ -175,7 +175,7 @@ class Renderer:
         return pack, pack.indicator(journey.state.indicator)
 
     def header(self, pack: Pack, ind: Indicator) -> str:
-        """"Chỉ tiêu 3/10", with the criterion's title on the first indicator of each criterion."""
+        """The header "Chỉ tiêu 3/10", with the criterion's title on the first indicator of each criterion."""
         n, total = pack.numbers.index(ind.number) + 1, len(pack.numbers)
         first = next(i for i in pack.indicators if i.criterion == ind.criterion)
         if first.number != ind.number:
@@ -213,7 +213,7 @@ class Renderer:
         return self._btn(journey, "btn.hint", Verb.HINT, str(n))
 
     def hint(self, journey: Journey) -> Screen:
-        """"💡 Gợi ý": the indicator's full explanation and examples of evidence, with the choices of the step
+        """The "💡 Gợi ý" screen: the indicator's full explanation and examples of evidence, with the choices of the step
         the person is on (numbered alike on Zalo, so a number typed next means the same choice)."""
         _, ind = self._indicator(journey)
         lang = self.locale

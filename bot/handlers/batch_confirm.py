@@ -78,7 +78,7 @@ async def _clean(
     checked = 0
     while checked < len(rows) and len(clean) < MOST:
         step = rows[checked : checked + min(STEP, MOST - len(clean))]
-        facts = await findings.facts_of(session, data, [(a.id or 0, a.year) for a, _, _ in step])
+        facts = await findings.facts_of(session, [(a.id or 0, a.year) for a, _, _ in step])
         clean += [(a, p, u) for a, p, u in step if facts[a.id or 0].clean]
         checked += len(step)
     return clean, checked
@@ -189,7 +189,7 @@ async def _confirm(
             select(Assessment).where(col(Assessment.id).in_(list(shown))).order_by(Assessment.id).with_for_update()
         )
     ).all()
-    facts = await findings.facts_of(session, data, [(a.id or 0, a.year) for a in locked])
+    facts = await findings.facts_of(session, [(a.id or 0, a.year) for a in locked])
     units = {
         u.id: u for u in (await session.exec(select(Unit).where(col(Unit.id).in_([a.unit_id for a in locked])))).all()
     }

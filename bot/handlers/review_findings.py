@@ -75,9 +75,7 @@ class AssessmentFacts:
         return all(f.read and not f.warned for f in self.files)
 
 
-async def facts_of(
-    session: AsyncSession, data: BotData, assessments: Sequence[tuple[int, int]]
-) -> dict[int, AssessmentFacts]:
+async def facts_of(session: AsyncSession, assessments: Sequence[tuple[int, int]]) -> dict[int, AssessmentFacts]:
     """The findings of each (assessment id, year), read now: its files, their readings and their copies."""
     ids = [a for a, _ in assessments]
     files = (
@@ -177,7 +175,7 @@ async def card_lines(
     session: AsyncSession, data: BotData, officer: Person, assessment_id: int, year: int, locale: str
 ) -> dict[int, str]:
     """The card's findings line of each indicator that has something to show, for this reviewer."""
-    facts = (await facts_of(session, data, [(assessment_id, year)]))[assessment_id]
+    facts = (await facts_of(session, [(assessment_id, year)]))[assessment_id]
     scope = await scope_paths(session, data, officer)
     by_indicator: dict[int, list[FileFacts]] = defaultdict(list)
     for f in facts.files:
