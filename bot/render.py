@@ -213,8 +213,8 @@ class Renderer:
         return self._btn(journey, "btn.hint", Verb.HINT, str(n))
 
     def hint(self, journey: Journey) -> Screen:
-        """The "💡 Gợi ý" screen: the indicator's full explanation and examples of evidence, with the choices of the step
-        the person is on (numbered alike on Zalo, so a number typed next means the same choice)."""
+        """The "💡 Gợi ý" screen: the indicator's full explanation and examples of evidence, with the choices of
+        the step the person is on (numbered alike on Zalo, so a number typed next means the same choice)."""
         _, ind = self._indicator(journey)
         lang = self.locale
         lines = [

@@ -54,6 +54,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql import FromClause
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -721,31 +722,8 @@ def _list_statement(session: AsyncSession, unit: Unit, year: int) -> Select:
         .group_by(Answer.assessment_id)
         .subquery("points")
     )
-    person, reviewer, u = aliased(Person), aliased(Person), aliased(Unit)
-    return (
-        select(
-            Assessment.id,
-            person.full_name,
-            u.code,
-            u.name,
-            Assessment.pack_id,
-            Assessment.pack_version,
-            Assessment.status,
-            *[pivot.c[f"p{n}"] for n in numbers],
-            func.coalesce(files.c.n, 0),
-            func.coalesce(reviewer.full_name, reviewer.display_name),  # never registered: their messenger name
-            Assessment.decision_no,
-            Assessment.decision_date,
-        )
-        .select_from(Assessment)
-        .join(person, person.id == Assessment.person_id)
-        .join(u, u.id == Assessment.unit_id)
-        .outerjoin(reviewer, reviewer.id == Assessment.reviewed_by)
-        .outerjoin(pivot, pivot.c.assessment_id == Assessment.id)
-        .outerjoin(files, files.c.assessment_id == Assessment.id)
-        .where(*_in_scope(unit, year, listed))
-        .order_by(u.path, person.full_name, Assessment.id)
-    )
+    joins = [(pivot, pivot.c.assessment_id == Assessment.id), (files, files.c.assessment_id == Assessment.id)]
+    return _list_rows(unit, year, listed, pivot, files, joins)
 
 
 def _list_statement_lateral(unit: Unit, year: int, listed: list[S], bit: ColumnElement[int]) -> Select:
@@ -772,8 +750,21 @@ def _list_statement_lateral(unit: Unit, year: int, listed: list[S], bit: ColumnE
         .correlate(Assessment, files)
         .lateral("points")
     )
+    return _list_rows(unit, year, listed, pivot, files, [(files, true()), (pivot, true())])
+
+
+def _list_rows(
+    unit: Unit,
+    year: int,
+    listed: list[S],
+    pivot: FromClause,
+    files: FromClause,
+    joins: list[tuple[FromClause, ColumnElement[bool]]],
+) -> Select:
+    """The list's columns and order, over the points and files given and joined as ``joins`` says (a plain
+    join on assessment id, or PostgreSQL's LATERAL)."""
     person, reviewer, u = aliased(Person), aliased(Person), aliased(Unit)
-    return (
+    stmt = (
         select(
             Assessment.id,
             person.full_name,
@@ -782,7 +773,7 @@ def _list_statement_lateral(unit: Unit, year: int, listed: list[S], bit: ColumnE
             Assessment.pack_id,
             Assessment.pack_version,
             Assessment.status,
-            *[pivot.c[f"p{n}"] for n in numbers],
+            *[pivot.c[f"p{n}"] for n in range(1, INDICATOR_COUNT + 1)],
             func.coalesce(files.c.n, 0),
             func.coalesce(reviewer.full_name, reviewer.display_name),  # never registered: their messenger name
             Assessment.decision_no,
@@ -792,11 +783,10 @@ def _list_statement_lateral(unit: Unit, year: int, listed: list[S], bit: ColumnE
         .join(person, person.id == Assessment.person_id)
         .join(u, u.id == Assessment.unit_id)
         .outerjoin(reviewer, reviewer.id == Assessment.reviewed_by)
-        .outerjoin(files, true())
-        .outerjoin(pivot, true())
-        .where(*_in_scope(unit, year, listed))
-        .order_by(u.path, person.full_name, Assessment.id)
     )
+    for joined, on in joins:
+        stmt = stmt.outerjoin(joined, on)
+    return stmt.where(*_in_scope(unit, year, listed)).order_by(u.path, person.full_name, Assessment.id)
 
 
 async def stream_list_rows(
