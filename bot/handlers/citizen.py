@@ -514,7 +514,7 @@ async def _typed_answer(t: Turn, typed: str) -> bool:
     deletion phrase); True when the text was such an answer and has been handled."""
     wanted = language_of(typed)
     if wanted is not None and t.journey.state.step is not Step.NAME:
-        _set_language(t, wanted)
+        await _set_language(t, wanted)
         show(t)
         return True
     if _confirms_deletion(typed, t.render.locale):
@@ -607,7 +607,7 @@ async def _press(t: Turn, pressed: Button) -> tuple[str, ...]:
     if pressed.verb is Verb.LANGUAGE:
         if pressed.arg not in ("vi", "en"):
             raise BadCallback(pressed.arg)
-        _set_language(t, pressed.arg)
+        await _set_language(t, pressed.arg)
         raise _Handled
     if pressed.verb in (Verb.DELETE_ME, Verb.KEEP_ME):
         # Person-level, whatever step the assessment is on; a confirmation from before a change is stale.
@@ -657,11 +657,17 @@ async def _remove_file(t: Turn, event: flow.RemoveFile) -> None:
     t.after_commit.append(remove_from_disk)
 
 
-def _set_language(t: Turn, code: str) -> None:
+async def _set_language(t: Turn, code: str) -> None:
     t.person.locale = code
     t.render = Renderer(code, t.data.registry, t.data.settings.zone, typed=not t.who.buttons)
     t.plan.locale = code
     t.plan.say(t.render.t("language.set"))
+    if t.who.buttons:  # a role holder's Telegram menu speaks the new language too (one read of their roles)
+        menu = await officer_help.menu_after_change(
+            session=t.session, person=t.person, admin_ids=t.data.settings.admin_ids
+        )
+        if menu is not None and menu.commands:
+            t.plan.menus.append(menu)
 
 
 async def _delete(t: Turn, confirmed: bool) -> None:

@@ -17,6 +17,7 @@ from bot import cli_officers
 from bot.handlers.officer_help import CITIZEN_COMMANDS
 from bot.message_split import TELEGRAM_LIMIT
 from conversations.identity import parse_contact
+from locales import gettext
 from storage import repo_people as rp
 from storage import repo_reports
 from storage.db import Sessions, unit_of_work
@@ -101,6 +102,20 @@ async def test_help_shows_the_sections_of_the_roles_held_and_the_chat_gets_its_m
     assert "recognise" in names and "grant" not in names
     described = _json(bot.api.sent("setMyCommands")[-1].params["commands"])
     assert {"command": "recognise", "description": "Record the recognition decision"} in described
+
+
+async def test_a_role_holders_menu_follows_their_language(bot: Harness, sessions: Sessions) -> None:
+    await give_role(sessions, 4105, "reviewer", "THON1")
+    reviewer, citizen = User(bot, 4105), User(bot, 4106)
+    await citizen.say("/start THON1")
+    for user in (reviewer, citizen):
+        await user.say("/language")
+        await user.press_label("English")
+    assert menus(bot, citizen.id) == []  # no role, no menu call: everyone's default menu stays
+    [(kind, names)] = menus(bot, reviewer.id)
+    assert kind == "set" and "review" in names
+    described = _json(bot.api.sent("setMyCommands")[-1].params["commands"])
+    assert {"command": "review", "description": gettext("command.review", "en")} in described
 
 
 async def test_an_admin_ids_admin_gets_the_officer_help_and_menu_on_first_contact(bot: Harness) -> None:
