@@ -304,11 +304,9 @@ async def role_change_and_menu(
         )
     if menu is None:
         return status, lines
-    bot = Bot(
-        settings.bot_token.get_secret_value(),
-        base_url=settings.telegram_api_base_url or "https://api.telegram.org/bot",
-        request=request,
-    )
+    # TELEGRAM_API_BASE_URL when set, else python-telegram-bot's own default (as bot.app builds it).
+    where = {"base_url": settings.telegram_api_base_url} if settings.telegram_api_base_url else {}
+    bot = Bot(settings.bot_token.get_secret_value(), request=request, **where)
     try:
         async with bot:
             await apply_menus(bot, Plan(menus=[menu]))
