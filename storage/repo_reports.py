@@ -271,11 +271,7 @@ def _points() -> ColumnElement[int]:
     """An answer's counted points, as ``scoring.indicator_points`` counts them: the team's points, else the
     chosen level if the indicator has evidence (an indexed probe), else 0."""
     evidenced = exists().where(Evidence.assessment_id == Answer.assessment_id, Evidence.indicator == Answer.indicator)
-    return case(
-        (col(Answer.reviewer_points).is_not(None), Answer.reviewer_points),
-        (and_(col(Answer.chosen).is_not(None), evidenced), Answer.chosen),
-        else_=0,
-    )
+    return tc.answer_points(evidenced)
 
 
 def _digital(rules: Sequence[DigitalRule]) -> ColumnElement[bool]:
@@ -704,12 +700,7 @@ def _list_statement(session: AsyncSession, unit: Unit, year: int) -> Select:
         .group_by(Evidence.assessment_id)
         .cte("files")
     )
-    evidenced = files.c.mask.op(">>")(Answer.indicator).op("&")(1) == 1
-    points = case(
-        (col(Answer.reviewer_points).is_not(None), Answer.reviewer_points),
-        (and_(col(Answer.chosen).is_not(None), evidenced), Answer.chosen),
-        else_=0,
-    )  # conversations.scoring.indicator_points, as _points() counts it for the tallies
+    points = tc.answer_points(files.c.mask.op(">>")(Answer.indicator).op("&")(1) == 1)  # the mask's bit
     numbers = range(1, INDICATOR_COUNT + 1)
     pivot = (
         select(
@@ -737,12 +728,7 @@ def _list_statement_lateral(unit: Unit, year: int, listed: list[S], bit: ColumnE
         .correlate(Assessment)
         .lateral("files")
     )
-    evidenced = files.c.mask.op(">>")(Answer.indicator).op("&")(1) == 1
-    points = case(
-        (col(Answer.reviewer_points).is_not(None), Answer.reviewer_points),
-        (and_(col(Answer.chosen).is_not(None), evidenced), Answer.chosen),
-        else_=0,
-    )  # conversations.scoring.indicator_points, as _points() counts it for the tallies
+    points = tc.answer_points(files.c.mask.op(">>")(Answer.indicator).op("&")(1) == 1)  # the mask's bit
     numbers = range(1, INDICATOR_COUNT + 1)
     pivot = (
         select(*[func.max(case((Answer.indicator == n, points))).label(f"p{n}") for n in numbers])

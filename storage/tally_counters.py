@@ -340,7 +340,9 @@ async def expiring(session: AsyncSession, where: Iterable[ColumnElement[bool]]) 
 # --------------------------------------------------------------------------- recounting from the rows
 
 
-def _points(evidenced: ColumnElement[bool]) -> ColumnElement[int]:
+def answer_points(evidenced: ColumnElement[bool]) -> ColumnElement[int]:
+    """An answer's counted points in SQL, as ``scoring.indicator_points`` counts them: the team's points, else
+    the chosen level where ``evidenced``, else 0 (how "evidenced" is known is the caller's: a probe, a mask)."""
     return case(
         (col(Answer.reviewer_points).is_not(None), Answer.reviewer_points),
         (and_(col(Answer.chosen).is_not(None), evidenced), Answer.chosen),
@@ -385,7 +387,7 @@ def recount(dialect: str, registry: Registry) -> sa.Select:
     files = select(Evidence.assessment_id, Evidence.indicator).distinct().subquery("files")
     evidenced = files.c.assessment_id.is_not(None)
     parts.append(
-        select(unit, year, _text(literal("points:") + _text(x.indicator)), func.sum(_points(evidenced)))
+        select(unit, year, _text(literal("points:") + _text(x.indicator)), func.sum(answer_points(evidenced)))
         .select_from(x)
         .join(a, a.id == x.assessment_id)
         .outerjoin(files, and_(files.c.assessment_id == x.assessment_id, files.c.indicator == x.indicator))
@@ -402,7 +404,7 @@ def recount(dialect: str, registry: Registry) -> sa.Select:
                         a.pack_id == r.pack_id,
                         a.pack_version == r.version,
                         col(x.indicator).in_(r.indicators),
-                        _points(
+                        answer_points(
                             exists().where(Evidence.assessment_id == x.assessment_id, Evidence.indicator == x.indicator)
                         )
                         >= r.min_points,
