@@ -88,9 +88,7 @@ async def confirm_clean_command(data: BotData, who: Sender, args: Sequence[str])
     """Previews the clean submissions of the reviewer's unit (or the one named) and offers to confirm them."""
     scope = await scope_for(data, who, REVIEWERS, args)
     if isinstance(scope, Refusal):
-        plan = Plan(locale=scope.locale)
-        plan.say(scope.text())
-        return plan
+        return scope.plan()
     plan = Plan(locale=scope.locale, viewer_id=scope.officer_id)
     viewer = review.Viewer(scope.officer_id, scope.locale, typed=not who.buttons)
     async with unit_of_work(data.sessions) as session:

@@ -52,9 +52,7 @@ async def broadcast_command(data: BotData, who: Sender, args: Sequence[str]) -> 
     """Checks the officer may write to the unit, then asks for the text."""
     scope = await scope_for(data, who, BROADCASTERS, args)
     if isinstance(scope, Refusal):
-        plan = Plan(locale=scope.locale)
-        plan.say(scope.text())
-        return plan  # nothing stored
+        return scope.plan()
     plan = Plan(locale=scope.locale, viewer_id=scope.officer_id)
     async with unit_of_work(data.sessions) as session:
         unit = await rp.get_unit(session=session, unit_id=scope.unit_id)

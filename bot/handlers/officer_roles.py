@@ -121,12 +121,6 @@ def typed_pass(text: str) -> str | None:
     return found.group(1) if found else None
 
 
-def _refused(refusal: Refusal) -> Plan:
-    plan = Plan(locale=refusal.locale)
-    plan.say(refusal.text())
-    return plan
-
-
 async def _own_locale(data: BotData, who: Sender) -> str:
     """The sender's language as stored, else what their messenger says, else the default."""
     async with data.sessions() as session:
@@ -149,7 +143,7 @@ async def grant_command(data: BotData, who: Sender, args: Sequence[str]) -> Plan
         return await _offer(data, who, role)
     scope = await scope_for(data, who, OFFICERS, rest[:1])
     if isinstance(scope, Refusal):
-        return _refused(scope)
+        return scope.plan()
     return await _make_pass(data, who, role, scope.unit_id)
 
 
@@ -313,7 +307,7 @@ async def invite_command(data: BotData, who: Sender, args: Sequence[str]) -> Pla
     """/invite [UNIT_CODE]: how citizens of the unit start, with a QR code to print and post."""
     scope = await scope_for(data, who, OFFICERS, args)
     if isinstance(scope, Refusal):
-        return _refused(scope)
+        return scope.plan()
     plan = Plan(locale=scope.locale, viewer_id=scope.officer_id)
     username = data.telegram_username()
     if who.channel == Channel.TELEGRAM.value and username:
@@ -383,7 +377,7 @@ async def roles_command(data: BotData, who: Sender, args: Sequence[str]) -> Plan
     """/roles [UNIT_CODE]: who holds which role in the subtree, by name, each with a choice to revoke it."""
     scope = await scope_for(data, who, OFFICERS, args)
     if isinstance(scope, Refusal):
-        return _refused(scope)
+        return scope.plan()
     async with unit_of_work(data.sessions) as session:
         unit = await rp.get_unit(session=session, unit_id=scope.unit_id)
         assert unit is not None

@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import Update, User
 
 from bot.context import BotData, Context
+from bot.replies import Plan
 from bot.sender import Sender
 from conversations.identity import Channel, Contact, shown_name
 from locales import gettext, negotiate
@@ -63,6 +64,12 @@ class Refusal:
 
     def text(self) -> str:
         return gettext(self.key, self.locale, **dict(self.values))
+
+    def plan(self) -> Plan:
+        """The reply to a refused command: this text alone, nothing stored."""
+        plan = Plan(locale=self.locale)
+        plan.say(self.text())
+        return plan
 
 
 def split_args(args: Sequence[str]) -> tuple[str | None, int | None, tuple[str, ...]]:

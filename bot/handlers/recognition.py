@@ -79,9 +79,7 @@ async def recognise_command(data: BotData, who: Sender, args: Sequence[str]) -> 
         words, decision = words[:at], words[at + 1 :]
     scope = await scope_for(data, who, HEADS, words)
     if isinstance(scope, Refusal):
-        plan = Plan(locale=scope.locale)
-        plan.say(scope.text())
-        return plan
+        return scope.plan()
     plan = Plan(locale=scope.locale, viewer_id=scope.officer_id)
     async with unit_of_work(data.sessions) as session:
         await rv.clear_pending(session=session, person_id=scope.officer_id)  # a fresh start, as /review

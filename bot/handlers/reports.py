@@ -59,12 +59,6 @@ async def _built(make: Callable[..., _T], *args: object, **kwargs: object) -> _T
     return await asyncio.get_running_loop().run_in_executor(_BUILDERS, functools.partial(make, *args, **kwargs))
 
 
-def _refused(refusal: Refusal) -> Plan:
-    plan = Plan(locale=refusal.locale)
-    plan.say(refusal.text())
-    return plan
-
-
 def _plan(scope: Scope) -> Plan:
     """An empty reply for the officer in ``scope``: their language, and their id for Zalo's file links."""
     return Plan(locale=scope.locale, viewer_id=scope.officer_id)
@@ -77,7 +71,7 @@ async def tally(data: BotData, who: Sender, args: Sequence[str]) -> Plan:
     """The unit's and each child unit's figures, shares against targets and weakest indicators."""
     scope = await scope_for(data, who, VIEW_ROLES, args)
     if isinstance(scope, Refusal):
-        return _refused(scope)
+        return scope.plan()
     async with unit_of_work(data.sessions) as session:
         unit = await session.get(Unit, scope.unit_id)
         assert unit is not None
@@ -282,7 +276,7 @@ async def export(data: BotData, who: Sender, args: Sequence[str]) -> Plan:
     as_csv, rest = _wants_csv(args)
     scope = await scope_for(data, who, EXPORT_ROLES, rest)
     if isinstance(scope, Refusal):
-        return _refused(scope)
+        return scope.plan()
     locale = scope.locale
     try:  # streamed: a province's list is never held in memory whole, nor the SQLite writer's turn
         made = await exports.build_export(
@@ -297,7 +291,7 @@ async def export(data: BotData, who: Sender, args: Sequence[str]) -> Plan:
             executor=_BUILDERS,
         )
     except LookupError:  # the unit went between the scope check and now
-        return _refused(Refusal("officer.scope.unknown_unit", locale, (("code", scope.unit_code),)))
+        return Refusal("officer.scope.unknown_unit", locale, (("code", scope.unit_code),)).plan()
     log.info(
         "export officer=%s unit=%s year=%s rows=%s csv=%s",
         scope.officer_id,
@@ -321,7 +315,7 @@ async def chart(data: BotData, who: Sender, args: Sequence[str]) -> Plan:
     """Three PNG charts (one album on Telegram): totals, average per indicator, progress against the target."""
     scope = await scope_for(data, who, VIEW_ROLES, args)
     if isinstance(scope, Refusal):
-        return _refused(scope)
+        return scope.plan()
     zone = data.settings.zone
     async with unit_of_work(data.sessions) as session:
         unit = await session.get(Unit, scope.unit_id)

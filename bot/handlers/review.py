@@ -98,9 +98,7 @@ async def review_command(data: BotData, who: Sender, args: Sequence[str]) -> Pla
     """Shows the first submitted assessment of the reviewer's unit (or the one named) for the year."""
     scope = await scope_for(data, who, REVIEWERS, args)
     if isinstance(scope, Refusal):
-        plan = Plan(locale=scope.locale)
-        plan.say(scope.text())
-        return plan
+        return scope.plan()
     plan = Plan(locale=scope.locale, viewer_id=scope.officer_id)
     viewer = Viewer(scope.officer_id, scope.locale, typed=not who.buttons)
     async with unit_of_work(data.sessions) as session:
