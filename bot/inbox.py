@@ -30,7 +30,7 @@ from telegram.ext import Application
 from bot.context import BotData, Context
 from storage import repo_inbox
 from storage.cluster import once_per_cluster
-from storage.db import Sessions, unit_of_work
+from storage.db import Sessions, lost_connection, once_more_if_lost, unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -66,20 +66,26 @@ class InboxQueue(asyncio.Queue[object]):
 
     async def put(self, item: object) -> None:
         if isinstance(item, Update):
-            try:
-                async with unit_of_work(self.sessions) as session:
-                    new = await repo_inbox.record_updates(
-                        session=session, channel=CHANNEL, updates=[(key_of(item), item.to_dict())], now=_now()
-                    )
-            except Exception as exc:  # its text may quote the payload: personal data stays out of the logs
-                raise InboxUnavailable(
-                    f"the inbox could not record update {item.update_id}: {type(exc).__name__}"
-                ) from None
-            if not new:
+            if not await self._record(item):
                 log.info("update %s is already in the inbox: not handled again", item.update_id)
                 return
             self.recorded.add(key_of(item))
         await super().put(item)
+
+    async def _record(self, item: Update) -> bool:
+        """Records the update; False when it was recorded before."""
+        row = [(key_of(item), item.to_dict())]
+
+        async def record() -> set[str]:
+            async with unit_of_work(self.sessions) as session:
+                return await repo_inbox.record_updates(session=session, channel=CHANNEL, updates=row, now=_now())
+
+        try:
+            return bool(await once_more_if_lost(record))
+        except Exception as exc:  # its text may quote the payload: personal data stays out of the logs
+            raise InboxUnavailable(
+                f"the inbox could not record update {item.update_id}: {type(exc).__name__}"
+            ) from None
 
 
 class InboxApplication(Application[Any, Context, dict, dict, BotData, Any]):
@@ -103,6 +109,19 @@ class InboxApplication(Application[Any, Context, dict, dict, BotData, Any]):
                 await repo_inbox.mark_done(session=session, channel=CHANNEL, key=handling.key, now=_now())
         except Exception as exc:  # the database is away: the update is handled again on the next start
             log.warning("could not mark update %s done: %s", update.update_id, type(exc).__name__)
+
+    async def process_error(
+        self, update: object | None, error: Exception, job: Any = None, coroutine: Any = None
+    ) -> bool:
+        """An update whose database connection broke under it (a restarted server) wrote nothing and sent
+        nothing yet: it is handled once more on the renewed pool instead of the person being told to retry."""
+        handling = repo_inbox.current.get()
+        if isinstance(update, Update) and handling is not None and not handling.retried and lost_connection(error):
+            handling.retried = True
+            log.warning("update %s lost its database connection: handled once more", update.update_id)
+            await super().process_update(update)
+            return True  # no further handler groups: the retry went through them
+        return await super().process_error(update, error, job, coroutine)
 
     def _recorded(self, key: str) -> bool:
         queue = self.update_queue

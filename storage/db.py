@@ -7,15 +7,17 @@ must be migrated by its operator, and the bot refuses to start until it is (``cd
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import sqlite3
+import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -23,7 +25,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -32,6 +34,8 @@ from storage import repo_inbox
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 Sessions = async_sessionmaker[AsyncSession]
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class SchemaNotReady(RuntimeError):
@@ -167,11 +171,13 @@ def pool_for(concurrent_updates: int) -> int:
 
 def make_engine(url: str, *, schema: str | None = None, pool_size: int = POOL_SIZE) -> AsyncEngine:
     """An async engine; ``schema`` (PostgreSQL) puts every table in that schema, as tests running side by
-    side on one database need; ``pool_size`` connections are kept (and as many again may be opened)."""
+    side on one database need; ``pool_size`` connections are kept (and as many again may be opened).
+    Statements' values stay out of error texts (``hide_parameters``): a failed update's logged traceback
+    would otherwise carry a name, a messenger id or an answer into the logs."""
     url = normalise_url(url)
     if is_sqlite(url):
         _check_sqlite_file(url)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
@@ -187,9 +193,60 @@ def make_engine(url: str, *, schema: str | None = None, pool_size: int = POOL_SI
 
         return engine
     connect_args = {"server_settings": {"search_path": schema}} if schema else {}
-    return create_async_engine(
-        url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size, connect_args=connect_args
+    engine = create_async_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, connect_args=connect_args, hide_parameters=True
     )
+    _ping_when_idle(engine)
+    return engine
+
+
+IDLE_PING = 30.0  # seconds: a pooled connection unused this long is tested before it is handed out
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    """Tests a pooled PostgreSQL connection before use only when it has sat idle (a server restarted, a
+    firewall's idle cut overnight). ``pool_pre_ping`` tested every checkout: three round trips (BEGIN, ;,
+    ROLLBACK with asyncpg) twice an update, about a quarter of an update's CPU (bench/updates.py). A connection
+    in steady use that the server dropped fails its first statement instead: SQLAlchemy then renews the whole
+    pool, and the update is handled once more (``lost_connection``: bot.inbox, bot.zalo.runtime)."""
+    pool = engine.sync_engine.pool
+    dialect = engine.sync_engine.dialect
+
+    @event.listens_for(pool, "connect")
+    def _fresh(_dbapi_conn: Any, record: Any) -> None:
+        record.info["used_at"] = time.monotonic()
+
+    @event.listens_for(pool, "checkin")
+    def _used(_dbapi_conn: Any, record: Any) -> None:
+        if record is not None:
+            record.info["used_at"] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _test_if_idle(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get("used_at", 0.0) < IDLE_PING:
+            return
+        try:
+            dialect.do_ping(dbapi_conn)
+        except Exception as exc:  # the pool drops this one and checks out another (SQLAlchemy's own contract)
+            raise DisconnectionError(type(exc).__name__) from exc
+        record.info["used_at"] = time.monotonic()
+
+
+def lost_connection(exc: BaseException) -> bool:
+    """The database connection broke under a statement (the server restarted or cut it): nothing was
+    written, the pool has been renewed, and the same work may be tried once more."""
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+async def once_more_if_lost(work: Callable[[], Awaitable[T]]) -> T:
+    """``work()``, and once more should its database connection break under it (``lost_connection``)."""
+    try:
+        return await work()
+    except Exception as exc:
+        if not lost_connection(exc):
+            raise
+        log.warning("a database connection was lost (%s): trying once more", type(exc).__name__)
+        return await work()
 
 
 def make_sessions(engine: AsyncEngine) -> Sessions:

@@ -15,6 +15,7 @@ Channels are strings ("telegram", later "zalo") and keys are the messenger's upd
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -29,7 +30,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import UpdateInbox
 
-_INSERT_CHUNK = 200  # rows per INSERT: payloads are large, keep statements small
 # With several workers on one inbox: pending this long, no live worker is handling it, so another may replay it.
 REPLAY_AFTER = timedelta(seconds=60)
 
@@ -48,6 +48,7 @@ class Handling:
     # Recorded in the inbox before this handling (a webhook or poll taken in, a replay): a mark that then finds
     # it done means another worker handled it (AlreadyHandled). Off for an update handed straight to a handler.
     recorded: bool = False
+    retried: bool = False  # handled once more after its database connection broke (storage.db.lost_connection)
 
 
 current: ContextVar[Handling | None] = ContextVar("cdht_inbox_current", default=None)
@@ -90,29 +91,36 @@ def settles(session: AsyncSession) -> bool:
     return bool(session.sync_session.info.get(_SETTLES)) or changed_anything(session)
 
 
-def _insert(session: AsyncSession) -> Any:
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    return postgresql.insert(UpdateInbox) if dialect == "postgresql" else sqlite.insert(UpdateInbox)
+@functools.cache
+def _record(dialect: str) -> Any:
+    """Insert-if-absent of one update, returning its key when new. Built once per dialect and run with the
+    rows as parameters (one row: one execution; several: SQLAlchemy's batched "insertmanyvalues"): building it
+    for every update through the ORM's bulk path cost more than the insert itself (bench/updates.py)."""
+    table = UpdateInbox.__table__  # type: ignore[attr-defined]
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(table)
+        .values(
+            channel=bindparam("channel"),
+            key=bindparam("key"),
+            payload=bindparam("payload", type_=table.c.payload.type),
+            received_at=bindparam("received_at", type_=table.c.received_at.type),
+        )
+        .on_conflict_do_nothing(index_elements=["channel", "key"])
+        .returning(table.c.key)
+    )
 
 
 async def record_updates(
     *, session: AsyncSession, channel: str, updates: Sequence[tuple[str, dict[str, Any]]], now: datetime
 ) -> set[str]:
     """Records the (key, payload) pairs not recorded yet; returns the keys that are new."""
-    new: set[str] = set()
-    for start in range(0, len(updates), _INSERT_CHUNK):
-        rows = [
-            {"channel": channel, "key": key, "payload": payload, "received_at": now}
-            for key, payload in updates[start : start + _INSERT_CHUNK]
-        ]
-        stmt = (
-            _insert(session)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["channel", "key"])
-            .returning(col(UpdateInbox.key))
-        )
-        new.update((await session.exec(stmt)).scalars())  # type: ignore[call-overload]
-    return new
+    if not updates:
+        return set()
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    rows = [{"channel": channel, "key": key, "payload": payload, "received_at": now} for key, payload in updates]
+    result = await session.exec(_record(dialect), params=rows[0] if len(rows) == 1 else rows)  # type: ignore[call-overload]
+    return set(result.scalars())
 
 
 # Built once: every update runs it (building a statement costs about as much as running this one).

@@ -45,7 +45,7 @@ from bot.zalo.updates import EventKind, ZaloUpdate, parse_update
 from conversations.typed_choice import fold
 from locales import SUPPORTED, gettext
 from storage import repo_inbox
-from storage.db import unit_of_work
+from storage.db import once_more_if_lost, unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -131,11 +131,14 @@ class ZaloBot:
         if update is None or update.user_id is None or update.message_id is None:
             log.info("ignored a Zalo update without sender or message id")
             return False
-        async with unit_of_work(self.data.sessions) as session:
-            new = await repo_inbox.record_updates(
-                session=session, channel=CHANNEL, updates=[(update.message_id, raw)], now=_now()
-            )
-        if not new:
+
+        async def record() -> set[str]:
+            async with unit_of_work(self.data.sessions) as session:
+                return await repo_inbox.record_updates(
+                    session=session, channel=CHANNEL, updates=[(update.message_id, raw)], now=_now()
+                )
+
+        if not await once_more_if_lost(record):
             return False
         self._spawn(update)
         return True
@@ -237,7 +240,7 @@ class ZaloBot:
         try:
             if update.chat_type not in (None, "PRIVATE"):
                 return  # groups are not served: the assessment is personal
-            plan = await self._dispatch(update, who)
+            plan = await once_more_if_lost(lambda: self._dispatch(update, who))  # nothing sent before it ends
             await self.send(who.chat_id, plan)
         except repo_inbox.AlreadyHandled:  # another worker handled it meanwhile (and answered)
             log.info("Zalo update %s handled by another worker meanwhile", update.message_id)
