@@ -48,6 +48,7 @@ from telegram.ext import Application, MessageHandler, filters
 from bench.citizen_journey import bench_database
 from bot.app import build_application
 from bot.lanes import PersonOrderedProcessor, kind_of
+from bot.server import settle_memory
 from storage.db import Sessions
 from tests.bot.harness import Clock, jpeg, make_settings
 from tests.fakes.telegram_api import FakeBotApi
@@ -91,6 +92,7 @@ class TimedProcessor(PersonOrderedProcessor):
 @dataclass
 class Run:
     latencies: list[float] = field(default_factory=list)
+    by_kind: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     statements: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     handled: int = 0
     elapsed: float = 0.0
@@ -108,6 +110,15 @@ class Run:
             f"CPU {self.cpu / self.handled * 1000:.2f} ms/update"
         )
 
+    def kinds(self) -> str:
+        """p50 / p99 by update kind (ms)."""
+        parts = []
+        for kind, lat in sorted(self.by_kind.items()):
+            if len(lat) >= 2:
+                q = statistics.quantiles(sorted(lat), n=100)
+                parts.append(f"{kind} {q[49] * 1000:.0f}/{q[98] * 1000:.0f}")
+        return ", ".join(parts)
+
 
 class Feeder:
     """Puts updates on an Application's queue and waits until each has been handled."""
@@ -122,7 +133,9 @@ class Feeder:
         started = time.perf_counter()
         await self.app.update_queue.put(update)
         await waiter
-        self.run.latencies.append(time.perf_counter() - started)
+        took = time.perf_counter() - started
+        self.run.latencies.append(took)
+        self.run.by_kind[kind_of(update)].append(took)
         self.run.handled += 1
 
 
@@ -203,6 +216,7 @@ async def _people(
         await asyncio.gather(*(register(person) for person in first))
         run = feeder.run
         run.latencies.clear()
+        run.by_kind.clear()
         run.statements.clear()
         run.handled = 0
     started, cpu = time.perf_counter(), time.process_time()
@@ -272,6 +286,7 @@ async def product(
     stop_counting = _count_statements(sessions, processor, run)
     await app.initialize()
     await app.start()
+    settle_memory()  # as `cdht run` does once it has started
     await _people(Feeder(app, processor, run), api, citizens, seconds, pause, registered)
     stop_counting()
     await app.stop()
@@ -294,6 +309,7 @@ async def echo(*, citizens: int, seconds: float, pause: float | None, concurrenc
     feeder = Feeder(app, processor, run)
     await app.initialize()
     await app.start()
+    settle_memory()
     ids = itertools.count(1)
     deadline = time.perf_counter() + seconds
 
@@ -332,6 +348,7 @@ async def main() -> None:
         action="store_true",
         help="the first citizens register and choose their group before the clock starts (untimed)",
     )
+    parser.add_argument("--loop", choices=("both", "closed", "open"), default="both", help="which loop(s) to run")
     args = parser.parse_args()
     backend = "postgresql" if args.postgres else "sqlite"
     print(
@@ -339,7 +356,10 @@ async def main() -> None:
         + (", registered before the clock starts" if args.registered else "")
     )
     load = {"citizens": args.citizens, "seconds": args.seconds, "concurrency": args.concurrency}
-    for name, pause in (("closed loop", None), ("open loop (one action a person every 2 s)", 2.0)):
+    loops = (("closed loop", None), ("open loop (one action a person every 2 s)", 2.0))
+    for name, pause in loops:
+        if args.loop != "both" and not name.startswith(args.loop):
+            continue
         bare = await echo(pause=pause, **load)
         folder = Path(tempfile.mkdtemp(prefix="cdht-bench-"))
         async with bench_database(folder, postgres=args.postgres) as sessions:
@@ -347,6 +367,7 @@ async def main() -> None:
         print(f"== {name}")
         print("  " + bare.line("echo bot"))
         print("  " + ours.line("product "))
+        print(f"  product latency p50/p99 by kind (ms): {ours.kinds()}")
         print(f"  ratio product/echo: {ours.handled / ours.elapsed / (bare.handled / bare.elapsed):.3f}")
         kinds = ", ".join(
             f"{kind} {statistics.mean(counts):.1f}" for kind, counts in sorted(ours.statements.items()) if counts
