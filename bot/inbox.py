@@ -30,7 +30,8 @@ from telegram.ext import Application
 from bot.context import BotData, Context
 from storage import repo_inbox
 from storage.cluster import once_per_cluster
-from storage.db import Sessions, lost_connection, once_more_if_lost, unit_of_work
+from storage.db import Sessions, lost_connection, unit_of_work
+from storage.inbox_writer import InboxWriter
 
 log = logging.getLogger(__name__)
 
@@ -62,30 +63,22 @@ class InboxQueue(asyncio.Queue[object]):
     def __init__(self, sessions: Sessions) -> None:
         super().__init__()
         self.sessions = sessions
+        self.writer = InboxWriter(sessions, CHANNEL)
         self.recorded: set[str] = set()  # queued (or replayed) from the inbox, not handled yet
 
     async def put(self, item: object) -> None:
         if isinstance(item, Update):
-            if not await self._record(item):
+            try:
+                new = await self.writer.record(key_of(item), item.to_dict())
+            except Exception as exc:  # its text may quote the payload: personal data stays out of the logs
+                raise InboxUnavailable(
+                    f"the inbox could not record update {item.update_id}: {type(exc).__name__}"
+                ) from None
+            if not new:
                 log.info("update %s is already in the inbox: not handled again", item.update_id)
                 return
             self.recorded.add(key_of(item))
         await super().put(item)
-
-    async def _record(self, item: Update) -> bool:
-        """Records the update; False when it was recorded before."""
-        row = [(key_of(item), item.to_dict())]
-
-        async def record() -> set[str]:
-            async with unit_of_work(self.sessions) as session:
-                return await repo_inbox.record_updates(session=session, channel=CHANNEL, updates=row, now=_now())
-
-        try:
-            return bool(await once_more_if_lost(record))
-        except Exception as exc:  # its text may quote the payload: personal data stays out of the logs
-            raise InboxUnavailable(
-                f"the inbox could not record update {item.update_id}: {type(exc).__name__}"
-            ) from None
 
 
 class InboxApplication(Application[Any, Context, dict, dict, BotData, Any]):

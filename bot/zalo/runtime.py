@@ -46,6 +46,7 @@ from conversations.typed_choice import fold
 from locales import SUPPORTED, gettext
 from storage import repo_inbox
 from storage.db import once_more_if_lost, unit_of_work
+from storage.inbox_writer import InboxWriter
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,7 @@ class ZaloBot:
     http: httpx.AsyncClient = field(default_factory=lambda: httpx.AsyncClient(timeout=30))  # photo downloads
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _lanes: Lanes | None = None
+    _inbox: InboxWriter | None = None  # made on the first update, from ``data``'s sessions
     links: Links | None = None  # signed file links (PUBLIC_BASE_URL set): Zalo fetches files by URL
 
     # ------------------------------------------------------------------ taking updates
@@ -131,14 +133,9 @@ class ZaloBot:
         if update is None or update.user_id is None or update.message_id is None:
             log.info("ignored a Zalo update without sender or message id")
             return False
-
-        async def record() -> set[str]:
-            async with unit_of_work(self.data.sessions) as session:
-                return await repo_inbox.record_updates(
-                    session=session, channel=CHANNEL, updates=[(update.message_id, raw)], now=_now()
-                )
-
-        if not await once_more_if_lost(record):
+        if self._inbox is None:
+            self._inbox = InboxWriter(self.data.sessions, CHANNEL)
+        if not await self._inbox.record(update.message_id, raw):
             return False
         self._spawn(update)
         return True
