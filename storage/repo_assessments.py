@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import select
@@ -72,16 +74,27 @@ async def answer_facts(*, session: AsyncSession, assessment_id: int) -> dict[int
     }
 
 
+@functools.cache
+def _set_level(dialect: str) -> Any:
+    """The answer's upsert, built once per dialect (building it cost as much as running it, on every press)."""
+    table = Answer.__table__  # type: ignore[attr-defined]
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(table).values(
+        assessment_id=sa.bindparam("assessment_id"),
+        indicator=sa.bindparam("indicator"),
+        chosen=sa.bindparam("chosen"),
+        updated_at=sa.bindparam("updated_at", type_=table.c.updated_at.type),
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=[table.c.assessment_id, table.c.indicator],
+        set_={"chosen": stmt.excluded.chosen, "updated_at": stmt.excluded.updated_at},
+    )
+
+
 async def set_level(*, session: AsyncSession, assessment: Assessment, indicator: int, points: int) -> None:
     """Stores the level chosen for one indicator: one statement, whether the answer row exists or not."""
-    table = Answer.__table__  # type: ignore[attr-defined]
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    now = utcnow()
-    stmt = insert(table).values(assessment_id=assessment.id, indicator=indicator, chosen=points, updated_at=now)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[table.c.assessment_id, table.c.indicator], set_={"chosen": points, "updated_at": now}
-    )
-    await session.exec(stmt)  # type: ignore[call-overload]
+    params = {"assessment_id": assessment.id, "indicator": indicator, "chosen": points, "updated_at": utcnow()}
+    await session.exec(_set_level(session.get_bind().dialect.name), params=params)  # type: ignore[call-overload]
     # An answer row this session already holds would now read stale: let it be read again if asked for.
     for held in [o for o in session.identity_map.values() if isinstance(o, Answer)]:
         if held.assessment_id == assessment.id and held.indicator == indicator:
