@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import text
 
 from storage import repo_people as rp
-from storage.db import Sessions, make_engine, make_sessions, unit_of_work, upgrade
+from storage.db import Sessions, checkpointing, make_engine, make_sessions, unit_of_work, upgrade
 from tests.bot.harness import Harness, User
 
 PG_URL = os.environ.get("CDHT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -108,7 +108,8 @@ async def bench_database(folder: Path, *, postgres: bool) -> AsyncIterator[Sessi
         sessions = make_sessions(engine)
         async with unit_of_work(sessions) as s:
             await rp.add_unit(session=s, code="BENCH", name="Thôn Bench")
-        yield sessions
+        async with checkpointing(engine):  # as `cdht run` does
+            yield sessions
     finally:
         await engine.dispose()
         if admin is not None:

@@ -7,6 +7,7 @@ must be migrated by its operator, and the bot refuses to start until it is (``cd
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import sqlite3
@@ -189,6 +190,7 @@ def make_engine(url: str, *, schema: str | None = None, pool_size: int = POOL_SI
             # the last ones, never corrupting the file. FULL cost an fsync (~4 ms here) per commit, about
             # half of a button press's time on SQLite (bench/updates.py).
             cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute(f"PRAGMA wal_autocheckpoint={WAL_SAFETY_NET}")  # checkpoints run aside: ``checkpointing``
             cur.close()
 
         return engine
@@ -198,6 +200,46 @@ def make_engine(url: str, *, schema: str | None = None, pool_size: int = POOL_SI
     )
     _ping_when_idle(engine)
     return engine
+
+
+WAL_SAFETY_NET = 10_000  # pages (~40 MB): SQLite checkpoints in a commit itself only should ``checkpointing`` stop
+CHECKPOINT_EVERY = 1.0  # seconds between background checkpoints of a SQLite file
+
+
+@asynccontextmanager
+async def checkpointing(engine: AsyncEngine) -> AsyncIterator[None]:
+    """SQLite: copies the write-ahead log into the database file every CHECKPOINT_EVERY, in a thread and on a
+    connection of its own, PASSIVE (it never waits for nor blocks a reader or a writer). Left to SQLite, the
+    checkpoint ran inside whichever commit crossed 1,000 pages, its fsync included, while every other update
+    waited for the one writer: stalls of 100-300 ms, most of the open loop's p95 (bench/updates.py).
+    PostgreSQL: nothing to do."""
+    path = engine.url.database
+    if engine.dialect.name != "sqlite" or not path or path == ":memory:":
+        yield
+        return
+    task = asyncio.create_task(_checkpoint_every(path), name="sqlite checkpoints")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _checkpoint_every(path: str) -> None:
+    while True:
+        await asyncio.sleep(CHECKPOINT_EVERY)
+        try:
+            await asyncio.to_thread(checkpoint, path)
+        except sqlite3.Error as exc:  # busy or away for a moment: the next round, or SQLite's own, catches up
+            log.debug("SQLite checkpoint skipped: %s", type(exc).__name__)
+
+
+def checkpoint(path: str) -> tuple[int, int, int]:
+    """One PASSIVE checkpoint of the SQLite file at ``path``: (busy, pages in the log, pages copied)."""
+    with contextlib.closing(sqlite3.connect(path, timeout=1)) as conn:
+        busy, logged, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    return busy, logged, copied
 
 
 IDLE_PING = 30.0  # seconds: a pooled connection unused this long is tested before it is handed out
@@ -414,6 +456,7 @@ async def open_database(
             raise DatabaseUnavailable(message) from exc
         if check_schema:
             await ensure_schema(engine, auto_upgrade=is_sqlite(url))
-        yield engine
+        async with checkpointing(engine):
+            yield engine
     finally:
         await engine.dispose()
