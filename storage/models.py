@@ -275,13 +275,26 @@ class UpdateInbox(SQLModel, table=True):
     """An incoming update, recorded before it is handled; rows not done are replayed on start (repo_inbox)."""
 
     __tablename__ = "update_inbox"
-    __table_args__ = (sa.UniqueConstraint("channel", "key"),)
+    __table_args__ = (
+        sa.UniqueConstraint("channel", "key"),
+        # "A pending update of this person received before this one" (one person's order across workers).
+        sa.Index(
+            "ix_update_inbox_pending_sender",
+            "channel",
+            "sender",
+            "id",
+            postgresql_where=sa.text("done_at IS NULL"),
+            sqlite_where=sa.text("done_at IS NULL"),
+        ),
+    )
     id: int | None = Field(default=None, primary_key=True)  # arrival order
     channel: str = Field(max_length=16)  # "telegram", later "zalo"
     key: str = Field(max_length=128)  # the messenger's id of the update (Telegram: update_id)
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     received_at: datetime = _ts(nullable=False, default=utcnow)
     done_at: datetime | None = _ts(nullable=True, index=True)
+    # Whose update (Telegram: the user's id, else the chat's; Zalo: the sender's); NULL in rows from before 0010.
+    sender: str | None = Field(default=None, max_length=64)
 
 
 class TallyCount(SQLModel, table=True):

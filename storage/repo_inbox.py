@@ -7,6 +7,8 @@
   changes something (one that only looked, as a handler letting the update through to the next does, is no
   effect of the update); an update whose handlers changed nothing is marked right after they ran.
 - Rows not done are handled again on start, in arrival order; done rows are pruned after a while.
+- Each row names its sender (the messenger's id of the person), so a worker can see that one of this person's
+  earlier updates is still pending elsewhere (``earlier_pending``) and let it go first.
 - Once across workers: the transaction that marks an update done must be the one that finds it not done.
   Should another worker have handled it meanwhile (a worker replaying on start what a live worker is handling),
   ``AlreadyHandled`` rolls this handling back, so the update's effects are written once whatever the race.
@@ -16,7 +18,7 @@ Channels are strings ("telegram", later "zalo") and keys are the messenger's upd
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -105,6 +107,7 @@ def _record(dialect: str) -> Any:
             key=bindparam("key"),
             payload=bindparam("payload", type_=table.c.payload.type),
             received_at=bindparam("received_at", type_=table.c.received_at.type),
+            sender=bindparam("sender"),
         )
         .on_conflict_do_nothing(index_elements=["channel", "key"])
         .returning(table.c.key)
@@ -112,13 +115,23 @@ def _record(dialect: str) -> Any:
 
 
 async def record_updates(
-    *, session: AsyncSession, channel: str, updates: Sequence[tuple[str, dict[str, Any]]], now: datetime
+    *,
+    session: AsyncSession,
+    channel: str,
+    updates: Sequence[tuple[str, dict[str, Any]]],
+    now: datetime,
+    senders: Mapping[str, str | None] | None = None,
 ) -> set[str]:
-    """Records the (key, payload) pairs not recorded yet; returns the keys that are new."""
+    """Records the (key, payload) pairs not recorded yet, each with its sender from ``senders`` (by key; none:
+    NULL); returns the keys that are new."""
     if not updates:
         return set()
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    rows = [{"channel": channel, "key": key, "payload": payload, "received_at": now} for key, payload in updates]
+    senders = senders or {}
+    rows = [
+        {"channel": channel, "key": key, "payload": payload, "received_at": now, "sender": senders.get(key)}
+        for key, payload in updates
+    ]
     result = await session.exec(_record(dialect), params=rows[0] if len(rows) == 1 else rows)  # type: ignore[call-overload]
     return set(result.scalars())
 
@@ -152,6 +165,32 @@ async def is_pending(*, session: AsyncSession, channel: str, key: str) -> bool:
         select(UpdateInbox.id).where(
             col(UpdateInbox.channel) == channel, col(UpdateInbox.key) == key, col(UpdateInbox.done_at).is_(None)
         )
+    )
+    return found.first() is not None
+
+
+# Built once, run (WORKERS > 1 only) before each update is handled: one statement, on the partial index
+# ix_update_inbox_pending_sender. An update not in the inbox has no id to compare: nothing is earlier.
+_THIS = _INBOX.alias("this")
+_EARLIER_PENDING = (
+    select(_INBOX.c.id)
+    .where(
+        _INBOX.c.channel == bindparam("inbox_channel"),
+        _INBOX.c.sender == bindparam("inbox_sender"),
+        _INBOX.c.done_at.is_(None),
+        _INBOX.c.id
+        < select(_THIS.c.id)
+        .where(_THIS.c.channel == bindparam("inbox_channel"), _THIS.c.key == bindparam("inbox_key"))
+        .scalar_subquery(),
+    )
+    .limit(1)
+)
+
+
+async def earlier_pending(*, session: AsyncSession, channel: str, sender: str, key: str) -> bool:
+    """Whether an update of ``sender`` recorded before the update ``key`` is still pending (not done)."""
+    found = await session.exec(  # type: ignore[call-overload]
+        _EARLIER_PENDING, params={"inbox_channel": channel, "inbox_sender": sender, "inbox_key": key}
     )
     return found.first() is not None
 
