@@ -24,7 +24,7 @@ from bot.evidence import schedule_sweep as schedule_evidence_sweep
 from bot.handlers import officers, reminders
 from bot.handlers.errors import on_error
 from bot.handlers.officer_help import CITIZEN_COMMANDS  # the default menu; role holders' chats add theirs
-from bot.inbox import InboxApplication, InboxQueue, schedule_pruning
+from bot.inbox import InboxApplication, InboxQueue, in_order, schedule_pruning
 from bot.lanes import PersonOrderedProcessor
 from bot.reminders import dispatch_soon
 from bot.reminders import rate_limiter as reminder_rate_limiter
@@ -99,8 +99,8 @@ def build_application(
         .token(settings.bot_token.get_secret_value())
         .defaults(Defaults(tzinfo=settings.zone))
         .post_init(_post_init)
-        # Different people's updates at once, each person's in order (bot/lanes.py).
-        .concurrent_updates(processor or PersonOrderedProcessor(settings.concurrent_updates))
+        # Different people's updates at once, each person's in order (bot/lanes.py), across workers too.
+        .concurrent_updates(processor or _processor(settings, sessions))
     )
     if settings.telegram_api_base_url:
         builder = builder.base_url(settings.telegram_api_base_url)
@@ -121,6 +121,12 @@ def build_application(
     schedule_pruning(app)  # handled updates leave the inbox after a while
     app.add_error_handler(on_error)
     return app
+
+
+def _processor(settings: Settings, sessions: Sessions) -> PersonOrderedProcessor:
+    """One worker orders each person's updates in its lanes alone; several also look in the shared inbox."""
+    ordered = in_order(sessions) if settings.workers > 1 else None
+    return PersonOrderedProcessor(settings.concurrent_updates, in_order=ordered)
 
 
 async def _post_init(app: Application) -> None:

@@ -13,13 +13,16 @@ Several workers share one inbox (WORKERS > 1): a pending update may then be in a
 worker replays only updates pending for longer than REPLAY_AFTER (at start, and every minute under a cluster
 lock, which also picks up what a worker that never came back left). Should a replay still meet a live
 worker's handling, the transaction that finds the update marked done by the other is rolled back
-(storage.repo_inbox.AlreadyHandled): the effects are written once.
+(storage.repo_inbox.AlreadyHandled): the effects are written once. One person's updates keep their arrival order
+across workers too: each row names its sender, and an update waits (``in_order``) while an update of its sender
+recorded before it is still pending at another worker, at most REPLAY_AFTER.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,6 +31,7 @@ from telegram.error import NetworkError
 from telegram.ext import Application
 
 from bot.context import BotData, Context
+from bot.lanes import after_earlier, sender_of
 from storage import repo_inbox
 from storage.cluster import once_per_cluster
 from storage.db import Sessions, lost_connection, unit_of_work
@@ -69,7 +73,7 @@ class InboxQueue(asyncio.Queue[object]):
     async def put(self, item: object) -> None:
         if isinstance(item, Update):
             try:
-                new = await self.writer.record(key_of(item), item.to_dict())
+                new = await self.writer.record(key_of(item), item.to_dict(), sender_of(item))
             except Exception as exc:  # its text may quote the payload: personal data stays out of the logs
                 raise InboxUnavailable(
                     f"the inbox could not record update {item.update_id}: {type(exc).__name__}"
@@ -79,6 +83,18 @@ class InboxQueue(asyncio.Queue[object]):
                 return
             self.recorded.add(key_of(item))
         await super().put(item)
+
+
+def in_order(sessions: Sessions) -> Callable[[object], Awaitable[None]]:
+    """For PersonOrderedProcessor with several workers: an update from the queue (recorded with its sender)
+    waits while an update of the same sender recorded before it is pending (another worker handles it)."""
+
+    async def wait(update: object) -> None:
+        sender = sender_of(update)
+        if isinstance(update, Update) and sender is not None:
+            await after_earlier(sessions, CHANNEL, sender, key_of(update))
+
+    return wait
 
 
 class InboxApplication(Application[Any, Context, dict, dict, BotData, Any]):

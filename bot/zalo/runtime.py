@@ -3,8 +3,10 @@ before it is handled, turns it into a call of the messenger-neutral citizen hand
 plan after their transaction has committed: numbered choices, messages of at most 2000 characters.
 
 Updates of one person are handled one at a time in arrival order; different people's run concurrently,
-at most ``CONCURRENT_UPDATES`` at once. A typed message is a command (``/status`` or its plain Vietnamese
-word, ``trạng thái``), else an answer to the screen the person is on now (bot.handlers.citizen.text).
+at most ``CONCURRENT_UPDATES`` at once. With several workers, an update also waits while an update of its sender
+recorded before it is pending at another worker (bot.lanes.after_earlier).
+A typed message is a command (``/status`` or its plain Vietnamese word, ``trạng thái``), else an answer to the
+screen the person is on now (bot.handlers.citizen.text).
 A photo is evidence; a file, voice note or location cannot reach a bot on Zalo, so the person is asked to
 photograph the paper.
 """
@@ -35,7 +37,7 @@ from bot import evidence as ev
 from bot import metrics
 from bot.context import BotData
 from bot.handlers import citizen, officer_desk, officer_roles
-from bot.lanes import Lanes
+from bot.lanes import Lanes, after_earlier
 from bot.message_split import split_message
 from bot.replies import EvidenceSet, OutFile, Plan, StoredFile
 from bot.sender import Sender
@@ -135,7 +137,7 @@ class ZaloBot:
             return False
         if self._inbox is None:
             self._inbox = InboxWriter(self.data.sessions, CHANNEL)
-        if not await self._inbox.record(update.message_id, raw):
+        if not await self._inbox.record(update.message_id, raw, update.user_id):
             return False
         self._spawn(update)
         return True
@@ -146,11 +148,15 @@ class ZaloBot:
         task.add_done_callback(self._tasks.discard)
 
     async def _in_lane(self, update: ZaloUpdate) -> None:
-        """One person's updates one at a time, in arrival order; ``concurrency`` people's at once."""
-        assert update.user_id is not None
+        """One person's updates one at a time, in arrival order; ``concurrency`` people's at once. With several
+        workers, each after the person's updates recorded before it, wherever they are handled."""
+        assert update.user_id is not None and update.message_id is not None
         if self._lanes is None:
             self._lanes = Lanes(self.concurrency)
-        async with self._lanes.turn(update.user_id):
+        first = None
+        if self.data.settings.workers > 1:  # one worker's lanes order everything: no look in the inbox
+            first = functools.partial(after_earlier, self.data.sessions, CHANNEL, update.user_id, update.message_id)
+        async with self._lanes.turn(update.user_id, first):
             await self.handle(update)
 
     async def close(self) -> None:
