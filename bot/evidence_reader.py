@@ -17,6 +17,9 @@ Readings run in READER_WORKERS child processes at low priority (nice 10), Tesser
 Without the ``tesseract`` program or its ``vie`` model the reader says so once at start and stays off
 (``status``: /healthz and /metrics show it); READER=off does the same on purpose. Everything else works as
 before: files simply stay unread.
+
+A child killed from outside (the OOM killer, an operator's kill) breaks its pool: the pool is replaced and the
+files being read are given back, not failed; one that breaks it BROKEN_LIMIT times is failed (``_read_batch``).
 """
 
 from __future__ import annotations
@@ -28,9 +31,11 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -44,6 +49,7 @@ from storage import repo_evidence_reading as rer
 from storage.db import Sessions, unit_of_work
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 READER_VERSION = 1  # stored with each reading: bump when what is read changes
 LANG = "vie"
@@ -60,6 +66,11 @@ TEXT_MAX = 20_000  # characters kept of a file's text
 BATCH = 8  # files claimed at once (a claim is leased: a process that died gives them back after LEASE)
 LEASE = timedelta(minutes=10)
 SETTLE = timedelta(minutes=1)  # a row whose file is not yet on disk is given back this long, then failed
+# A file whose reading broke the child process pool this many times is failed (a picture that crashes Tesseract
+# would otherwise be given back and crash it forever). Counted in this process only, which suffices: a file given
+# back is unread again and among the oldest, so this process's next rounds claim it again; another process, or
+# this one after a restart, counts from zero: at most BROKEN_LIMIT child restarts more there, and no write per break.
+BROKEN_LIMIT = 2
 
 
 def tesseract_problem() -> str | None:
@@ -295,6 +306,7 @@ class EvidenceReader:
         self.read = 0  # files read by this process (bot.metrics)
         self._slots = asyncio.Semaphore(settings.reader_workers)
         self._pool: ProcessPoolExecutor | None = None  # set while ``run`` runs; else readings run in a thread
+        self._breaks: dict[int, int] = {}  # evidence id: pools broken while it was read, given back since
 
     @property
     def on(self) -> bool:
@@ -319,14 +331,45 @@ class EvidenceReader:
     def processes(self) -> Iterator[None]:
         """Readings in child processes at low priority: decoding, measuring and OCR never hold this process's
         GIL or a core the updates need (a thread's image work slowed them; bench/reader.py)."""
-        context = multiprocessing.get_context("spawn")  # forking a process with an event loop and threads is unsafe
-        pool = ProcessPoolExecutor(self.settings.reader_workers, mp_context=context, initializer=_child)
-        self._pool = pool
+        self._pool = self._new_pool()
         try:
             yield
         finally:
-            self._pool = None
-            pool.shutdown(wait=False, cancel_futures=True)
+            pool, self._pool = self._pool, None  # a replacement (``_replace``), if a child was killed meanwhile
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        """READER_WORKERS children, started on first use."""
+        context = multiprocessing.get_context("spawn")  # forking a process with an event loop and threads is unsafe
+        return ProcessPoolExecutor(self.settings.reader_workers, mp_context=context, initializer=_child)
+
+    def _replace(self, broken: ProcessPoolExecutor | None) -> None:
+        """A child was killed from outside and its pool refuses all work from now on: later readings go to a
+        fresh one. Only the first reading to see the break replaces it (the others find it replaced), and
+        none after ``processes`` ended."""
+        if broken is None or self._pool is not broken:
+            return
+        log.warning("an evidence reader child process ended abruptly (killed?); starting new ones")
+        broken.shutdown(wait=False, cancel_futures=True)
+        self._pool = self._new_pool()
+
+    async def _in_child(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in a child process (a thread outside ``run``); BrokenProcessPool when a child was killed
+        while it ran, the pool then replaced."""
+        loop = asyncio.get_running_loop()
+        pool = self._pool
+        try:
+            running = loop.run_in_executor(pool, fn, *args)
+        except BrokenProcessPool:  # broken before this call (a child killed while idle): not this reading's doing
+            self._replace(pool)
+            pool = self._pool
+            running = loop.run_in_executor(pool, fn, *args)
+        try:
+            return await running
+        except BrokenProcessPool:
+            self._replace(pool)
+            raise
 
     async def _loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -353,7 +396,7 @@ class EvidenceReader:
         if not jobs:
             return await self._probe_older()
         try:
-            results = await asyncio.gather(*(self._read(job) for job in jobs))
+            results = await self._read_batch(jobs)
         except asyncio.CancelledError:
             await self._give_back(jobs)
             raise
@@ -385,8 +428,7 @@ class EvidenceReader:
             return 0
         paths = {evidence_id: self.settings.evidence_dir / path for evidence_id, path in older}
         async with self._slots:
-            loop = asyncio.get_running_loop()
-            probes = await loop.run_in_executor(self._pool, evidence_hash.probe_files, paths)  # None: a thread
+            probes = await self._in_child(evidence_hash.probe_files, paths)
         async with unit_of_work(self.sessions) as session:
             await rer.store_probes(session=session, probes=probes)
         return len(older)
@@ -401,9 +443,26 @@ class EvidenceReader:
         except Exception as exc:  # the database away as well: the lease gives them back later
             log.warning("could not give back %d claimed evidence files (%s)", len(jobs), type(exc).__name__)
 
+    async def _read_batch(self, jobs: list[rer.Pending]) -> list[rer.Found | None]:
+        """Reads READER_WORKERS files at a time, in ``jobs`` order; a file that was being read when a pool broke
+        is read again alone, after the others, so that only a break while it is the one reading counts towards
+        BROKEN_LIMIT: a healthy file that merely shared the pool with a file that crashes Tesseract is read."""
+        together = [job for job in jobs if job.evidence_id not in self._breaks]
+        found = dict(
+            zip(
+                [job.evidence_id for job in together],
+                await asyncio.gather(*(self._read(job) for job in together)),
+                strict=True,
+            )
+        )
+        for job in jobs:
+            if job.evidence_id not in found:
+                found[job.evidence_id] = await self._read(job)
+        return [found[job.evidence_id] for job in jobs]
+
     async def _read(self, job: rer.Pending) -> rer.Found | None:
-        """One file, in a child process (a thread outside ``run``); None gives it back (its file is not on disk
-        yet: the row has just committed)."""
+        """One file, in a child process (a thread outside ``run``); None gives it back: its file is not on disk
+        yet (the row has just committed), or its child was killed (``_broke``)."""
         path = self.settings.evidence_dir / job.path
         if not path.exists():
             if self.clock() - job.created_at < SETTLE:
@@ -412,9 +471,23 @@ class EvidenceReader:
             return rer.Found(status=rer.FAILED, reader_version=READER_VERSION)
         async with self._slots:
             try:
-                loop = asyncio.get_running_loop()
-                raw = await loop.run_in_executor(self._pool, read_file, path, job.mime_type)  # None: a thread
+                raw = await self._in_child(read_file, path, job.mime_type)
+            except BrokenProcessPool:
+                if not self._broke(job.evidence_id):
+                    return None
+                raw = Raw(rer.FAILED)
             except Exception as exc:  # a reading that fails is recorded, never retried in a loop
                 log.warning("reading evidence file %d failed (%s)", job.evidence_id, type(exc).__name__)
                 raw = Raw(rer.FAILED)
+        self._breaks.pop(job.evidence_id, None)
         return interpret(raw, job, self.registry)
+
+    def _broke(self, evidence_id: int) -> bool:
+        """Counts a pool broken while this file was read; True when that was the BROKEN_LIMIT-th time (it is
+        failed), else it is given back: a killed child says nothing against the files it was reading."""
+        breaks = self._breaks.get(evidence_id, 0) + 1
+        self._breaks[evidence_id] = breaks
+        if breaks < BROKEN_LIMIT:
+            return False
+        log.warning("evidence file %d broke the reader's child process %d times: failed", evidence_id, breaks)
+        return True

@@ -1,6 +1,7 @@
 """The evidence reader on generated certificates read by the real Tesseract (vie): the dates, the year flag, the
 indicator match, the person's name, dark and blurred photos, the citizen's one follow-up in their language on
-both messengers, and the reader off without Tesseract (SQLite and PostgreSQL).
+both messengers, children killed from outside (given back, a poison file failed), and the reader off without
+Tesseract (SQLite and PostgreSQL).
 
 Tests that OCR skip when Tesseract or its Vietnamese model is missing, unless CDHT_REQUIRE_TESSERACT=1 (.ci/run),
 where they fail instead. OCR is about half a second an image here, so there are few and small ones."""
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import signal
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,6 +32,7 @@ from scheduler.dispatch import Skipped
 from storage import repo_evidence_reading as rer
 from storage.db import Sessions, unit_of_work
 from storage.models import Assessment, AssessmentStatus, Evidence, EvidenceReading, Outbox, Person
+from tests.bot import killing_reader
 from tests.bot.certificates import SET, as_jpeg, blurred, darkened, draw
 from tests.bot.harness import Clock, Harness, User, make_settings
 from tests.bot.officer_helpers import press, register, seed_commune, texts_to
@@ -301,6 +304,114 @@ async def test_the_worker_reads_in_child_processes_until_stopped(
     assert (white.status, white.brightness, white.sharpness) == ("unreadable", 255.0, 0.0)  # measured in the child
     async with sessions() as s:
         assert await rer.queue_size(session=s) == 0
+
+
+@pytest.fixture
+def killing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Readings in the reader's children that die at a marker next to their file (tests.bot.killing_reader)."""
+    monkeypatch.setattr(er, "read_file", killing_reader.read_or_die)
+
+
+async def mark(sessions: Sessions, evidence_dir: Path, evidence_id: int, marker: str) -> None:
+    async with sessions() as s:
+        path = evidence_dir / (await s.get(Evidence, evidence_id)).path  # type: ignore[union-attr]
+    path.with_name(path.name + marker).touch()
+
+
+async def rounds_until_empty(reader: er.EvidenceReader, sessions: Sessions) -> int:
+    """Rounds of the reader until nothing waits; how many it took."""
+    for n in range(1, 6):
+        await reader.round()
+        async with sessions() as s:
+            if await rer.queue_size(session=s) == 0:
+                return n
+    raise AssertionError("files still waiting after 5 rounds")
+
+
+def two_certificates() -> list[tuple[int, bytes]]:
+    return [(5, as_jpeg(draw(SET[0]))), (1, as_jpeg(draw(SET[1])))]
+
+
+REPLACED = "an evidence reader child process ended abruptly (killed?); starting new ones"
+
+
+async def test_a_child_killed_while_reading_is_replaced_and_the_file_read_again(
+    tesseract: None, killing: None, sessions: Sessions, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The OOM killer ends a child mid-reading: the broken pool is replaced (one line, no personal data), the file
+    and the one read beside it are given back instead of failed, and both are read in the next round."""
+    settings = make_settings(tmp_path, reader_workers=2)
+    _, [killed, beside] = await add_files(sessions, tmp_path, two_certificates())
+    await mark(sessions, tmp_path, killed, ".kill-once")
+    reader = reader_for(settings, sessions)
+    with caplog.at_level("WARNING", logger="bot.evidence_reader"), reader.processes():
+        assert await rounds_until_empty(reader, sessions) == 2
+    got_killed, got_beside = await readings(sessions, [killed, beside])
+    assert (got_killed.status, got_killed.dates) == ("read", ["2026-05-12"])
+    assert got_beside.status == "read"
+    assert [r.getMessage() for r in caplog.records] == [REPLACED]
+    assert reader.read == 2
+
+
+async def test_a_file_that_kills_its_reader_every_time_is_failed_after_the_limit_and_the_others_are_read(
+    tesseract: None, killing: None, sessions: Sessions, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A picture that crashes Tesseract each time: read alone after its first break, failed at its second, so it
+    costs two new pools and no loop; the healthy file of the same batch is read, never blamed."""
+    settings = make_settings(tmp_path, reader_workers=2)
+    _, [poison, healthy] = await add_files(sessions, tmp_path, two_certificates())
+    await mark(sessions, tmp_path, poison, ".kill-always")
+    reader = reader_for(settings, sessions)
+    with caplog.at_level("WARNING", logger="bot.evidence_reader"), reader.processes():
+        assert await rounds_until_empty(reader, sessions) == 2
+        assert await reader.round() == 0  # failed for good: not claimed again
+    got_poison, got_healthy = await readings(sessions, [poison, healthy])
+    assert (got_poison.status, got_poison.text, got_poison.flags) == ("failed", None, [])
+    assert got_healthy.status == "read"
+    assert [r.getMessage() for r in caplog.records] == [
+        REPLACED,
+        REPLACED,
+        f"evidence file {poison} broke the reader's child process {er.BROKEN_LIMIT} times: failed",
+    ]
+
+
+async def test_a_child_killed_while_idle_costs_the_next_file_nothing(
+    tesseract: None, sessions: Sessions, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``kill -9`` of an idle child breaks the pool before the next reading is sent: that reading goes to a new
+    pool at once, neither given back nor counted against its file."""
+    settings = make_settings(tmp_path)
+    _, [first] = await add_files(sessions, tmp_path, [(1, as_jpeg(Image.new("RGB", (160, 90), "white")))])
+    reader = reader_for(settings, sessions)
+    with caplog.at_level("WARNING", logger="bot.evidence_reader"), reader.processes():
+        assert await reader.round() == 1
+        pool = reader._pool
+        assert pool is not None
+        [child] = pool._processes.values()  # type: ignore[attr-defined]  # the standard library's own record
+        os.kill(child.pid, signal.SIGKILL)
+        for _ in range(600):  # until the pool has noticed (its manager thread), so the next call finds it broken
+            if pool._broken:  # type: ignore[attr-defined]
+                break
+            await asyncio.sleep(0.01)
+        _, [second] = await add_files(sessions, tmp_path, two_certificates()[:1], name="Trần Thị Bình")
+        assert await reader.round() == 1
+    assert [r.status for r in await readings(sessions, [first, second])] == ["unreadable", "read"]
+    assert [r.getMessage() for r in caplog.records] == [REPLACED]
+
+
+async def test_a_reading_that_fails_on_its_own_in_a_child_is_failed_once_and_the_pool_kept(
+    tesseract: None, killing: None, sessions: Sessions, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = make_settings(tmp_path, reader_workers=2)
+    _, [raising, healthy] = await add_files(sessions, tmp_path, two_certificates())
+    await mark(sessions, tmp_path, raising, ".raise")
+    reader = reader_for(settings, sessions)
+    with caplog.at_level("WARNING", logger="bot.evidence_reader"), reader.processes():
+        assert await reader.round() == 2
+        assert await reader.round() == 0
+    got_raising, got_healthy = await readings(sessions, [raising, healthy])
+    assert (got_raising.status, got_healthy.status) == ("failed", "read")
+    assert [r.getMessage() for r in caplog.records] == [f"reading evidence file {raising} failed (ValueError)"]
 
 
 async def test_a_file_not_yet_on_disk_waits_then_is_recorded_missing(sessions: Sessions, tmp_path: Path) -> None:
