@@ -36,20 +36,26 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from telegram import Update
 from telegram.ext import Application, MessageHandler, filters
 
 from bench.citizen_journey import bench_database
 from bot.app import build_application
+from bot.inbox import InboxQueue
 from bot.lanes import PersonOrderedProcessor, kind_of
 from bot.server import settle_memory
+from storage import repo_inbox
 from storage.db import Sessions
+from storage.models import Person
 from tests.bot.harness import Clock, jpeg, make_settings
 from tests.fakes.telegram_api import FakeBotApi
 
@@ -58,18 +64,25 @@ _ids = itertools.count(1)
 
 
 class BenchApi(FakeBotApi):
-    """The fake Bot API, remembering each chat's last keyboard (citizens press what they were shown)."""
+    """The fake Bot API, remembering each chat's last keyboard and the message that carries it (citizens press
+    what they were shown, on the message Telegram would name in the callback query)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.keyboards: dict[int, list[dict[str, Any]]] = {}
+        self.keyboard_message: dict[int, int] = {}
 
     def answer(self, api_method: str, params: dict[str, Any]) -> Any:
+        result = super().answer(api_method, params)
         markup = params.get("reply_markup")
         if markup and api_method in ("sendMessage", "editMessageText"):
             data = json.loads(markup) if isinstance(markup, str) else markup
-            self.keyboards[int(params["chat_id"])] = [b for row in data.get("inline_keyboard", []) for b in row]
-        return super().answer(api_method, params)
+            chat = int(params["chat_id"])
+            self.keyboards[chat] = [b for row in data.get("inline_keyboard", []) for b in row]
+            message_id = params.get("message_id") or (result.get("message_id") if isinstance(result, dict) else None)
+            if message_id is not None:
+                self.keyboard_message[chat] = int(message_id)
+        return result
 
 
 class TimedProcessor(PersonOrderedProcessor):
@@ -164,7 +177,7 @@ class Citizen:
         )
         if found is None:
             raise RuntimeError(f"citizen {self.id}: no button {label!r}")
-        message = self._message(text="(buttons)")
+        message = {**self._message(text="(buttons)"), "message_id": self.api.keyboard_message.get(self.id, 1)}
         query = {"id": str(next(_ids)), "from": self._user(), "chat_instance": "ci", "data": found["callback_data"]}
         return {"callback_query": {**query, "message": message}}
 
@@ -331,6 +344,84 @@ async def echo(*, citizens: int, seconds: float, pause: float | None, concurrenc
     return run
 
 
+_FLOOR = sa.Table(
+    "bench_floor",
+    sa.MetaData(),
+    sa.Column("chat_id", sa.BigInteger, primary_key=True),
+    sa.Column("n", sa.Integer, nullable=False),
+    sa.Column("touched", sa.DateTime(timezone=True)),
+)
+
+
+async def floor(
+    sessions: Sessions, *, citizens: int, seconds: float, pause: float | None, concurrency: int
+) -> Run:
+    """What this stack costs for the I/O one of the product's updates does, with none of its logic: the inbox
+    insert (the product's own InboxQueue), one transaction of four Core statements (a person looked up by
+    messenger id, an upsert, an update, the inbox's done mark) and three Bot API calls (a press's answer, the
+    pressed message edited, the next screen sent). The ratio the product could reach on this stack."""
+    async with sessions.kw["bind"].begin() as conn:
+        await conn.run_sync(_FLOOR.metadata.create_all)
+    dialect = sessions.kw["bind"].dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    upsert = insert(_FLOOR).values(chat_id=sa.bindparam("chat"), n=1)
+    upsert = upsert.on_conflict_do_update(index_elements=[_FLOOR.c.chat_id], set_={"n": _FLOOR.c.n + 1})
+    touch = sa.update(_FLOOR).where(_FLOOR.c.chat_id == sa.bindparam("chat")).values(touched=sa.bindparam("at"))
+    who = sa.select(Person.id, Person.step).where(
+        Person.channel == "telegram", Person.external_id == sa.bindparam("external")
+    )
+    api = BenchApi()
+    processor = TimedProcessor(concurrency)
+    app = (
+        Application.builder()
+        .token(TOKEN)
+        .request(api)
+        .get_updates_request(api)
+        .update_queue(InboxQueue(sessions))
+        .concurrent_updates(processor)
+        .build()
+    )
+
+    async def handle(update: Update, _context: Any) -> None:
+        message = update.effective_message
+        assert message is not None and update.effective_chat is not None
+        chat, now = update.effective_chat.id, datetime.now(UTC)
+        async with sessions() as session, session.begin():
+            await session.execute(who, {"external": str(chat)})
+            await session.execute(upsert, {"chat": chat})
+            await session.execute(touch, {"chat": chat, "at": now})
+            await repo_inbox.mark_done(session=session, channel="telegram", key=str(update.update_id), now=now)
+        await app.bot.send_message(chat, "Đã ghi nhận.")
+        await app.bot.edit_message_text("Đã chọn: 8 điểm", chat_id=chat, message_id=message.message_id)
+        await app.bot.send_message(chat, message.text or "")
+
+    app.add_handler(MessageHandler(filters.TEXT, handle))
+    run = Run()
+    feeder = Feeder(app, processor, run)
+    await app.initialize()
+    await app.start()
+    settle_memory()
+    ids = itertools.count(1)
+    deadline = time.perf_counter() + seconds
+
+    async def lane() -> None:
+        person = Citizen(feeder, api, next(ids))
+        if pause:
+            await asyncio.sleep(random.uniform(0, pause))
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            await feeder.feed(person.say("Xin chào"))
+            if pause:
+                await asyncio.sleep(max(0.0, started + pause - time.perf_counter()))
+
+    started, cpu = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(lane() for _ in range(citizens)))
+    run.elapsed, run.cpu = time.perf_counter() - started, time.process_time() - cpu
+    await app.stop()
+    await app.shutdown()
+    return run
+
+
 def _june():  # type: ignore[no-untyped-def]
     from datetime import UTC, datetime
 
@@ -348,6 +439,9 @@ async def main() -> None:
         action="store_true",
         help="the first citizens register and choose their group before the clock starts (untimed)",
     )
+    parser.add_argument(
+        "--floor", action="store_true", help="also the stack's floor: the product's I/O without its logic (see floor())"
+    )
     parser.add_argument("--loop", choices=("both", "closed", "open"), default="both", help="which loop(s) to run")
     args = parser.parse_args()
     backend = "postgresql" if args.postgres else "sqlite"
@@ -364,8 +458,16 @@ async def main() -> None:
         folder = Path(tempfile.mkdtemp(prefix="cdht-bench-"))
         async with bench_database(folder, postgres=args.postgres) as sessions:
             ours = await product(sessions, folder, pause=pause, registered=args.registered, **load)
+        low = None
+        if args.floor:
+            folder = Path(tempfile.mkdtemp(prefix="cdht-bench-"))
+            async with bench_database(folder, postgres=args.postgres) as sessions:
+                low = await floor(sessions, pause=pause, **load)
         print(f"== {name}")
         print("  " + bare.line("echo bot"))
+        if low is not None:
+            print("  " + low.line("floor   "))
+            print(f"  ratio floor/echo: {low.handled / low.elapsed / (bare.handled / bare.elapsed):.3f}")
         print("  " + ours.line("product "))
         print(f"  product latency p50/p99 by kind (ms): {ours.kinds()}")
         print(f"  ratio product/echo: {ours.handled / ours.elapsed / (bare.handled / bare.elapsed):.3f}")
