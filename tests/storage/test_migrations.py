@@ -124,3 +124,19 @@ async def test_readings_from_before_0009_keep_everything_and_wait_for_their_prob
 
     rows = await _rows(fresh, "select evidence_id, status, phash, phash_b0, phash_probes from evidence_reading")
     assert rows == [(11, "read", "0123456789abcdef", 291, None)]  # NULL: the reader probes the file later
+
+
+async def test_inbox_rows_from_before_0010_keep_everything_and_have_no_sender(fresh: AsyncEngine) -> None:
+    await upgrade(fresh, "0009")
+    async with fresh.begin() as conn:
+        await conn.execute(
+            text(
+                "insert into update_inbox (channel, key, payload, received_at) "
+                "values ('telegram', '41', '{\"update_id\": 41}', '2026-01-01')"
+            )
+        )
+
+    assert await upgrade(fresh, "0010") == ["0010"]
+
+    rows = await _rows(fresh, "select channel, key, done_at, sender from update_inbox")
+    assert rows == [("telegram", "41", None, None)]  # no sender: it holds no later update back
