@@ -1,19 +1,26 @@
-"""Several worker processes on one PostgreSQL (issue 9 item 6): the same webhook load to 1 and to 4 workers,
+"""Several worker processes on one PostgreSQL (issue 9 item 6): the same webhook load to 1, 2 and 4 workers,
 and the send rate held by 4 workers together. Not a test.
 
 Each worker is a real ``cdht run`` subprocess in webhook mode on a port of its own, with REDIS_URL and WORKERS
-set, talking to a Bot API emulator on 127.0.0.1 (tests/fakes/bot_api_server.py) that records when each
-message arrives. A database of its own is created on the server and dropped at the end.
+set (READER off: OCR would take a core), talking to a lean Bot API emulator in a process of its own
+(bench/bot_api_lean.py) that records when each message arrives. This process only drives the load, with one
+keep-alive httpx client, so the figures are the workers' (the earlier harness served the Bot API from threads
+of the driver's own process). A database of its own is created on the server and dropped at the end.
 
-- webhook load: C citizens in a closed loop, each with one update outstanding ("/start THON1", then "/help"
-  again and again), their updates spread round-robin over the workers; latency is from the POST to the
-  worker until the emulator receives the reply. Prints updates/s and p50/p99.
-- wave: 2,000 broadcast rows due at once (1,800 people with one, 100 with two), dispatched by 4 workers;
-  prints the overall rate, the most messages in any 1-second window, the shortest gap between two messages
-  to one chat, and duplicates.
+- webhook load: C citizens in a closed loop, each with one update outstanding, walking the real journey
+  (/start THON1, consent, name, group, /help, ten indicators each a level, a photo and "done", submit; then a
+  new citizen), their updates spread round-robin over the workers. Latency is from the POST to the worker
+  until the emulator receives that update's sendMessage (every step ends with exactly one). Prints
+  updates/s, p50/p99 overall and by kind, and the CPU each process used (% of one core) with the machine's.
+  Replies go unthrottled by default (RATE_LIMIT=false): with the limiter every message and edit to a chat
+  takes a slot of the one shared SEND_RATE (28/s per bot, Telegram's limit), which caps any number of workers
+  at ~28 messages/s; ``--rate-limit`` measures that ceiling.
+- wave: 2,000 broadcast rows due at once (1,800 people with one, 100 with two), dispatched by 4 workers with
+  the limiter on; prints the overall rate, the most messages in any 1-second window, the shortest gap between
+  two messages to one chat, and duplicates.
 
     .venv/bin/python bench/workers.py                                   # local PostgreSQL and Redis
-    .venv/bin/python bench/workers.py --citizens 100 --seconds 15 --wave 2000
+    .venv/bin/python bench/workers.py --citizens 100 --seconds 30 --workers 1,2,4 --wave 2000
 """
 
 from __future__ import annotations
@@ -24,16 +31,16 @@ import itertools
 import json
 import os
 import signal
-import statistics
+import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -47,55 +54,105 @@ from sqlmodel import col, select
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.bot_api_lean import photo_bytes  # noqa: E402
 from scheduler import planning  # noqa: E402
 from storage import repo_people as rp  # noqa: E402
 from storage.db import make_engine, make_sessions, unit_of_work  # noqa: E402
 from storage.models import Broadcast, Outbox, Person  # noqa: E402
-from tests.fakes.bot_api_server import Emulator  # noqa: E402
 
 TOKEN = "123456:BENCH-TOKEN"
 SECRET = "bench-secret"
 FIRST_PORT = 18600
+TICK = os.sysconf("SC_CLK_TCK")
 
 
-class Recording(Emulator):
-    """The emulator, noting when each message reaches each chat and waking whoever waits for that chat."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.sent: list[tuple[float, str]] = []  # (monotonic time, chat id) of each sendMessage
-        self.waiters: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Future[float]]] = {}
-        self.lock = threading.Lock()
-
-    def record(self, method: str, params: dict[str, Any]) -> None:
-        if method != "sendMessage":
-            return  # getMe, setWebhook...: not kept, so a long run does not grow the list
-        now, chat = time.monotonic(), str(params.get("chat_id"))
-        with self.lock:
-            self.sent.append((now, chat))
-            waiter = self.waiters.pop(chat, None)
-        if waiter is not None:
-            loop, future = waiter
-            loop.call_soon_threadsafe(lambda: future.done() or future.set_result(now))
-
-    def expect(self, chat: str) -> asyncio.Future[float]:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[float] = loop.create_future()
-        with self.lock:
-            self.waiters[chat] = (loop, future)
-        return future
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @contextmanager
-def emulator() -> Iterator[Recording]:
-    server = Recording()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+def emulator() -> Iterator[tuple[str, int]]:
+    """The lean Bot API emulator in a process of its own: (its address, its pid)."""
+    port = free_port()
+    script = str(ROOT / "bench" / "bot_api_lean.py")
+    proc = subprocess.Popen([sys.executable, script, "--port", str(port)], cwd=ROOT, stdin=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
     try:
-        yield server
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/bench/sent?since=1e12", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("the emulator did not start")
+            time.sleep(0.1)
+        yield base, proc.pid
     finally:
-        server.shutdown()
-        server.server_close()
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+# --------------------------------------------------------------------------- CPU by process
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process (all its threads) so far; 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def _pids_named(name: str) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == name:
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def _machine_busy() -> tuple[float, float]:
+    """(busy, total) jiffies of every core since boot, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
+class CpuMeter:
+    """CPU used while a load runs, by process: the driver (this one), the emulator, each worker, PostgreSQL's
+    backends and Redis together, and the whole machine's (other people's work included): % of one core."""
+
+    def __init__(self, named: dict[str, list[int]]) -> None:
+        self.named = named
+
+    def _now(self) -> dict[str, float]:
+        out = {name: sum(_cpu_seconds(p) for p in pids) for name, pids in self.named.items()}
+        out["postgres"] = sum(_cpu_seconds(p) for p in _pids_named("postgres"))
+        out["redis"] = sum(_cpu_seconds(p) for p in _pids_named("redis-server"))
+        return out
+
+    def __enter__(self) -> CpuMeter:
+        self.began, self.before, self.busy = time.monotonic(), self._now(), _machine_busy()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        took = time.monotonic() - self.began
+        after, (busy, total) = self._now(), _machine_busy()
+        self.percent = {name: round((after[name] - self.before[name]) / took * 100) for name in after}
+        cores = os.cpu_count() or 1
+        self.percent["machine (all cores)"] = round((busy - self.busy[0]) / (total - self.busy[1]) * 100 * cores)
 
 
 # --------------------------------------------------------------------------- database and workers
@@ -121,14 +178,14 @@ async def drop_database(admin_url: str, name: str) -> None:
 
 
 def worker_env(
-    db_url: str, api: Recording, redis_url: str, port: int, workers: int, folder: Path, **extra: str
+    db_url: str, api: str, redis_url: str, port: int, workers: int, folder: Path, **extra: str
 ) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "ZALO_", "WEBHOOK_"))}
     env.update(
         DATABASE_URL=db_url,
         BOT_TOKEN=TOKEN,
-        TELEGRAM_API_BASE_URL=f"{api.base}/bot",
-        TELEGRAM_FILE_BASE_URL=f"{api.base}/file/bot",
+        TELEGRAM_API_BASE_URL=f"{api}/bot",
+        TELEGRAM_FILE_BASE_URL=f"{api}/file/bot",
         WEBHOOK_URL=f"http://127.0.0.1:{port}/telegram",
         WEBHOOK_SECRET=SECRET,
         WEBHOOK_LISTEN="127.0.0.1",
@@ -139,6 +196,7 @@ def worker_env(
         FILES_DIR=str(folder / "files"),
         LOG_LEVEL="WARNING",
         SCHEDULER_ENABLED="false",
+        READER="false",
         PYTHONPATH=str(ROOT),
     )
     env.update(extra)
@@ -146,7 +204,7 @@ def worker_env(
 
 
 @contextmanager
-def workers_running(count: int, envs: list[dict[str, str]]) -> Iterator[list[int]]:
+def workers_running(count: int, envs: list[dict[str, str]]) -> Iterator[list[subprocess.Popen[bytes]]]:
     cdht = str(Path(sys.executable).with_name("cdht"))
     procs = [subprocess.Popen([cdht, "run"], env=env, cwd=ROOT, stdin=subprocess.DEVNULL) for env in envs[:count]]
     ports = [int(env["WEBHOOK_PORT"]) for env in envs[:count]]
@@ -162,7 +220,7 @@ def workers_running(count: int, envs: list[dict[str, str]]) -> Iterator[list[int
                 if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
                     raise RuntimeError("a worker did not start")
                 time.sleep(0.2)
-        yield ports
+        yield procs
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)
@@ -176,63 +234,164 @@ def workers_running(count: int, envs: list[dict[str, str]]) -> Iterator[list[int
 # --------------------------------------------------------------------------- the webhook load
 
 
-def update(update_id: int, user_id: int, text: str) -> dict[str, Any]:
-    user = {"id": user_id, "is_bot": False, "first_name": "Dân", "language_code": "vi"}
-    message = {
-        "message_id": update_id,
-        "date": int(time.time()),
-        "chat": {"id": user_id, "type": "private"},
-        "from": user,
-        "text": text,
-    }
-    if text.startswith("/"):
-        message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
-    return {"update_id": update_id, "message": message}
+@dataclass
+class Reply:
+    t: float  # when the emulator received the sendMessage (CLOCK_MONOTONIC, one clock for every process)
+    keyboard: list[list[str]]  # the chat's last inline keyboard: [label, callback_data] each
+    message_id: int  # the message carrying it
+
+
+class Replies:
+    """The emulator's stream of sendMessage arrivals, read by one task: it wakes the citizen waiting on that
+    chat and keeps each chat's last keyboard for its next press."""
+
+    def __init__(self) -> None:
+        self.waiting: dict[str, asyncio.Future[Reply]] = {}
+        self.last: dict[str, Reply] = {}
+
+    def expect(self, chat: str) -> asyncio.Future[Reply]:
+        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        self.waiting[chat] = future
+        return future
+
+    async def follow(self, client: httpx.AsyncClient, api: str, ready: asyncio.Event) -> None:
+        async with client.stream("GET", f"{api}/bench/events", timeout=None) as stream:
+            ready.set()
+            async for line in stream.aiter_lines():
+                event = json.loads(line)
+                reply = Reply(event["t"], event["kb"], event["mid"])
+                self.last[event["chat"]] = reply
+                future = self.waiting.pop(event["chat"], None)
+                if future is not None and not future.done():
+                    future.set_result(reply)
+
+
+_ids = itertools.count(1)
+
+
+def _user(user_id: int) -> dict[str, Any]:
+    return {"id": user_id, "is_bot": False, "first_name": "Dân", "language_code": "vi"}
+
+
+def _message(user_id: int, **content: Any) -> dict[str, Any]:
+    chat = {"id": user_id, "type": "private"}
+    return {"message_id": next(_ids), "date": int(time.time()), "chat": chat, "from": _user(user_id), **content}
+
+
+def say(user_id: int, text: str, _last: Reply | None) -> dict[str, Any]:
+    entities = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}] if text[0] == "/" else []
+    return {"message": _message(user_id, text=text, entities=entities)}
+
+
+def photo(user_id: int, _last: Reply | None) -> dict[str, Any]:
+    file_id = f"F{user_id}x{next(_ids)}"
+    size = len(photo_bytes(file_id))
+    sizes = [{"file_id": file_id, "file_unique_id": f"U{file_id}", "width": 1280, "height": 960, "file_size": size}]
+    return {"message": _message(user_id, photo=sizes)}
+
+
+def press(user_id: int, label: str, last: Reply | None) -> dict[str, Any]:
+    """The callback query of the button ``label`` on the chat's last keyboard, as Telegram would send it."""
+    buttons = last.keyboard if last else []
+    found = next((b for b in buttons if b[0] == label), None) or next((b for b in buttons if label in b[0]), None)
+    if found is None or last is None:
+        raise RuntimeError(f"citizen {user_id}: no button {label!r} in {[b[0] for b in buttons]}")
+    message = {**_message(user_id, text="(buttons)"), "message_id": last.message_id}
+    query = {"id": str(next(_ids)), "from": _user(user_id), "chat_instance": "ci", "data": found[1]}
+    return {"callback_query": {**query, "message": message}}
+
+
+Step = tuple[str, Callable[[int, Reply | None], dict[str, Any]]]  # (kind, the update from the last reply)
+
+
+def journey() -> list[Step]:
+    """One citizen's updates, as bench/updates.py walks them, with a /help after registering."""
+    steps: list[Step] = [
+        ("command", lambda u, last: say(u, "/start THON1", last)),
+        ("press", lambda u, last: press(u, "Tôi đồng ý", last)),
+        ("text", lambda u, last: say(u, "Nguyễn Văn Bình", last)),
+        ("press", lambda u, last: press(u, "Người dân trong cộng đồng", last)),
+        ("command", lambda u, last: say(u, "/help", last)),
+    ]
+    for _ in range(10):
+        steps.append(("press", lambda u, last: press(u, "8 điểm", last)))
+        steps.append(("photo", photo))
+        steps.append(("press", lambda u, last: press(u, "Xong", last)))
+    steps.append(("press", lambda u, last: press(u, "Nộp bản tự đánh giá", last)))
+    steps.append(("press", lambda u, last: press(u, "Nộp", last)))
+    return steps
+
+
+@dataclass
+class Load:
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))  # by kind
+    journeys: int = 0  # citizens who reached the end
+
+
+def _ms(ordered: list[float], q: float) -> float:
+    return round(ordered[max(0, int(len(ordered) * q) - 1)] * 1000, 1)
 
 
 async def webhook_load(
-    api: Recording, ports: list[int], citizens: int, seconds: float, first_user: int
+    api: str, ports: list[int], citizens: int, seconds: float, first_user: int, meter: CpuMeter
 ) -> dict[str, Any]:
-    ids = iter(range(first_user * 1000, first_user * 1000 + 10_000_000))
-    latencies: list[float] = []
-    turn = iter(range(10**9))
-    stop_at = time.monotonic() + seconds
+    users = itertools.count(first_user)
+    turn = itertools.count()
+    load = Load()
+    replies = Replies()
+    steps = journey()
     headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
-    limits = httpx.Limits(max_connections=citizens, max_keepalive_connections=citizens)
+    limits = httpx.Limits(max_connections=citizens + 1, max_keepalive_connections=citizens + 1)
     async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+        ready = asyncio.Event()
+        follower = asyncio.create_task(replies.follow(client, api, ready))
+        await ready.wait()
+        stop_at = time.monotonic() + seconds
 
-        async def citizen(user_id: int) -> None:
-            text = "/start THON1"
+        async def citizen() -> None:
             while time.monotonic() < stop_at:
-                port = ports[next(turn) % len(ports)]  # round-robin, as the proxy spreads deliveries
-                replied = api.expect(str(user_id))
-                began = time.monotonic()
-                answer = await client.post(
-                    f"http://127.0.0.1:{port}/telegram", json=update(next(ids), user_id, text), headers=headers
-                )
-                if answer.status_code != 200:
-                    replied.cancel()
-                    raise RuntimeError(f"webhook answered {answer.status_code}")
-                try:
-                    latencies.append(await asyncio.wait_for(replied, 30) - began)
-                except TimeoutError:
-                    raise RuntimeError("no reply within 30 s") from None
-                text = "/help"
+                user = next(users)
+                chat = str(user)
+                for kind, make in steps:
+                    if time.monotonic() >= stop_at:
+                        return
+                    data = {"update_id": next(_ids), **make(user, replies.last.get(chat))}
+                    port = ports[next(turn) % len(ports)]  # round-robin, as the proxy spreads deliveries
+                    replied = replies.expect(chat)
+                    began = time.monotonic()
+                    answer = await client.post(f"http://127.0.0.1:{port}/telegram", json=data, headers=headers)
+                    if answer.status_code != 200:
+                        raise RuntimeError(f"webhook answered {answer.status_code}")
+                    try:
+                        reply = await asyncio.wait_for(replied, 30)
+                    except TimeoutError:
+                        raise RuntimeError(f"citizen {user}: no reply to a {kind} within 30 s") from None
+                    load.latencies[kind].append(reply.t - began)
+                load.journeys += 1
 
-        began = time.monotonic()
-        await asyncio.gather(*(citizen(first_user + i) for i in range(citizens)))
-        took = time.monotonic() - began
-    ordered = sorted(latencies)
+        with meter:
+            began = time.monotonic()
+            await asyncio.gather(*(citizen() for _ in range(citizens)))
+            took = time.monotonic() - began
+        follower.cancel()
+    every = sorted(t for ts in load.latencies.values() for t in ts)
     return {
-        "updates": len(latencies),
+        "updates": len(every),
         "seconds": round(took, 1),
-        "updates_per_s": round(len(latencies) / took, 1),
-        "p50_ms": round(statistics.median(ordered) * 1000, 1),
-        "p99_ms": round(ordered[int(len(ordered) * 0.99) - 1] * 1000, 1),
+        "updates_per_s": round(len(every) / took, 1),
+        "p50_ms": _ms(every, 0.5),
+        "p99_ms": _ms(every, 0.99),
+        "p50_p99_ms_by_kind": {
+            k: [_ms(sorted(v), 0.5), _ms(sorted(v), 0.99)] for k, v in sorted(load.latencies.items())
+        },
+        "journeys_finished": load.journeys,
+        "cpu_percent_of_one_core": meter.percent,
     }
 
 
 # --------------------------------------------------------------------------- the wave
+
+WAVE_CHATS = 5_000_000  # the wave's people have chat ids from here on, apart from the citizens'
 
 
 async def owe_wave(db_url: str, rows: int) -> int:
@@ -250,8 +409,8 @@ async def owe_wave(db_url: str, rows: int) -> int:
                     [
                         {
                             "channel": "telegram",
-                            "external_id": str(5_000_000 + i),
-                            "chat_id": str(5_000_000 + i),
+                            "external_id": str(WAVE_CHATS + i),
+                            "chat_id": str(WAVE_CHATS + i),
                             "locale": "vi",
                             "step": "ready",
                             "rev": 1,
@@ -263,7 +422,7 @@ async def owe_wave(db_url: str, rows: int) -> int:
                     ]
                 )
             )
-            made = [str(5_000_000 + i) for i in range(people)]
+            made = [str(WAVE_CHATS + i) for i in range(people)]
             ids = sorted((await s.exec(select(Person.id).where(col(Person.external_id).in_(made)))).all())
             first = Broadcast(unit_id=unit.id, text="Họp tổ dân phố tối thứ Bảy.", status="queued")
             second = Broadcast(unit_id=unit.id, text="Nhắc lại: họp tổ dân phố.", status="queued")
@@ -293,8 +452,14 @@ async def owe_wave(db_url: str, rows: int) -> int:
         await engine.dispose()
 
 
-def wave_figures(api: Recording, expected: int, since: float) -> dict[str, Any]:
-    sent = [(t, chat) for t, chat in api.sent if t >= since and int(chat) >= 5_000_000]
+async def wave_sent(api: str, since: float) -> list[tuple[float, str]]:
+    """(arrival, chat) of every wave message the emulator received since ``since``."""
+    async with httpx.AsyncClient(timeout=30) as client:
+        answer = await client.get(f"{api}/bench/sent", params={"since": since, "min_chat": WAVE_CHATS})
+    return [(float(t), str(chat)) for t, chat in answer.json()]
+
+
+def wave_figures(sent: list[tuple[float, str]], expected: int) -> dict[str, Any]:
     times = sorted(t for t, _ in sent)
     most, start = 0, 0
     for end, t in enumerate(times):
@@ -318,21 +483,44 @@ def wave_figures(api: Recording, expected: int, since: float) -> dict[str, Any]:
     }
 
 
+async def wave(api: str, db_url: str, redis: str, rows: int, n: int, folder: Path) -> dict[str, Any]:
+    expected = await owe_wave(db_url, rows)
+    quiet = {"QUIET_HOURS_START": "00:00", "QUIET_HOURS_END": "00:00", "REMINDER_OFFSETS": "0"}
+    sending = {"SCHEDULER_ENABLED": "true", "DISPATCH_INTERVAL": "1", "PLANNING_INTERVAL": "100000", **quiet}
+    sending["RATE_LIMIT"] = "true"  # the wave measures the shared limiter
+    envs = [worker_env(db_url, api, redis, FIRST_PORT + 10 + i, n, folder, **sending) for i in range(n)]
+    since = time.monotonic()
+    with workers_running(n, envs):
+        deadline = time.monotonic() + expected / 20 + 120
+        while time.monotonic() < deadline:
+            if len(await wave_sent(api, since)) >= expected:
+                break
+            await asyncio.sleep(1)
+        await asyncio.sleep(2)  # anything sent twice would arrive now
+    return wave_figures(await wave_sent(api, since), expected)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     default_pg = os.environ.get("CDHT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--postgres", default=default_pg, help="a server where a database can be created")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--citizens", type=int, default=100)
-    parser.add_argument("--seconds", type=float, default=15)
-    parser.add_argument("--workers", default="1,4")
-    parser.add_argument("--wave", type=int, default=2000)
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--workers", default="1,2,4")
+    parser.add_argument("--rate-limit", action="store_true", help="replies through the shared SEND_RATE limiter")
+    parser.add_argument("--wave", type=int, default=2000, help="broadcast rows; 0: no wave")
     parser.add_argument("--wave-workers", type=int, default=4)
     args = parser.parse_args()
 
     name = f"cdht_bench_workers_{uuid.uuid4().hex[:8]}"
     db_url = await create_database(args.postgres, name)
-    results: dict[str, Any] = {"database": "PostgreSQL (a database of its own)", "citizens": args.citizens}
+    results: dict[str, Any] = {
+        "database": "PostgreSQL (a database of its own)",
+        "citizens": args.citizens,
+        "rate_limit": args.rate_limit,
+        "load_average_before": os.getloadavg(),
+    }
     try:
         env = {**os.environ, "DATABASE_URL": db_url}
         upgrade = [str(Path(sys.executable).with_name("cdht")), "db", "upgrade"]
@@ -341,36 +529,31 @@ async def main() -> None:
         async with unit_of_work(make_sessions(engine)) as s:
             await rp.add_unit(session=s, code="THON1", name="Thôn Bình Vọng")
         await engine.dispose()
-        with tempfile.TemporaryDirectory() as folder, emulator() as api:
-            counts = [int(n) for n in args.workers.split(",")]
-            for round_no, count in enumerate(counts):
-                # Each round: new citizens (their /start is a registration start, as in the first round).
-                envs = [worker_env(db_url, api, args.redis, FIRST_PORT + i, count, Path(folder)) for i in range(count)]
-                with workers_running(count, envs) as ports:
-                    figures = await webhook_load(api, ports, args.citizens, args.seconds, 100_000 * (round_no + 1))
+        with tempfile.TemporaryDirectory() as tmp, emulator() as (api, api_pid):
+            folder = Path(tmp)
+            limit = {"RATE_LIMIT": "true" if args.rate_limit else "false"}
+            for round_no, count in enumerate(int(n) for n in args.workers.split(",")):
+                # Each round: new citizens, who register as in the first round.
+                envs = [
+                    worker_env(db_url, api, args.redis, FIRST_PORT + i, count, folder, **limit) for i in range(count)
+                ]
+                with workers_running(count, envs) as procs:
+                    named = {"driver": [os.getpid()], "emulator": [api_pid]}
+                    named |= {f"worker {i + 1}": [p.pid] for i, p in enumerate(procs)}
+                    ports = [int(e["WEBHOOK_PORT"]) for e in envs[:count]]
+                    first = 100_000 * (round_no + 1)
+                    figures = await webhook_load(api, ports, args.citizens, args.seconds, first, CpuMeter(named))
                 results[f"webhooks_{count}_workers"] = figures
                 print(json.dumps({f"{count} workers": figures}), flush=True)
-            expected = await owe_wave(db_url, args.wave)
-            n = args.wave_workers
-            quiet = {"QUIET_HOURS_START": "00:00", "QUIET_HOURS_END": "00:00", "REMINDER_OFFSETS": "0"}
-            sending = {"SCHEDULER_ENABLED": "true", "DISPATCH_INTERVAL": "1", "PLANNING_INTERVAL": "100000", **quiet}
-            envs = [
-                worker_env(db_url, api, args.redis, FIRST_PORT + 10 + i, n, Path(folder), **sending) for i in range(n)
-            ]
-            since = time.monotonic()
-            with workers_running(n, envs):
-                deadline = time.monotonic() + expected / 20 + 120
-                while time.monotonic() < deadline:
-                    done = sum(1 for t, chat in list(api.sent) if t >= since and int(chat) >= 5_000_000)
-                    if done >= expected:
-                        break
-                    await asyncio.sleep(1)
-                await asyncio.sleep(2)  # anything sent twice would arrive now
-            results[f"wave_{n}_workers"] = wave_figures(api, expected, since)
-            print(json.dumps({"wave": results[f"wave_{n}_workers"]}), flush=True)
+            if args.wave:
+                results[f"wave_{args.wave_workers}_workers"] = figures = await wave(
+                    api, db_url, args.redis, args.wave, args.wave_workers, folder
+                )
+                print(json.dumps({"wave": figures}), flush=True)
     finally:
         await drop_database(args.postgres, name)
-    print(json.dumps(results, indent=2))
+    results["load_average_after"] = os.getloadavg()
+    print("{\n" + ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in results.items()) + "\n}")
 
 
 if __name__ == "__main__":
