@@ -3,8 +3,8 @@ and the send rate held by 4 workers together. Not a test.
 
 Each worker is a real ``cdht run`` subprocess in webhook mode on a port of its own, with REDIS_URL and WORKERS
 set (READER off: OCR would take a core), talking to a lean Bot API emulator in a process of its own
-(bench/bot_api_lean.py) that records when each message arrives. This process only drives the load, with one
-keep-alive httpx client, so the figures are the workers' (the earlier harness served the Bot API from threads
+(bench/bot_api_lean.py) that records when each message arrives. This process only drives the load, with
+keep-alive httpx clients, so the figures are the workers' (the earlier harness served the Bot API from threads
 of the driver's own process). A database of its own is created on the server and dropped at the end.
 
 - webhook load: C citizens in a closed loop, each with one update outstanding, walking the real journey
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -341,14 +342,19 @@ async def webhook_load(
     replies = Replies()
     steps = journey()
     headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
-    limits = httpx.Limits(max_connections=citizens + 1, max_keepalive_connections=citizens + 1)
-    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+    # A client per citizen, each keeping one connection to each worker alive: httpcore scans every connection
+    # of a pool on each request, so one client holding a hundred cost the driver more CPU than the workers.
+    clients = [httpx.AsyncClient(timeout=30) for _ in range(citizens)]
+    follower_client = httpx.AsyncClient()
+    async with contextlib.AsyncExitStack() as stack:
+        for client in [*clients, follower_client]:
+            await stack.enter_async_context(client)
         ready = asyncio.Event()
-        follower = asyncio.create_task(replies.follow(client, api, ready))
+        follower = asyncio.create_task(replies.follow(follower_client, api, ready))
         await ready.wait()
         stop_at = time.monotonic() + seconds
 
-        async def citizen() -> None:
+        async def citizen(client: httpx.AsyncClient) -> None:
             while time.monotonic() < stop_at:
                 user = next(users)
                 chat = str(user)
@@ -363,7 +369,8 @@ async def webhook_load(
                     if answer.status_code != 200:
                         raise RuntimeError(f"webhook answered {answer.status_code}")
                     try:
-                        reply = await asyncio.wait_for(replied, 30)
+                        async with asyncio.timeout(30):
+                            reply = await replied
                     except TimeoutError:
                         raise RuntimeError(f"citizen {user}: no reply to a {kind} within 30 s") from None
                     load.latencies[kind].append(reply.t - began)
@@ -371,7 +378,7 @@ async def webhook_load(
 
         with meter:
             began = time.monotonic()
-            await asyncio.gather(*(citizen() for _ in range(citizens)))
+            await asyncio.gather(*(citizen(client) for client in clients))
             took = time.monotonic() - began
         follower.cancel()
     every = sorted(t for ts in load.latencies.values() for t in ts)
