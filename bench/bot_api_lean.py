@@ -138,6 +138,7 @@ def main() -> None:
         access_log=False,
         lifespan="off",
         backlog=4096,
+        timeout_keep_alive=60,  # the workers' idle connections stay open (a close racing a request is a ReadError)
     )
     uvicorn.Server(config).run()
 

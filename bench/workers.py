@@ -344,7 +344,9 @@ async def webhook_load(
     headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
     # A client per citizen, each keeping one connection to each worker alive: httpcore scans every connection
     # of a pool on each request, so one client holding a hundred cost the driver more CPU than the workers.
-    clients = [httpx.AsyncClient(timeout=30) for _ in range(citizens)]
+    # Idle connections are dropped after 2 s, before uvicorn's 5 s keep-alive closes them under a request.
+    limits = httpx.Limits(keepalive_expiry=2)
+    clients = [httpx.AsyncClient(timeout=30, limits=limits) for _ in range(citizens)]
     follower_client = httpx.AsyncClient()
     async with contextlib.AsyncExitStack() as stack:
         for client in [*clients, follower_client]:
@@ -376,11 +378,15 @@ async def webhook_load(
                     load.latencies[kind].append(reply.t - began)
                 load.journeys += 1
 
-        with meter:
-            began = time.monotonic()
-            await asyncio.gather(*(citizen(client) for client in clients))
-            took = time.monotonic() - began
-        follower.cancel()
+        try:
+            with meter:
+                began = time.monotonic()
+                await asyncio.gather(*(citizen(client) for client in clients))
+                took = time.monotonic() - began
+        finally:
+            follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
+                await follower
     every = sorted(t for ts in load.latencies.values() for t in ts)
     return {
         "updates": len(every),
