@@ -318,6 +318,13 @@ async def echo(*, citizens: int, seconds: float, pause: float | None, concurrenc
         await update.effective_message.reply_text(update.effective_message.text or "")
 
     app.add_handler(MessageHandler(filters.TEXT, reply))
+    return await _greetings(app, api, processor, citizens=citizens, seconds=seconds, pause=pause)
+
+
+async def _greetings(
+    app: Application, api: BenchApi, processor: TimedProcessor, *, citizens: int, seconds: float, pause: float | None
+) -> Run:
+    """``citizens`` people saying "Xin chào" to ``app`` for ``seconds`` (closed loop, or one each ``pause``)."""
     run = Run()
     feeder = Feeder(app, processor, run)
     await app.initialize()
@@ -353,9 +360,7 @@ _FLOOR = sa.Table(
 )
 
 
-async def floor(
-    sessions: Sessions, *, citizens: int, seconds: float, pause: float | None, concurrency: int
-) -> Run:
+async def floor(sessions: Sessions, *, citizens: int, seconds: float, pause: float | None, concurrency: int) -> Run:
     """What this stack costs for the I/O one of the product's updates does, with none of its logic: the inbox
     insert (the product's own InboxQueue), one transaction of four Core statements (a person looked up by
     messenger id, an upsert, an update, the inbox's done mark) and three Bot API calls (a press's answer, the
@@ -396,30 +401,7 @@ async def floor(
         await app.bot.send_message(chat, message.text or "")
 
     app.add_handler(MessageHandler(filters.TEXT, handle))
-    run = Run()
-    feeder = Feeder(app, processor, run)
-    await app.initialize()
-    await app.start()
-    settle_memory()
-    ids = itertools.count(1)
-    deadline = time.perf_counter() + seconds
-
-    async def lane() -> None:
-        person = Citizen(feeder, api, next(ids))
-        if pause:
-            await asyncio.sleep(random.uniform(0, pause))
-        while time.perf_counter() < deadline:
-            started = time.perf_counter()
-            await feeder.feed(person.say("Xin chào"))
-            if pause:
-                await asyncio.sleep(max(0.0, started + pause - time.perf_counter()))
-
-    started, cpu = time.perf_counter(), time.process_time()
-    await asyncio.gather(*(lane() for _ in range(citizens)))
-    run.elapsed, run.cpu = time.perf_counter() - started, time.process_time() - cpu
-    await app.stop()
-    await app.shutdown()
-    return run
+    return await _greetings(app, api, processor, citizens=citizens, seconds=seconds, pause=pause)
 
 
 def _june():  # type: ignore[no-untyped-def]

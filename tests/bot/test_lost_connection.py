@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -52,45 +53,41 @@ def postgres_only(engine: AsyncEngine) -> None:
         pytest.skip("a server that drops connections: PostgreSQL")
 
 
-@pytest.mark.usefixtures("postgres_only")
-async def test_a_press_after_the_connections_were_cut_is_handled_once_more(
-    sessions: Sessions, engine: AsyncEngine, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+@pytest.fixture
+async def lan(postgres_only: None, sessions: Sessions, tmp_path: Path) -> AsyncIterator[User]:
+    """A registered citizen on the indicators' first screen, their pool's connections then cut by the server."""
     await make_unit(sessions)
     bot = await Harness.start(sessions, tmp_path / "ev")
     try:
-        lan = User(bot, 5101)
-        await register(lan)
-        await lan.press_label("Người dân trong cộng đồng")
-        assert await _cut_pooled_connections(engine) >= 1
-        with caplog.at_level(logging.WARNING):
-            await lan.press_label("10 điểm")
-        assert "handled once more" in caplog.text
-        assert "lỗi" not in lan.last_text().lower()  # no "something went wrong, try again"
-        assert await _chosen(sessions) == [10]
+        citizen = User(bot, 5101)
+        await register(citizen)
+        await citizen.press_label("Người dân trong cộng đồng")
+        yield citizen
     finally:
         await bot.stop()
 
 
-@pytest.mark.usefixtures("postgres_only")
+async def test_a_press_after_the_connections_were_cut_is_handled_once_more(
+    lan: User, sessions: Sessions, engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert await _cut_pooled_connections(engine) >= 1
+    with caplog.at_level(logging.WARNING):
+        await lan.press_label("10 điểm")
+    assert "handled once more" in caplog.text
+    assert "lỗi" not in lan.last_text().lower()  # no "something went wrong, try again"
+    assert await _chosen(sessions) == [10]
+
+
 async def test_an_idle_connection_is_tested_before_use_so_nothing_fails(
+    lan: User,
     sessions: Sessions,
     engine: AsyncEngine,
-    tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    await make_unit(sessions)
-    bot = await Harness.start(sessions, tmp_path / "ev")
-    try:
-        lan = User(bot, 5102)
-        await register(lan)
-        await lan.press_label("Người dân trong cộng đồng")
-        await _cut_pooled_connections(engine)
-        monkeypatch.setattr(db, "IDLE_PING", 0.0)  # every pooled connection counts as idle: tested, replaced
-        with caplog.at_level(logging.WARNING):
-            await lan.press_label("10 điểm")
-        assert "lost" not in caplog.text  # the checkout replaced the dead ones: no statement failed
-        assert await _chosen(sessions) == [10]
-    finally:
-        await bot.stop()
+    assert await _cut_pooled_connections(engine) >= 1
+    monkeypatch.setattr(db, "IDLE_PING", 0.0)  # every pooled connection counts as idle: tested, replaced
+    with caplog.at_level(logging.WARNING):
+        await lan.press_label("10 điểm")
+    assert "lost" not in caplog.text  # the checkout replaced the dead ones: no statement failed
+    assert await _chosen(sessions) == [10]
