@@ -122,21 +122,21 @@ class ConfirmedSkip:
 
 @dataclass(frozen=True)
 class AddMoreEvidence:
-    """"Send evidence" on the skip warning: back to the evidence step of the same indicator."""
+    """ "Send evidence" on the skip warning: back to the evidence step of the same indicator."""
 
     indicator: int
 
 
 @dataclass(frozen=True)
 class AskedHint:
-    """"💡 Gợi ý" on a level or evidence screen: the longer explanation, nothing changes."""
+    """ "💡 Gợi ý" on a level or evidence screen: the longer explanation, nothing changes."""
 
     indicator: int
 
 
 @dataclass(frozen=True)
 class PickEvidence:
-    """"Add evidence" on the summary: choose the indicator."""
+    """ "Add evidence" on the summary: choose the indicator."""
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,7 @@ class AddEvidence:
 
 @dataclass(frozen=True)
 class ListFiles:
-    """"Remove a file" on the evidence step: the indicator's files, listed."""
+    """ "Remove a file" on the evidence step: the indicator's files, listed."""
 
     indicator: int
 
@@ -417,9 +417,7 @@ def _pick_evidence(state: State, event: PickEvidence, facts: Facts) -> Transitio
 
 def evidence_targets(facts: Facts) -> tuple[int, ...]:
     """The indicators evidence may be added to from the summary: those with a level, if they may change."""
-    return tuple(
-        n for n in facts.numbers if n in facts.chosen and (facts.editable is None or n in facts.editable)
-    )
+    return tuple(n for n in facts.numbers if n in facts.chosen and (facts.editable is None or n in facts.editable))
 
 
 def _add_evidence(state: State, event: AddEvidence, facts: Facts) -> Transition:

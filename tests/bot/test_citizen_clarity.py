@@ -312,4 +312,3 @@ async def test_status_offers_continue_only_while_there_is_something_to_do(bot: H
     await lan.say("/status")
     assert lan.view()[-1].labels == ["▶️ Tiếp tục"]
     assert "(phiên bản" not in lan.now()
-
