@@ -444,6 +444,9 @@ class Registry:
     def __init__(self, packs: Iterable[Pack] = ()) -> None:
         self._packs: dict[tuple[str, int], Pack] = {}
         self._files: dict[tuple[str, int], str] = {}
+        # Asked on every update (a person's packs): kept until the next ``add``.
+        self._latest: dict[str, Pack] = {}
+        self._groups: list[tuple[Group, str]] | None = None
         for pack in packs:
             self.add(pack)
 
@@ -456,6 +459,8 @@ class Registry:
                 [f"{pack.id} version {pack.version} is already loaded" + (f" from {first}" if first else "")],
             )
         self._packs[pack.key] = pack
+        self._latest.clear()
+        self._groups = None
         if file:
             self._files[pack.key] = file
 
@@ -467,21 +472,26 @@ class Registry:
         return self._packs[(pack_id, version)]
 
     def latest(self, pack_id: str) -> Pack:
+        if (known := self._latest.get(pack_id)) is not None:
+            return known
         versions = [p for (i, _), p in self._packs.items() if i == pack_id]
         if not versions:
             raise KeyError(pack_id)
-        return max(versions, key=lambda p: p.version)
+        self._latest[pack_id] = newest = max(versions, key=lambda p: p.version)
+        return newest
 
     def ids(self) -> list[str]:
         return sorted({i for i, _ in self._packs})
 
     def groups(self) -> list[tuple[Group, str]]:
         """(group, pack id) for the newest version of each pack that serves a population group."""
-        out = []
-        for pack_id in self.ids():
-            pack = self.latest(pack_id)
-            out.extend((g, pack.id) for g in pack.groups)
-        return out
+        if self._groups is None:
+            found = []
+            for pack_id in self.ids():
+                pack = self.latest(pack_id)
+                found.extend((g, pack.id) for g in pack.groups)
+            self._groups = found
+        return list(self._groups)
 
     def pack_for_group(self, code: str) -> Pack:
         for group, pack_id in self.groups():

@@ -364,6 +364,16 @@ def test_version_lookup_keeps_old_versions():
     assert caught.value.problems == ["phu-luc-i version 1 is already loaded"]
 
 
+def test_a_version_added_later_is_the_newest_at_once():
+    v1 = parse_pack(_raw("phu-luc-i"), "v1")
+    registry = Registry([v1])
+    assert registry.latest("phu-luc-i") is v1 and registry.pack_for_group("community") is v1  # both remembered
+    v2 = parse_pack(_v2_data(), "v2")
+    registry.add(v2)
+    assert registry.latest("phu-luc-i") is v2
+    assert registry.pack_for_group("community") is v2
+
+
 def test_version_lookup_from_a_folder(tmp_path):
     _write(tmp_path / "phu-luc-i.yaml", _raw("phu-luc-i"))
     _write(tmp_path / "phu-luc-i-v2.yaml", _v2_data())
