@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from telegram.ext import Application, CallbackContext, ExtBot
 
@@ -20,12 +22,41 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+RECENT_CHATS = 10_000  # chats whose last prompt this process remembers (a few MB)
+
+
+class RecentChats:
+    """What this process remembers of each chat it showed something to (``of(chat_id)``: a small dict), for the
+    RECENT_CHATS most recent ones. python-telegram-bot's ``chat_data`` kept a dict for every chat ever seen:
+    by December, one per citizen of a province, all in memory and walked by every full garbage collection.
+    Forgetting is harmless: the memory only says which message to edit (bot.telegram.citizen)."""
+
+    def __init__(self, size: int = RECENT_CHATS) -> None:
+        self.size = size
+        self._chats: OrderedDict[int | str, dict[str, Any]] = OrderedDict()
+
+    def of(self, chat_id: int | str) -> dict[str, Any]:
+        found = self._chats.get(chat_id)
+        if found is None:
+            found = self._chats[chat_id] = {}
+            while len(self._chats) > self.size:
+                self._chats.popitem(last=False)
+        else:
+            self._chats.move_to_end(chat_id)
+        return found
+
+    def __len__(self) -> int:
+        return len(self._chats)
+
+
 @dataclass
 class BotData:
     settings: Settings
     sessions: Sessions
     registry: Registry
     clock: Callable[[], datetime] = field(default=_utcnow)
+    # Per chat, the last prompt with buttons and the evidence receipt shown (see bot.telegram.citizen).
+    shown: RecentChats = field(default_factory=RecentChats)
     # Album replies waiting for the album's last file (see bot.telegram.citizen).
     album_replies: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     # Each messenger's dispatcher in this process: called when a handler has just owed notices (a return,

@@ -4,9 +4,10 @@ messages with inline buttons, the answer to a pressed button, the pressed messag
 
 The chat reads as a record of the journey: a pressed message becomes the choice made on it ("➡️ Bạn chọn: 10
 điểm"), only the newest prompt keeps its buttons, and the evidence step has one receipt, updated in place
-("Đã nhận: 2 ảnh"). Which message that is lives in the chat's memory (``chat_data``): it is only how the chat
-looks, so a restarted process or another worker sends a new message where this one would have edited, and a
-button left on an old message is still refused as stale by the flow.
+("Đã nhận: 2 ảnh"). Which message that is lives in the process's memory of recent chats (``BotData.shown``):
+it is only how the chat looks, so a restarted process, another worker or a chat long forgotten sends a new
+message where this one would have edited, and a button left on an old message is still refused as stale by
+the flow.
 
 An album's files arrive as separate updates: their receipts are coalesced into one, sent after the last
 file (only the reply waits in memory; the files are already stored).
@@ -18,7 +19,7 @@ import asyncio
 import contextlib
 import functools
 from collections.abc import Awaitable, Callable
-from typing import Any, Concatenate, ParamSpec
+from typing import Concatenate, ParamSpec
 
 from telegram import Message, Update
 from telegram.constants import ChatMemberStatus, ChatType, ParseMode
@@ -36,8 +37,8 @@ from bot.telegram.menus import apply_menus
 
 CHANNEL = "telegram"
 P = ParamSpec("P")
-LIVE = "citizen.live"  # chat_data: the id of the newest citizen prompt sent with buttons
-RECEIPT = "citizen.receipt"  # chat_data: (receipt key, message id) of the evidence step's receipt
+LIVE = "citizen.live"  # BotData.shown: the id of the newest citizen prompt sent with buttons
+RECEIPT = "citizen.receipt"  # BotData.shown: (receipt key, message id) of the evidence step's receipt
 
 
 def sender_of(update: Update) -> citizen.Sender:
@@ -77,7 +78,7 @@ async def _send_tidy(context: Context, chat_id: int, plan: Plan, pressed: Messag
     """Sends a citizen's plan so the chat stays a record: the pressed message keeps the choice made (or loses its
     spent buttons), the buttons of the previous prompt go when a new prompt comes, and a receipt of the same
     evidence step replaces the last one while that is still the newest prompt."""
-    shown: dict[str, Any] = context.chat_data if context.chat_data is not None else {}
+    shown = context.bot_data.shown.of(chat_id)
     live: int | None = shown.get(LIVE)
     if pressed is not None:
         if plan.record:
