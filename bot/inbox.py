@@ -70,10 +70,13 @@ class InboxQueue(asyncio.Queue[object]):
         self.writer = InboxWriter(sessions, CHANNEL)
         self.recorded: set[str] = set()  # queued (or replayed) from the inbox, not handled yet
 
-    async def put(self, item: object) -> None:
+    async def put(self, item: object, raw: dict[str, Any] | None = None) -> None:
+        """Queues ``item`` once it is in the inbox; ``raw``: the update as Telegram sent it (the webhook has it),
+        recorded as it came instead of rebuilt from the decoded object (``to_dict``, ~3% of an update's CPU)."""
         if isinstance(item, Update):
             try:
-                new = await self.writer.record(key_of(item), item.to_dict(), sender_of(item))
+                payload = raw if raw is not None else item.to_dict()
+                new = await self.writer.record(key_of(item), payload, sender_of(item))
             except Exception as exc:  # its text may quote the payload: personal data stays out of the logs
                 raise InboxUnavailable(
                     f"the inbox could not record update {item.update_id}: {type(exc).__name__}"

@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Route
 from telegram import Update
 from telegram.ext import Application
 
+from bot.inbox import InboxQueue
 from storage.db import current_revision, head_revision
 
 log = logging.getLogger(__name__)
@@ -43,11 +44,13 @@ def telegram_webhook(path: str, secret: str, app: Application) -> Route:
         if not hmac.compare_digest(given, expected):
             return Response(status_code=403)
         try:
-            update = Update.de_json(json.loads(await request.body()), app.bot)
-        except (ValueError, TypeError, KeyError):
+            raw = json.loads(await request.body())
+            update = Update.de_json(raw, app.bot)
+        except (ValueError, TypeError, KeyError, AttributeError):  # AttributeError: JSON that is not an object
             return Response(status_code=400)
+        queue = app.update_queue
         try:
-            await app.update_queue.put(update)
+            await (queue.put(update, raw=raw) if isinstance(queue, InboxQueue) else queue.put(update))
         except Exception as exc:  # not recorded: no 200, so Telegram sends it again later
             log.error("could not record update %s: %s", update.update_id, type(exc).__name__)
             return Response(status_code=503)
