@@ -130,7 +130,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cdht", description="Công dân học tập — Telegram self-assessment bot")
     p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="run the bot (long polling)").set_defaults(func=cmd_run)
+    run_help = "run the bot: webhooks when WEBHOOK_URL or ZALO_WEBHOOK_URL is set, else long polling"
+    sub.add_parser("run", help=run_help).set_defaults(func=cmd_run)
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
     db.add_parser("upgrade", help="apply all migrations to DATABASE_URL").set_defaults(func=cmd_db_upgrade)
     crit = sub.add_parser("criteria", help="criteria packs").add_subparsers(dest="criteria_command", required=True)
