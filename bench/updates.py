@@ -397,9 +397,9 @@ async def floor(sessions: Sessions, *, citizens: int, seconds: float, pause: flo
         assert message is not None and update.effective_chat is not None
         chat, now = update.effective_chat.id, datetime.now(UTC)
         async with sessions() as session, session.begin():
-            await session.execute(who, {"external": str(chat)})
-            await session.execute(upsert, {"chat": chat})
-            await session.execute(touch, {"chat": chat, "at": now})
+            await session.exec(who, params={"external": str(chat)})  # type: ignore[call-overload]
+            await session.exec(upsert, params={"chat": chat})  # type: ignore[call-overload]
+            await session.exec(touch, params={"chat": chat, "at": now})  # type: ignore[call-overload]
             await repo_inbox.mark_done(session=session, channel="telegram", key=str(update.update_id), now=now)
         await app.bot.send_message(chat, "Đã ghi nhận.")
         await app.bot.edit_message_text("Đã chọn: 8 điểm", chat_id=chat, message_id=message.message_id)
