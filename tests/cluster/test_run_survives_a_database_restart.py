@@ -15,10 +15,8 @@ from storage.db import make_engine
 from tests.bot.test_run import _free_port, pg_database, running  # noqa: F401 (pg_database: fixture)
 from tests.bot.test_web import start_update
 from tests.fakes.bot_api_server import running_emulator
-from tests.fakes.zalo_api import TOKEN, FakeZaloApi, text_update
-from tests.zalo.test_run import SECRET, TG_TOKEN, WAIT, _assert_clean, _env, _until
-
-TG_SECRET = "telegram-webhook-secret-restart"
+from tests.fakes.zalo_api import FakeZaloApi, text_update
+from tests.zalo.test_run import WAIT, _assert_clean, _until, both_env, both_webhooks
 
 
 async def _cut_connections(database_url: str) -> int:
@@ -43,28 +41,10 @@ async def test_both_messengers_answer_after_the_server_cut_every_connection(
     pg_database: str,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    port = _free_port()
-    hooks = {
-        "WEBHOOK_URL": f"http://127.0.0.1:{port}/tg-hook",
-        "WEBHOOK_SECRET": TG_SECRET,
-        "ZALO_WEBHOOK_URL": f"http://127.0.0.1:{port}/zalo-hook",
-        "ZALO_WEBHOOK_SECRET": SECRET,
-        "WEBHOOK_LISTEN": "127.0.0.1",
-        "WEBHOOK_PORT": str(port),
-    }
+    hooks = both_webhooks(_free_port())
     async with FakeZaloApi() as zalo:
         with running_emulator() as telegram:
-            env = _env(
-                pg_database,
-                tmp_path,
-                BOT_TOKEN=TG_TOKEN,
-                TELEGRAM_API_BASE_URL=f"{telegram.base}/bot",
-                TELEGRAM_FILE_BASE_URL=f"{telegram.base}/file/bot",
-                ZALO_BOT_TOKEN=TOKEN,
-                ZALO_API_BASE_URL=zalo.base_url,
-                READER="off",
-                **hooks,
-            )
+            env = both_env(pg_database, tmp_path, telegram, zalo, READER="off", **hooks)
             with running(env, tmp_path) as bot:
                 registered = lambda: zalo.webhook is not None and bool(telegram.calls("setWebhook"))  # noqa: E731
                 assert await _until(registered), bot.output()
@@ -74,7 +54,7 @@ async def test_both_messengers_answer_after_the_server_cut_every_connection(
                         answer = await http.post(
                             hooks["WEBHOOK_URL"],
                             json=start_update(update_id, user_id=808),
-                            headers={"X-Telegram-Bot-Api-Secret-Token": TG_SECRET},
+                            headers={"X-Telegram-Bot-Api-Secret-Token": hooks["WEBHOOK_SECRET"]},
                         )
                         return answer.status_code
 

@@ -14,7 +14,7 @@ import httpx
 from locales import gettext
 from tests.bot.test_run import WAIT, _cdht, _free_port, pg_database, running  # noqa: F401 (pg_database: fixture)
 from tests.bot.test_web import start_update
-from tests.fakes.bot_api_server import running_emulator
+from tests.fakes.bot_api_server import Emulator, running_emulator
 from tests.fakes.zalo_api import TOKEN, USER_ID, FakeZaloApi, text_update
 
 TG_TOKEN = "123456:RUN-test-token-Zq8XvW3k"
@@ -62,9 +62,9 @@ async def test_zalo_alone_on_postgresql_answers_the_first_message(pg_database: s
     _assert_clean(bot.output())
 
 
-async def test_both_messengers_take_webhooks_on_one_port(tmp_path: Path) -> None:
-    port = _free_port()
-    hooks = {
+def both_webhooks(port: int) -> dict[str, str]:
+    """Settings for Telegram's and Zalo's webhooks on one port of 127.0.0.1."""
+    return {
         "WEBHOOK_URL": f"http://127.0.0.1:{port}/tg-hook",
         "WEBHOOK_SECRET": "telegram-webhook-secret",
         "ZALO_WEBHOOK_URL": f"http://127.0.0.1:{port}/zalo-hook",
@@ -72,18 +72,28 @@ async def test_both_messengers_take_webhooks_on_one_port(tmp_path: Path) -> None
         "WEBHOOK_LISTEN": "127.0.0.1",
         "WEBHOOK_PORT": str(port),
     }
+
+
+def both_env(database_url: str, tmp_path: Path, telegram: Emulator, zalo: FakeZaloApi, **extra: str) -> dict[str, str]:
+    """A run's environment with both bots pointed at their fakes."""
+    return _env(
+        database_url,
+        tmp_path,
+        BOT_TOKEN=TG_TOKEN,
+        TELEGRAM_API_BASE_URL=f"{telegram.base}/bot",
+        TELEGRAM_FILE_BASE_URL=f"{telegram.base}/file/bot",
+        ZALO_BOT_TOKEN=TOKEN,
+        ZALO_API_BASE_URL=zalo.base_url,
+        **extra,
+    )
+
+
+async def test_both_messengers_take_webhooks_on_one_port(tmp_path: Path) -> None:
+    port = _free_port()
+    hooks = both_webhooks(port)
     async with FakeZaloApi() as zalo:
         with running_emulator() as telegram:
-            env = _env(
-                f"sqlite:///{tmp_path / 'cdht.db'}",
-                tmp_path,
-                BOT_TOKEN=TG_TOKEN,
-                TELEGRAM_API_BASE_URL=f"{telegram.base}/bot",
-                TELEGRAM_FILE_BASE_URL=f"{telegram.base}/file/bot",
-                ZALO_BOT_TOKEN=TOKEN,
-                ZALO_API_BASE_URL=zalo.base_url,
-                **hooks,
-            )
+            env = both_env(f"sqlite:///{tmp_path / 'cdht.db'}", tmp_path, telegram, zalo, **hooks)
             with running(env, tmp_path) as bot:
                 registered = lambda: zalo.webhook is not None and bool(telegram.calls("setWebhook"))  # noqa: E731
                 assert await _until(registered), bot.output()
