@@ -32,8 +32,8 @@ from tests.bot.harness import make_settings
 from tests.bot.test_evidence_reader import add_files, reader_for, readings
 from tests.bot.test_run import WAIT, _cdht, _free_port, pg_database, running  # noqa: F401 (pg_database: fixture)
 from tests.fakes.bot_api_server import Emulator, running_emulator
-from tests.fakes.zalo_api import TOKEN, USER_ID, FakeZaloApi, image_update, text_update
-from tests.zalo.test_run import SECRET, TG_TOKEN, _assert_clean, _env, _until
+from tests.fakes.zalo_api import USER_ID, FakeZaloApi, image_update, text_update
+from tests.zalo.test_run import TG_TOKEN, _assert_clean, _until, both_env, both_webhooks
 
 # A library card (the reader ties it to indicator 1, where it is sent) whose only date is in 2024.
 OLD_CARD = dataclasses.replace(SET[1], date_line="Cấp ngày 03/02/2024", dates=("2024-02-03",))
@@ -54,20 +54,12 @@ def _deployed(database_url: str, tmp_path: Path, zalo: FakeZaloApi, telegram: Em
     """The production shape: both webhooks and /healthz on one port, links under PUBLIC_BASE_URL, READER unset.
     Quiet hours are switched off only so the follow-up goes out whatever the hour the suite runs at."""
     port = _free_port()
-    return _env(
+    return both_env(
         database_url,
         tmp_path,
-        BOT_TOKEN=TG_TOKEN,
-        TELEGRAM_API_BASE_URL=f"{telegram.base}/bot",
-        TELEGRAM_FILE_BASE_URL=f"{telegram.base}/file/bot",
-        WEBHOOK_URL=f"http://127.0.0.1:{port}/tg-hook",
-        WEBHOOK_SECRET="telegram-webhook-secret",
-        ZALO_BOT_TOKEN=TOKEN,
-        ZALO_API_BASE_URL=zalo.base_url,
-        ZALO_WEBHOOK_URL=f"http://127.0.0.1:{port}/zalo-hook",
-        ZALO_WEBHOOK_SECRET=SECRET,
-        WEBHOOK_LISTEN="127.0.0.1",
-        WEBHOOK_PORT=str(port),
+        telegram,
+        zalo,
+        **both_webhooks(port),
         PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
         FILES_DIR=str(tmp_path / "files"),
         QUIET_HOURS_START="00:00",
