@@ -73,6 +73,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _wait_up(url: str, procs: list[subprocess.Popen[bytes]], deadline: float, what: str) -> None:
+    """Returns once ``url`` answers 200; RuntimeError once ``deadline`` passes or one of ``procs`` has exited."""
+    while True:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+            raise RuntimeError(f"{what} did not start")
+        time.sleep(0.1)
+
+
 @contextmanager
 def emulator() -> Iterator[tuple[str, int]]:
     """The lean Bot API emulator in a process of its own: (its address, its pid)."""
@@ -81,16 +94,7 @@ def emulator() -> Iterator[tuple[str, int]]:
     proc = subprocess.Popen([sys.executable, script, "--port", str(port)], cwd=ROOT, stdin=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/bench/sent?since=1e12", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("the emulator did not start")
-            time.sleep(0.1)
+        _wait_up(f"{base}/bench/sent?since=1e12", [proc], time.monotonic() + 30, "the emulator")
         yield base, proc.pid
     finally:
         proc.terminate()
@@ -212,15 +216,7 @@ def workers_running(count: int, envs: list[dict[str, str]]) -> Iterator[list[sub
     try:
         deadline = time.monotonic() + 60
         for port in ports:
-            while True:
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
-                    raise RuntimeError("a worker did not start")
-                time.sleep(0.2)
+            _wait_up(f"http://127.0.0.1:{port}/healthz", procs, deadline, "a worker")
         yield procs
     finally:
         for p in procs:
