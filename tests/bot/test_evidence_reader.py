@@ -335,15 +335,19 @@ def two_certificates() -> list[tuple[int, bytes]]:
 REPLACED = "an evidence reader child process ended abruptly (killed?); starting new ones"
 
 
+async def marked_pair(sessions: Sessions, tmp_path: Path, marker: str) -> tuple[er.EvidenceReader, int, int]:
+    """A reader with two children and two unread certificates, the first marked for the killing reader."""
+    _, [first, second] = await add_files(sessions, tmp_path, two_certificates())
+    await mark(sessions, tmp_path, first, marker)
+    return reader_for(make_settings(tmp_path, reader_workers=2), sessions), first, second
+
+
 async def test_a_child_killed_while_reading_is_replaced_and_the_file_read_again(
     tesseract: None, killing: None, sessions: Sessions, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The OOM killer ends a child mid-reading: the broken pool is replaced (one line, no personal data), the file
     and the one read beside it are given back instead of failed, and both are read in the next round."""
-    settings = make_settings(tmp_path, reader_workers=2)
-    _, [killed, beside] = await add_files(sessions, tmp_path, two_certificates())
-    await mark(sessions, tmp_path, killed, ".kill-once")
-    reader = reader_for(settings, sessions)
+    reader, killed, beside = await marked_pair(sessions, tmp_path, ".kill-once")
     with caplog.at_level("WARNING", logger="bot.evidence_reader"), reader.processes():
         assert await rounds_until_empty(reader, sessions) == 2
     got_killed, got_beside = await readings(sessions, [killed, beside])
@@ -358,10 +362,7 @@ async def test_a_file_that_kills_its_reader_every_time_is_failed_after_the_limit
 ) -> None:
     """A picture that crashes Tesseract each time: read alone after its first break, failed at its second, so it
     costs two new pools and no loop; the healthy file of the same batch is read, never blamed."""
-    settings = make_settings(tmp_path, reader_workers=2)
-    _, [poison, healthy] = await add_files(sessions, tmp_path, two_certificates())
-    await mark(sessions, tmp_path, poison, ".kill-always")
-    reader = reader_for(settings, sessions)
+    reader, poison, healthy = await marked_pair(sessions, tmp_path, ".kill-always")
     with caplog.at_level("WARNING", logger="bot.evidence_reader"), reader.processes():
         assert await rounds_until_empty(reader, sessions) == 2
         assert await reader.round() == 0  # failed for good: not claimed again
@@ -402,10 +403,7 @@ async def test_a_child_killed_while_idle_costs_the_next_file_nothing(
 async def test_a_reading_that_fails_on_its_own_in_a_child_is_failed_once_and_the_pool_kept(
     tesseract: None, killing: None, sessions: Sessions, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    settings = make_settings(tmp_path, reader_workers=2)
-    _, [raising, healthy] = await add_files(sessions, tmp_path, two_certificates())
-    await mark(sessions, tmp_path, raising, ".raise")
-    reader = reader_for(settings, sessions)
+    reader, raising, healthy = await marked_pair(sessions, tmp_path, ".raise")
     with caplog.at_level("WARNING", logger="bot.evidence_reader"), reader.processes():
         assert await reader.round() == 2
         assert await reader.round() == 0
