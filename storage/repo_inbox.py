@@ -126,7 +126,7 @@ async def record_updates(
     NULL); returns the keys that are new."""
     if not updates:
         return set()
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    dialect = session.get_bind().dialect.name  # as every other prebuilt statement asks it
     senders = senders or {}
     rows = [
         {"channel": channel, "key": key, "payload": payload, "received_at": now, "sender": senders.get(key)}
