@@ -109,13 +109,10 @@ def person_of(update: object) -> Hashable:
 
 
 def sender_of(update: object) -> str | None:
-    """Whose update it is, as the inbox keeps it: the Telegram user's id, else the chat's (None: neither)."""
-    if isinstance(update, Update):
-        if update.effective_user is not None:
-            return str(update.effective_user.id)
-        if update.effective_chat is not None:
-            return str(update.effective_chat.id)
-    return None
+    """Whose update it is, as the inbox keeps it: the id of the lane it takes (``person_of``: the Telegram user,
+    else the chat; None for an update of neither)."""
+    kind, who = person_of(update)
+    return str(who) if kind in ("user", "chat") else None
 
 
 async def after_earlier(sessions: Sessions, channel: str, sender: str, key: str) -> None:
